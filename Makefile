@@ -1,0 +1,35 @@
+# Two entry points (see README): `make demo` and `make test`. Both create the environment first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test test-unit down
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --prefer-binary -c constraints.txt -e '.[test]'
+	$(BIN)/pip check
+	touch $(STAMP)
+
+# Boot the local stack, deploy the flow and the job, send sample events through NiFi, print
+# what landed in Cassandra. The stack keeps running; `make down` stops it.
+demo: venv
+	$(BIN)/personastream demo
+
+# Unit tests (seconds, no servers), then the integration tests against the real servers this
+# target starts and stops.
+test: venv
+	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs
+	$(BIN)/personastream stack up
+	status=0; $(BIN)/pytest tests/integration || status=$$?; \
+	$(BIN)/personastream stack down; exit $$status
+
+test-unit: venv
+	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs
+
+down: venv
+	$(BIN)/personastream stack down

@@ -1,0 +1,1 @@
+"""personastream: real-time personalization on NiFi, Kafka, PyFlink + River and Cassandra."""

@@ -1,0 +1,4 @@
+"""``python -m personastream`` is the ``personastream`` command."""
+from personastream.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Command groups of the ``personastream`` CLI, one module each."""

@@ -1,0 +1,49 @@
+"""``personastream demo``: the whole path on the local stack, from an HTTP POST to Cassandra."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from personastream import flink_jobs, sample_traffic
+from personastream.stack import lifecycle
+from personastream_flows import deploy as flow_deploy
+
+
+@click.command("demo")
+@click.option("--events", "n_events", default=60, show_default=True, help="Sample events to send.")
+@click.option("--users", "n_users", default=6, show_default=True, help="Distinct users among them.")
+@click.option("--seed", default=42, show_default=True, help="Seed of the sample traffic.")
+@click.option("--timeout", "timeout_s", default=120.0, show_default=True,
+              help="Seconds to wait for every event to land in Cassandra.")
+@click.pass_obj
+def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> None:
+    """Boot the stack, deploy flows and jobs, POST sample events to NiFi, print what landed.
+
+    Example: personastream demo --events 100
+    """
+    started = time.monotonic()
+    lifecycle.up(settings)
+    for name in flow_deploy.FLOWS:
+        done = flow_deploy.deploy(settings, name)
+        print(f"[flows] {name} {done.action} (group {done.group_id})", file=sys.stderr)
+    for name in flink_jobs.JOBS:
+        info = flink_jobs.submit(settings, name)
+        print(f"[jobs] {name} {info.state} ({info.job_id})", file=sys.stderr)
+    events = sample_traffic.sample_events(n_events, n_users, seed)
+    sent_s = sample_traffic.post_events(settings.nifi_ingest_url, events)
+    rows = sample_traffic.wait_landed(settings, events, timeout_s)
+    click.echo(f"{len(rows)} of {len(events)} events POSTed to {settings.nifi_ingest_url} "
+               f"landed in Cassandra {settings.cassandra_keyspace}.events_by_user:")
+    click.echo(f"{'user_key':<14} {'event_time (UTC)':<24} {'event_type':<13} "
+               f"{'item':<8} {'kafka->cassandra':>16}")
+    for row in sorted(rows, key=lambda r: (r.user_key, r.event_time)):
+        item = sample_traffic.item_of(row.payload)
+        lag_ms = (row.landed_at - row.event_time).total_seconds() * 1000
+        click.echo(f"{row.user_key:<14} {row.event_time.isoformat(timespec='milliseconds'):<24} "
+                   f"{row.event_type:<13} {item:<8} {lag_ms:>13.0f} ms")
+    click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
+               f"NiFi UI: {settings.nifi_api_url.removesuffix('/nifi-api')}/nifi/ "
+               f"(client certificate: {settings.nifi_client_cert.parent / 'client.p12'}), "
+               f"Flink UI: {settings.flink_rest_url}. Stop with `make down`.")

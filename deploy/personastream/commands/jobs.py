@@ -1,0 +1,47 @@
+"""``personastream jobs``: the PyFlink jobs on the configured Flink cluster."""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from personastream import flink_jobs
+from personastream_flink.catalog import JOBS
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Submit, list and cancel Flink jobs (local session cluster or flink_rest_url)."""
+
+
+@jobs_group.command("submit")
+@click.argument("names", nargs=-1, type=click.Choice(list(JOBS)))
+@click.pass_obj
+def submit(settings, names: tuple[str, ...]) -> None:
+    """Submit jobs (all when none is named) unless already running; wait until RUNNING.
+
+    Example: personastream jobs submit land_events
+    """
+    for name in names or tuple(JOBS):
+        info = flink_jobs.submit(settings, name)
+        click.echo(f"{info.name}\t{info.job_id}\t{info.state}")
+
+
+@jobs_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include finished and cancelled jobs.")
+@click.pass_obj
+def list_(settings, show_all: bool) -> None:
+    """Jobs on the cluster, newest first. Example: personastream jobs list"""
+    for job in flink_jobs.list_jobs(settings):
+        if show_all or job.state in flink_jobs.ACTIVE_STATES:
+            started = dt.datetime.fromtimestamp(job.start_time_ms / 1000, dt.timezone.utc)
+            click.echo(f"{job.name}\t{job.job_id}\t{job.state}\t{started:%Y-%m-%d %H:%M:%S}Z")
+
+
+@jobs_group.command("cancel")
+@click.argument("job")
+@click.pass_obj
+def cancel(settings, job: str) -> None:
+    """Cancel a job by id or name. Example: personastream jobs cancel land_events"""
+    for job_id in flink_jobs.cancel(settings, job):
+        click.echo(f"cancelled {job_id}")

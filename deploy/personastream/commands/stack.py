@@ -1,0 +1,76 @@
+"""``personastream stack``: the local servers (NiFi, Kafka, Cassandra, Flink) on loopback."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from personastream.errors import StackError
+from personastream.stack import lifecycle
+from personastream.stack.process import log_tail
+
+
+@click.group("stack")
+def stack_group() -> None:
+    """Start, stop and inspect the local stack."""
+
+
+@stack_group.command("up")
+@click.pass_obj
+def up(settings) -> None:
+    """Fetch (cached), start and wait for every local server; create topics and tables.
+
+    Running it again is harmless. Example: personastream stack up
+    """
+    timings = lifecycle.up(settings)
+    for name, seconds in timings.items():
+        click.echo(f"{name}\t{seconds:.1f}s")
+
+
+@stack_group.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the servers' data and logs.")
+@click.pass_obj
+def down(settings, purge: bool) -> None:
+    """Stop the servers this stack started; data stays unless --purge.
+
+    Example: personastream stack down --purge
+    """
+    stopped = lifecycle.down(settings, purge=purge)
+    click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(settings, as_json: bool) -> None:
+    """Health, pids, port, version and memory of each local server.
+
+    Exit code 0 whatever the state; read `healthy`. Example: personastream stack status --json
+    """
+    report = lifecycle.status(settings)
+    if as_json:
+        click.echo(json.dumps({h.component: h.as_dict() for h in report}, indent=2))
+        return
+    for h in report:
+        state = "healthy" if h.healthy else ("UNHEALTHY" if h.running else "stopped")
+        pids = ",".join(map(str, h.pids)) or "-"
+        click.echo(f"{h.component:<10} {state:<10} v{h.version:<8} port {h.port:<5} "
+                   f"pid {pids:<14} {h.rss_mb:>7.0f} MiB  {h.detail}")
+
+
+@stack_group.command("logs")
+@click.argument("component", type=click.Choice(list(lifecycle.COMPONENTS)))
+@click.option("-n", "--lines", default=40, show_default=True, help="Lines from the end of each log.")
+@click.pass_obj
+def logs(settings, component: str, lines: int) -> None:
+    """Print the end of a server's log files, and their paths.
+
+    Example: personastream stack logs kafka -n 100
+    """
+    comp = lifecycle.COMPONENTS[component](settings)
+    files = comp.log_files()
+    if not files:
+        raise StackError(f"{component} has no log yet under {comp.run_dir}; run `stack up` first")
+    for path in files:
+        click.echo(f"==> {path} <==")
+        click.echo(log_tail(path, lines))

@@ -1,0 +1,94 @@
+"""Kafka 4 broker in KRaft mode (one combined broker + controller node) from Maven jars."""
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import uuid
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from personastream.errors import StackError
+from personastream.stack import maven
+from personastream.stack.component import Component, host_port, render_template
+from personastream.stack.process import Daemon
+
+log = logging.getLogger(__name__)
+
+MAIN_CLASS = "kafka.Kafka"
+
+
+def pipeline_topics(settings) -> list[str]:
+    """The topics the pipeline reads and writes."""
+    return [settings.topic_events_enriched, settings.topic_events_deadletter]
+
+
+def admin_client(settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+
+
+def ensure_topics(settings, topics: list[str]) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left alone."""
+    admin = admin_client(settings)
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = [NewTopic(t, num_partitions=settings.kafka_partitions,
+                       replication_factor=settings.kafka_replication_factor)
+              for t in topics if t not in existing]
+    if not wanted:
+        return []
+    for topic, future in admin.create_topics(wanted, operation_timeout=30).items():
+        future.result()
+        log.info("created topic %s", topic)
+    return [t.topic for t in wanted]
+
+
+class Kafka(Component):
+    name = "kafka"
+
+    @property
+    def config_file(self):
+        return self.run_dir / "server.properties"
+
+    @property
+    def daemons(self) -> list[Daemon]:
+        return [Daemon("kafka", self.run_dir, marker=str(self.config_file))]
+
+    @property
+    def port(self) -> int:
+        return host_port(self.settings.kafka_bootstrap_servers)[1]
+
+    @property
+    def version(self) -> str:
+        return maven.pom_property("kafka", "kafka.version")
+
+    def fetch(self) -> None:
+        maven.fetch(self.settings, "kafka", ["dependency:copy-dependencies"])
+
+    def _java(self, *args: str) -> list[str]:
+        libs = maven.install_dir(self.settings, "kafka") / "libs"
+        log4j = render_template("kafka-log4j2.properties", self.run_dir / "log4j2.properties")
+        return [str(self.settings.java_home / "bin/java"), f"-Dlog4j2.configurationFile={log4j}",
+                "-cp", f"{libs}/*", *args]
+
+    def launch(self) -> None:
+        host, port = host_port(self.settings.kafka_bootstrap_servers)
+        data_dir = self.run_dir / "data"
+        render_template("kafka.properties", self.config_file, host=host, port=port,
+                        controller_port=self.settings.kafka_controller_port, data_dir=data_dir,
+                        partitions=self.settings.kafka_partitions)
+        if not (data_dir / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            fmt = subprocess.run(self._java("-Xmx256m", "kafka.tools.StorageTool", "format",
+                                            "--standalone", "-t", cluster_id,
+                                            "-c", str(self.config_file)),
+                                 capture_output=True, text=True)
+            if fmt.returncode != 0:
+                raise StackError(f"formatting Kafka storage in {data_dir} failed:\n"
+                                 f"{fmt.stdout}{fmt.stderr}")
+        heap = self.settings.kafka_heap
+        self.daemons[0].spawn(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
+                                         MAIN_CLASS, str(self.config_file)))
+
+    def probe(self) -> str:
+        metadata = admin_client(self.settings).list_topics(timeout=2)
+        return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"

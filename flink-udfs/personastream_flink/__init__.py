@@ -1,0 +1,1 @@
+"""PyFlink jobs of personastream: SQL does the heavy lifting, Python UDFs see what they must."""

@@ -1,0 +1,6 @@
+"""The jobs this package provides, by name: the name is the Flink job name and the module."""
+from __future__ import annotations
+
+JOBS = {
+    "land_events": "personastream_flink.land_events",
+}

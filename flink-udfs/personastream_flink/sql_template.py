@@ -1,0 +1,32 @@
+"""Flink SQL kept in ``sql/*.sql`` with ``${name}`` placeholders, filled with quoted literals.
+
+Values are always rendered as SQL string literals (quotes doubled), never spliced as code; a
+bare ``$`` (as in JSON paths) is left alone.
+
+>>> render_text("'topic' = ${topic}", topic="events.enriched")
+"'topic' = 'events.enriched'"
+>>> render_text("JSON_VALUE(p, '$.a') = ${v}", v="it's")
+"JSON_VALUE(p, '$.a') = 'it''s'"
+"""
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+
+_PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
+
+
+def literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def render_text(text: str, **params: object) -> str:
+    missing = sorted(set(_PLACEHOLDER.findall(text)) - set(params))
+    if missing:
+        raise KeyError(f"SQL placeholders without a value: {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: literal(params[m.group(1)]), text)
+
+
+def render(name: str, **params: object) -> str:
+    """The statement in ``sql/<name>.sql`` with its placeholders filled."""
+    return render_text((files(__package__) / "sql" / f"{name}.sql").read_text(), **params)

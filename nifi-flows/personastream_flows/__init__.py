@@ -1,0 +1,1 @@
+"""NiFi flows of personastream, kept as flow definition JSON and deployed with nipyapi."""

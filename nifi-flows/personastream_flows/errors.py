@@ -1,0 +1,6 @@
+"""Errors of flow deployment; the message says what failed and how to fix it."""
+from personastream.errors import PersonastreamError
+
+
+class FlowError(PersonastreamError):
+    """A flow could not be deployed, found or read."""

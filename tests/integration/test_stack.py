@@ -1,0 +1,37 @@
+"""The four real servers run, report themselves, and `stack up` again is harmless."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+MAIN_CLASSES = {
+    "kafka": ["kafka.Kafka"],
+    "cassandra": ["org.apache.cassandra.service.CassandraDaemon"],
+    "nifi": ["org.apache.nifi.NiFi"],
+    "flink": ["org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
+              "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"],
+}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "personastream", *args],
+                          capture_output=True, text=True, check=True)
+
+
+def test_status_json_reports_every_server_healthy(healthy_stack):
+    report = json.loads(cli("stack", "status", "--json").stdout)
+    assert sorted(report) == sorted(MAIN_CLASSES)
+    for name, health in report.items():
+        assert health["healthy"], (name, health)
+        assert health["pids"] and health["port"] > 0 and health["version"][0].isdigit()
+        cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                    for pid in health["pids"]]
+        for main_class in MAIN_CLASSES[name]:
+            assert any(main_class in c for c in cmdlines), (name, main_class)
+
+
+def test_up_again_keeps_the_same_processes(healthy_stack):
+    before = json.loads(cli("stack", "status", "--json").stdout)
+    cli("stack", "up")
+    after = json.loads(cli("stack", "status", "--json").stdout)
+    assert {k: v["pids"] for k, v in after.items()} == {k: v["pids"] for k, v in before.items()}

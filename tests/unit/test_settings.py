@@ -1,0 +1,53 @@
+"""Settings resolver: precedence, validation, masking."""
+import pytest
+
+from personastream.errors import SettingsError
+from personastream.settings import MASK, resolve, shown
+
+ENV = {"HOME": "/home/t"}
+
+
+def test_precedence_defaults_profile_env_cli(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text('kafka_partitions = 2\nkafka_heap = "2g"\ncassandra_keyspace = "ks_profile"\n')
+    env = {**ENV, "PERSONASTREAM_KAFKA_HEAP": "3g", "PERSONASTREAM_CASSANDRA_KEYSPACE": "ks_env"}
+    s = resolve(profile=profile, environ=env, overrides={"cassandra_keyspace": "ks_cli"})
+    assert s.kafka_partitions == 2          # profile over default
+    assert s.kafka_heap == "3g"             # environment over profile
+    assert s.cassandra_keyspace == "ks_cli"  # command line over environment
+    assert s.kafka_bootstrap_servers == "127.0.0.1:9092"  # default kept
+
+
+def test_profile_from_environment(tmp_path):
+    profile = tmp_path / "remote.toml"
+    profile.write_text('flink_rest_url = "http://flink-jm:8081"\n')
+    s = resolve(environ={**ENV, "PERSONASTREAM_PROFILE": str(profile)})
+    assert s.flink_rest_url == "http://flink-jm:8081"
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(SettingsError, match="kafka_partitons"):
+        resolve(environ=ENV, overrides={"kafka_partitons": "3"})
+
+
+def test_bad_type_names_key_source_and_value():
+    with pytest.raises(SettingsError, match=r"kafka_partitions from the environment must be int, got 'many'"):
+        resolve(environ={**ENV, "PERSONASTREAM_KAFKA_PARTITIONS": "many"})
+
+
+def test_missing_profile_says_how_to_fix(tmp_path):
+    with pytest.raises(SettingsError, match="does not exist"):
+        resolve(profile=tmp_path / "nope.toml", environ=ENV)
+
+
+def test_tls_paths_follow_state_dir_unless_set():
+    s = resolve(environ=ENV, overrides={"state_dir": "/srv/ps"})
+    assert str(s.nifi_ca_cert) == "/srv/ps/nifi/tls/ca.pem"
+    s = resolve(environ={**ENV, "PERSONASTREAM_NIFI_CLIENT_KEY": "/etc/ps/me.key"})
+    assert str(s.nifi_client_key) == "/etc/ps/me.key"
+
+
+def test_secrets_masked_when_shown():
+    s = resolve(environ={**ENV, "PERSONASTREAM_NIFI_CLIENT_KEY": "/secret/place/admin.key"})
+    assert shown(s)["nifi_client_key"] == MASK
+    assert "/secret/place" not in repr(shown(s))
