@@ -26,7 +26,7 @@ test: venv
 	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs
 	$(BIN)/personastream stack up
 	status=0; $(BIN)/pytest tests/integration || status=$$?; \
-	$(BIN)/personastream stack down; exit $$status
+	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
 test-unit: venv
 	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs

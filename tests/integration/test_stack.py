@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from personastream.stack import lifecycle
+from personastream.stack.kafka import admin_client
+
 MAIN_CLASSES = {
     "kafka": ["kafka.Kafka"],
     "cassandra": ["org.apache.cassandra.service.CassandraDaemon"],
@@ -35,3 +38,18 @@ def test_up_again_keeps_the_same_processes(healthy_stack):
     cli("stack", "up")
     after = json.loads(cli("stack", "status", "--json").stdout)
     assert {k: v["pids"] for k, v in after.items()} == {k: v["pids"] for k, v in before.items()}
+
+
+def test_down_stops_only_what_it_names_and_keeps_data(healthy_stack, settings):
+    topics_before = set(admin_client(settings).list_topics(timeout=10).topics)
+    other_pids = {h.component: h.pids for h in lifecycle.status(settings) if h.component != "kafka"}
+
+    cli("stack", "down", "kafka")
+    report = json.loads(cli("stack", "status", "--json").stdout)
+    assert report["kafka"]["running"] is False and report["kafka"]["pids"] == []
+    assert {k: v["pids"] for k, v in report.items() if k != "kafka"} == other_pids
+
+    cli("stack", "up", "kafka")
+    report = json.loads(cli("stack", "status", "--json").stdout)
+    assert report["kafka"]["healthy"]
+    assert topics_before <= set(admin_client(settings).list_topics(timeout=10).topics)

@@ -15,27 +15,33 @@ def stack_group() -> None:
     """Start, stop and inspect the local stack."""
 
 
+COMPONENT = click.Choice(list(lifecycle.COMPONENTS))
+
+
 @stack_group.command("up")
+@click.argument("components", nargs=-1, type=COMPONENT)
 @click.pass_obj
-def up(settings) -> None:
-    """Fetch (cached), start and wait for every local server; create topics and tables.
+def up(settings, components: tuple[str, ...]) -> None:
+    """Fetch (cached), start and wait for the local servers (all when none named); create
+    topics and tables.
 
     Running it again is harmless. Example: personastream stack up
     """
-    timings = lifecycle.up(settings)
+    timings = lifecycle.up(settings, only=components)
     for name, seconds in timings.items():
         click.echo(f"{name}\t{seconds:.1f}s")
 
 
 @stack_group.command("down")
+@click.argument("components", nargs=-1, type=COMPONENT)
 @click.option("--purge", is_flag=True, help="Also delete the servers' data and logs.")
 @click.pass_obj
-def down(settings, purge: bool) -> None:
-    """Stop the servers this stack started; data stays unless --purge.
+def down(settings, components: tuple[str, ...], purge: bool) -> None:
+    """Stop the servers this stack started (all when none named); data stays unless --purge.
 
     Example: personastream stack down --purge
     """
-    stopped = lifecycle.down(settings, purge=purge)
+    stopped = lifecycle.down(settings, purge=purge, only=components)
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
 
@@ -59,7 +65,7 @@ def status(settings, as_json: bool) -> None:
 
 
 @stack_group.command("logs")
-@click.argument("component", type=click.Choice(list(lifecycle.COMPONENTS)))
+@click.argument("component", type=COMPONENT)
 @click.option("-n", "--lines", default=40, show_default=True, help="Lines from the end of each log.")
 @click.pass_obj
 def logs(settings, component: str, lines: int) -> None:

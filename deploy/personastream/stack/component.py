@@ -5,7 +5,6 @@ import abc
 import logging
 import shutil
 import string
-import time
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -87,20 +86,22 @@ class Component(abc.ABC):
     def probe(self) -> str:
         """Answer a real client request; return a short description or raise."""
 
-    def up(self) -> float:
-        """Idempotent start: fetch, launch unless running, wait until healthy. Returns seconds."""
-        started = time.monotonic()
+    def start(self) -> bool:
+        """Fetch (cached) and launch unless already running; True if launched now."""
         self.fetch()
         running = [d.running_pid() for d in self.daemons]
         if all(running):
             log.info("%s already running (pids %s)", self.name, running)
-        else:
-            self.stop()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.launch()
-        wait_for(lambda: bool(self.probe()), what=f"{self.name} to answer on port {self.port}",
-                 timeout_s=self.settings.startup_timeout_s, daemon=self.daemons[0])
-        return time.monotonic() - started
+            return False
+        self.stop()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.launch()
+        return True
+
+    def wait_healthy(self) -> float:
+        """Wait until the server answers a real request; return the seconds waited."""
+        return wait_for(lambda: bool(self.probe()), what=f"{self.name} to answer on port {self.port}",
+                        timeout_s=self.settings.startup_timeout_s, daemon=self.daemons[0])
 
     def stop(self) -> bool:
         """Stop what this stack started (newest first). True if anything was running."""

@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from personastream.errors import StackError
 from personastream.stack import maven
 from personastream.stack.component import Component, host_port, render_template
-from personastream.stack.process import Daemon
+from personastream.stack.process import Daemon, port_open
 
 log = logging.getLogger(__name__)
 
@@ -90,5 +90,8 @@ class Kafka(Component):
                                          MAIN_CLASS, str(self.config_file)))
 
     def probe(self) -> str:
+        host, port = host_port(self.settings.kafka_bootstrap_servers)
+        if not port_open(host, port):  # spares librdkafka's connection-refused log lines
+            raise ConnectionRefusedError(f"nothing listens on {host}:{port} yet")
         metadata = admin_client(self.settings).list_topics(timeout=2)
         return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"

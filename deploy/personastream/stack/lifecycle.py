@@ -21,20 +21,36 @@ COMPONENTS: dict[str, type[Component]] = {
     "kafka": Kafka, "cassandra": Cassandra, "nifi": NiFi, "flink": Flink}
 
 
-def local_components(settings: Settings) -> list[Component]:
+def local_components(settings: Settings, only: tuple[str, ...] = ()) -> list[Component]:
+    """The components started here, in start order; ``only`` narrows them down."""
     unknown = sorted(set(settings.components) - set(COMPONENTS))
     if unknown:
         raise SettingsError(f"local_components names {', '.join(unknown)}; "
                             f"choose among {', '.join(COMPONENTS)}")
-    return [cls(settings) for name, cls in COMPONENTS.items() if name in settings.components]
+    not_local = sorted(set(only) - set(settings.components))
+    if not_local:
+        raise SettingsError(f"{', '.join(not_local)} not in local_components "
+                            f"({settings.local_components!r}); nothing to do for it here")
+    return [cls(settings) for name, cls in COMPONENTS.items()
+            if name in settings.components and (not only or name in only)]
 
 
-def up(settings: Settings) -> dict[str, float]:
-    """Start every local component (idempotent) and provision; return seconds per step."""
+def up(settings: Settings, only: tuple[str, ...] = ()) -> dict[str, float]:
+    """Start the local components (idempotent) and provision; return seconds per step.
+
+    Every server is launched before any is waited for, so they boot side by side; each
+    reports the seconds from the start of ``up`` until it answered.
+    """
     timings: dict[str, float] = {}
-    for component in local_components(settings):
-        print(f"[{component.name}] starting", file=sys.stderr)
-        timings[component.name] = component.up()
+    started = time.monotonic()
+    components = local_components(settings, only)
+    for component in components:
+        launched = component.start()
+        print(f"[{component.name}] {'launched' if launched else 'already running'}",
+              file=sys.stderr)
+    for component in components:
+        component.wait_healthy()
+        timings[component.name] = time.monotonic() - started
         print(f"[{component.name}] healthy after {timings[component.name]:.1f}s", file=sys.stderr)
     started = time.monotonic()
     created = ensure_topics(settings, pipeline_topics(settings))
@@ -45,10 +61,10 @@ def up(settings: Settings) -> dict[str, float]:
     return timings
 
 
-def down(settings: Settings, purge: bool = False) -> list[str]:
+def down(settings: Settings, purge: bool = False, only: tuple[str, ...] = ()) -> list[str]:
     """Stop the local components this stack started (reverse order); return their names."""
     stopped = []
-    for component in reversed(local_components(settings)):
+    for component in reversed(local_components(settings, only)):
         if component.stop():
             stopped.append(component.name)
         if purge:

@@ -107,8 +107,8 @@ class NiFi(Component):
         about = nifi_get(self.settings, "/flow/about").json()["about"]
         return f"NiFi {about['version']} over mutual TLS"
 
-    def up(self) -> float:
-        seconds = super().up()
+    def wait_healthy(self) -> float:
+        seconds = super().wait_healthy()
         from personastream_flows.client import connect, ensure_admin_policies
 
         connect(self.settings)
