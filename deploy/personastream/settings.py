@@ -53,6 +53,10 @@ class Settings:
     kafka_bootstrap_servers: str = _opt("127.0.0.1:9092", "Kafka bootstrap servers")
     kafka_controller_port: int = _opt(9093, "KRaft controller port of the local broker")
     kafka_heap: str = _opt("512m", "heap of the local broker")
+    kafka_security_protocol: str = _opt("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str = _opt("", "e.g. SCRAM-SHA-512 or PLAIN, with SASL protocols")
+    kafka_sasl_username: str = _opt("", "SASL user of the NiFi producer")
+    kafka_sasl_password: str = _secret("", "SASL password of the NiFi producer")
     kafka_partitions: int = _opt(4, "partitions of each topic created by `stack up`")
     kafka_replication_factor: int = _opt(1, "replication factor of created topics")
     topic_events_enriched: str = _opt("events.enriched", "validated, enriched events")
@@ -76,7 +80,11 @@ class Settings:
     nifi_management_port: int = _opt(52020, "loopback health endpoint of the local NiFi")
     nifi_python: str = _opt(None, "interpreter NiFi builds Python processor venvs from")
     nifi_ingest_port: int = _opt(9090, "port the ingest flow's HTTP listener binds (flow parameter)")
+    nifi_ingest_bind_host: str = _opt("127.0.0.1", "interface it binds; empty: all (on a cluster)")
     nifi_ingest_url: str = _opt("http://127.0.0.1:9090/events", "where clients POST events")
+    ingest_max_body_bytes: int = _opt(1_048_576, "larger request bodies are dead-lettered whole")
+    geoip_database: str = _opt("", "MMDB file (as NiFi sees it) for geo enrichment; empty: "
+                                   "DB-IP Country Lite fetched into the cache")
 
     flink_rest_url: str = _opt("http://127.0.0.1:8081", "Flink REST API (JobManager)")
     flink_task_slots: int = _opt(4, "task slots of the local TaskManager")

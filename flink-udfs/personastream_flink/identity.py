@@ -1,28 +1,16 @@
-"""Who an event belongs to: the known user id, else the device's anonymous id.
+"""Who an event belongs to, as a UDF: the known user id, else ``anon:`` + the anonymous id.
 
-One definition for every job (profiles, sessions, landing) and for the API.
+The rule itself is defined once, where events enter the pipeline (the ingest bundle keys Kafka
+records by it); jobs and the API use it through here.
 
->>> user_key("u-42", "a-7")
-'u-42'
->>> user_key(None, "a-7")
-'anon:a-7'
->>> user_key("", None) is None
-True
+>>> user_key("u-42", "a-7"), user_key(None, "a-7"), user_key("", None)
+('u-42', 'anon:a-7', None)
 """
 from __future__ import annotations
 
 from pyflink.table import DataTypes
 from pyflink.table.udf import udf
 
-ANONYMOUS_PREFIX = "anon:"
-
-
-def user_key(user_id: str | None, anonymous_id: str | None) -> str | None:
-    if user_id:
-        return user_id
-    if anonymous_id:
-        return ANONYMOUS_PREFIX + anonymous_id
-    return None
-
+from personastream_flows.processors.ingest.event_ingest import user_key
 
 user_key_udf = udf(user_key, result_type=DataTypes.STRING())

@@ -19,8 +19,8 @@ from personastream_flink.identity import user_key_udf
 
 JOB_NAME = "land_events"
 TABLE = "events_by_user"
-COLUMNS = ["user_key", "event_time", "event_id", "event_type", "payload", "landed_at"]
-KEY_COLUMNS = ["user_key", "event_time", "event_id"]
+COLUMNS = ["user_key", "received_at", "event_id", "event_type", "payload", "landed_at"]
+KEY_COLUMNS = ["user_key", "received_at", "event_id"]
 DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 
 

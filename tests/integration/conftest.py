@@ -14,8 +14,9 @@ from personastream.settings import resolve
 from personastream.stack import lifecycle
 from personastream.stack.cassandra import ensure_schema, keyspace, session
 from personastream.stack.kafka import admin_client, ensure_topics, pipeline_topics
-from personastream_flows import deploy as flow_deploy
 from personastream_flows.client import connect
+from personastream_flows.deploy import deploy, find_group
+from personastream_flows.parameters import context_name
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +41,20 @@ def _free_port() -> int:
 
 @dataclasses.dataclass
 class Isolated:
-    """Settings pointing at this test's own topics, keyspace and ingest port."""
+    """Settings pointing at this test's own topics, keyspace and ingest port, and the names of
+    its own process group and environment (parameter context)."""
 
     uid: str
     settings: object
     group_name: str
-    context_name: str
+    env: str
+
+    @property
+    def context_name(self) -> str:
+        return context_name("personastream", self.env)
+
+    def deploy_ingest(self):
+        return deploy(self.settings, "ingest", env=self.env, group_name=self.group_name)
 
 
 @pytest.fixture
@@ -59,7 +68,7 @@ def isolated(settings, healthy_stack):
         nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events")
     ensure_topics(s, pipeline_topics(s))
     ensure_schema(s)
-    iso = Isolated(uid, s, f"ingest_test_{uid}", f"personastream_test_{uid}")
+    iso = Isolated(uid, s, f"ingest_test_{uid}", f"test_{uid}")
     yield iso
     _cleanup(iso)
 
@@ -70,7 +79,7 @@ def _cleanup(iso: Isolated) -> None:
         if job.name.endswith(iso.uid) and job.state in flink_jobs.ACTIVE_STATES:
             flink_jobs.cancel(s, job.job_id)
     connect(s)
-    group = flow_deploy.find_group(iso.group_name, nipyapi.canvas.get_root_pg_id())
+    group = find_group(iso.group_name)
     if group is not None:
         nipyapi.canvas.delete_process_group(group, force=True)
     context = nipyapi.parameters.get_parameter_context(iso.context_name, "name", greedy=False)

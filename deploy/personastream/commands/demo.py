@@ -8,7 +8,8 @@ import click
 
 from personastream import flink_jobs, sample_traffic
 from personastream.stack import lifecycle
-from personastream_flows import deploy as flow_deploy
+from personastream_flows.definitions import FLOWS
+from personastream_flows.deploy import deploy as deploy_flow
 
 
 @click.command("demo")
@@ -25,8 +26,8 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     """
     started = time.monotonic()
     lifecycle.up(settings)
-    for name in flow_deploy.FLOWS:
-        done = flow_deploy.deploy(settings, name)
+    for name in FLOWS:
+        done = deploy_flow(settings, name)
         print(f"[flows] {name} {done.action} (group {done.group_id})", file=sys.stderr)
     for name in flink_jobs.JOBS:
         info = flink_jobs.submit(settings, name)
@@ -36,13 +37,13 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     rows = sample_traffic.wait_landed(settings, events, timeout_s)
     click.echo(f"{len(rows)} of {len(events)} events POSTed to {settings.nifi_ingest_url} "
                f"landed in Cassandra {settings.cassandra_keyspace}.events_by_user:")
-    click.echo(f"{'user_key':<14} {'event_time (UTC)':<24} {'event_type':<13} "
-               f"{'item':<8} {'kafka->cassandra':>16}")
-    for row in sorted(rows, key=lambda r: (r.user_key, r.event_time)):
+    click.echo(f"{'user_key':<16} {'received_at (UTC)':<24} {'event_type':<16} "
+               f"{'item':<9} {'nifi->cassandra':>15}")
+    for row in sorted(rows, key=lambda r: (r.user_key, r.received_at)):
         item = sample_traffic.item_of(row.payload)
-        lag_ms = (row.landed_at - row.event_time).total_seconds() * 1000
-        click.echo(f"{row.user_key:<14} {row.event_time.isoformat(timespec='milliseconds'):<24} "
-                   f"{row.event_type:<13} {item:<8} {lag_ms:>13.0f} ms")
+        lag_ms = (row.landed_at - row.received_at).total_seconds() * 1000
+        click.echo(f"{row.user_key:<16} {row.received_at.isoformat(timespec='milliseconds'):<24} "
+                   f"{row.event_type:<16} {item:<9} {lag_ms:>12.0f} ms")
     click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
                f"NiFi UI: {settings.nifi_api_url.removesuffix('/nifi-api')}/nifi/ "
                f"(client certificate: {settings.nifi_client_cert.parent / 'client.p12'}), "

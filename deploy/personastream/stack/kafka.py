@@ -6,7 +6,9 @@ import logging
 import subprocess
 import uuid
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                  NewTopic, ResourceType)
 
 from personastream.errors import StackError
 from personastream.stack import maven
@@ -23,22 +25,39 @@ def pipeline_topics(settings) -> list[str]:
     return [settings.topic_events_enriched, settings.topic_events_deadletter]
 
 
+def topic_config(settings) -> dict[str, str]:
+    """Configs of the pipeline topics: a record may carry a whole accepted request body (a
+    dead letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's.
+
+    >>> from personastream.settings import resolve
+    >>> topic_config(resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"}))
+    {'max.message.bytes': '69536'}
+    """
+    return {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536)}
+
+
 def admin_client(settings) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
 
 
 def ensure_topics(settings, topics: list[str]) -> list[str]:
-    """Create missing topics; return the names created. Existing topics are left alone."""
+    """Create missing topics with :func:`topic_config`, and set that config on existing ones
+    (other settings of theirs are left alone); return the names created."""
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=10).topics)
+    config = topic_config(settings)
     wanted = [NewTopic(t, num_partitions=settings.kafka_partitions,
-                       replication_factor=settings.kafka_replication_factor)
+                       replication_factor=settings.kafka_replication_factor, config=config)
               for t in topics if t not in existing]
-    if not wanted:
-        return []
-    for topic, future in admin.create_topics(wanted, operation_timeout=30).items():
+    futures = admin.create_topics(wanted, operation_timeout=30) if wanted else {}
+    for topic, future in futures.items():
         future.result()
         log.info("created topic %s", topic)
+    updates = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()])
+        for t in topics if t in existing]
+    for future in (admin.incremental_alter_configs(updates).values() if updates else []):
+        future.result()
     return [t.topic for t in wanted]
 
 
@@ -95,3 +114,20 @@ class Kafka(Component):
             raise ConnectionRefusedError(f"nothing listens on {host}:{port} yet")
         metadata = admin_client(self.settings).list_topics(timeout=2)
         return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"
+
+
+def record_counts(settings, topics: list[str]) -> dict[str, int]:
+    """Records held by each topic (sum over partitions of high minus low watermark)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": "personastream-counter", "enable.auto.commit": False})
+    try:
+        counts = {}
+        for topic in topics:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            counts[topic] = 0
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                counts[topic] += high - low
+        return counts
+    finally:
+        consumer.close()

@@ -1,7 +1,6 @@
 -- Enriched events as NiFi publishes them to Kafka: one JSON document per record.
 CREATE TABLE events_enriched (
-    payload STRING,
-    kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL
+    payload STRING
 ) WITH (
     'connector' = 'kafka',
     'topic' = ${topic},

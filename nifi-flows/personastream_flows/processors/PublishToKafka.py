@@ -1,15 +1,23 @@
-"""NiFi 2 Python processor: publish each FlowFile's content as one Kafka record.
+"""NiFi 2 Python processor: publish FlowFile content to Kafka with the confluent-kafka client.
 
 NiFi's own Kafka bundles (nifi-kafka-nar, nifi-kafka-3-service-nar) are not served by Maven
-Central for any 2.x version, so ingest flows publish with this processor, built on the
-confluent-kafka client (librdkafka). A FlowFile goes to ``success`` only once the broker has
-acknowledged the record (acks=all, idempotent producer); otherwise to ``failure`` with the
-error in ``kafka.error``, so no event is lost silently.
+Central for any 2.x version, so the flows publish with this processor (librdkafka underneath).
+
+Content: one JSON envelope per line, ``{"outcome": "enriched"|"deadletter", "key": str|null,
+"value": {...}}``, as ValidateEnrichEvents writes them; each value goes to the topic of its
+outcome, keyed by ``key``.
+
+A FlowFile goes to ``success`` only once the broker acknowledged every record of it (acks=all,
+idempotent producer); otherwise to ``failure`` with the error in ``kafka.error`` (the flows loop
+failure back for retry, so a retried FlowFile can publish some records twice: at-least-once,
+with ``event_id`` for consumers to deduplicate).
 """
 import json
 
 from nifiapi.flowfiletransform import FlowFileTransform, FlowFileTransformResult
 from nifiapi.properties import ExpressionLanguageScope, PropertyDescriptor, StandardValidators
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 class PublishToKafka(FlowFileTransform):
@@ -17,10 +25,9 @@ class PublishToKafka(FlowFileTransform):
         implements = ["org.apache.nifi.python.processor.FlowFileTransform"]
 
     class ProcessorDetails:
-        version = "0.1.0"
-        description = ("Publishes the content of each FlowFile as one Kafka record, keyed by the "
-                       "first non-empty of the configured JSON fields; routes to success once "
-                       "the broker acknowledged it.")
+        version = "0.2.0"
+        description = ("Publishes envelope lines to Kafka, each to the topic of its outcome; "
+                       "routes to success once the broker acknowledged every record.")
         tags = ["kafka", "publish", "personastream"]
         dependencies = ["confluent-kafka==2.16.1"]
 
@@ -29,15 +36,26 @@ class PublishToKafka(FlowFileTransform):
         required=True, validators=[StandardValidators.NON_EMPTY_VALIDATOR],
         expression_language_scope=ExpressionLanguageScope.ENVIRONMENT)
     TOPIC = PropertyDescriptor(
-        name="Topic Name", description="Topic the records are written to", required=True,
-        validators=[StandardValidators.NON_EMPTY_VALIDATOR],
+        name="Topic Name", description="Topic of 'enriched' envelopes",
+        required=True, validators=[StandardValidators.NON_EMPTY_VALIDATOR],
         expression_language_scope=ExpressionLanguageScope.FLOWFILE_ATTRIBUTES)
-    KEY_FIELDS = PropertyDescriptor(
-        name="Key Fields", description=("Comma-separated top-level JSON fields; the first "
-                                        "non-empty one is the record key (none: no key)"),
-        required=False, default_value="user_id,anonymous_id")
+    DEADLETTER_TOPIC = PropertyDescriptor(
+        name="Dead Letter Topic Name", description="Topic of 'deadletter' envelopes",
+        required=True, validators=[StandardValidators.NON_EMPTY_VALIDATOR],
+        expression_language_scope=ExpressionLanguageScope.FLOWFILE_ATTRIBUTES)
+    SECURITY_PROTOCOL = PropertyDescriptor(
+        name="Security Protocol", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+        required=True, default_value="PLAINTEXT",
+        allowable_values=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+    SASL_MECHANISM = PropertyDescriptor(
+        name="SASL Mechanism", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL only)",
+        required=False)
+    SASL_USERNAME = PropertyDescriptor(name="SASL Username", description="SASL user",
+                                       required=False)
+    SASL_PASSWORD = PropertyDescriptor(name="SASL Password", description="SASL password",
+                                       required=False, sensitive=True)
     TIMEOUT = PropertyDescriptor(
-        name="Delivery Timeout", description="Seconds to wait for the broker's acknowledgement",
+        name="Delivery Timeout", description="Seconds to wait for the broker's acknowledgements",
         required=True, default_value="30", validators=[StandardValidators.POSITIVE_INTEGER_VALIDATOR])
 
     def __init__(self, **kwargs):
@@ -45,57 +63,78 @@ class PublishToKafka(FlowFileTransform):
         self.producer = None
 
     def getPropertyDescriptors(self):
-        return [self.BROKERS, self.TOPIC, self.KEY_FIELDS, self.TIMEOUT]
+        return [self.BROKERS, self.SECURITY_PROTOCOL, self.SASL_MECHANISM, self.SASL_USERNAME,
+                self.SASL_PASSWORD, self.TOPIC, self.DEADLETTER_TOPIC, self.TIMEOUT]
 
     def onScheduled(self, context):
         from confluent_kafka import Producer
 
-        brokers = context.getProperty(self.BROKERS).evaluateAttributeExpressions().getValue()
-        self.producer = Producer({"bootstrap.servers": brokers, "acks": "all",
-                                  "enable.idempotence": True, "linger.ms": 0})
+        config = {"bootstrap.servers": context.getProperty(self.BROKERS)
+                  .evaluateAttributeExpressions().getValue(),
+                  "security.protocol": context.getProperty(self.SECURITY_PROTOCOL).getValue(),
+                  "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                  "compression.type": "lz4",
+                  # the topics' max.message.bytes is the limit that matters (see stack.kafka)
+                  "message.max.bytes": MAX_REQUEST_BYTES}
+        for prop, key in ((self.SASL_MECHANISM, "sasl.mechanism"),
+                          (self.SASL_USERNAME, "sasl.username"),
+                          (self.SASL_PASSWORD, "sasl.password")):
+            value = context.getProperty(prop).getValue()
+            if value:
+                config[key] = value
+        self.producer = Producer(config)
 
     def onStopped(self, context):
         if self.producer is not None:
             self.producer.flush(10)
             self.producer = None
 
-    def _key(self, content, fields):
-        try:
-            doc = json.loads(content)
-        except ValueError:
-            return None
-        if not isinstance(doc, dict):
-            return None
-        for field in fields:
-            value = doc.get(field)
-            if value not in (None, ""):
-                return str(value).encode()
-        return None
+    def _records(self, context, flowfile, content):
+        """(topic, key, value) of every record in the content."""
+        topics = {outcome: context.getProperty(prop).evaluateAttributeExpressions(flowfile).getValue()
+                  for outcome, prop in (("enriched", self.TOPIC),
+                                        ("deadletter", self.DEADLETTER_TOPIC))}
+        records = []
+        for line in content.splitlines():
+            if line.strip():
+                envelope = json.loads(line)
+                key = envelope.get("key")
+                records.append((topics[envelope["outcome"]], key.encode() if key else None,
+                                json.dumps(envelope["value"], separators=(",", ":")).encode()))
+        return records
 
     def transform(self, context, flowfile):
-        topic = context.getProperty(self.TOPIC).evaluateAttributeExpressions(flowfile).getValue()
-        fields = [f.strip() for f in (context.getProperty(self.KEY_FIELDS).getValue() or "").split(",")
-                  if f.strip()]
         timeout_s = int(context.getProperty(self.TIMEOUT).getValue())
         content = flowfile.getContentsAsBytes() or b""
-        outcome = {}
+        errors = []
+        counts = {}
 
         def delivered(err, msg):
-            outcome["error"] = err
-            outcome["msg"] = msg
+            if err is not None:
+                errors.append(str(err))
 
         try:
-            self.producer.produce(topic, value=content, key=self._key(content, fields),
-                                  on_delivery=delivered)
-            self.producer.flush(timeout_s)
-        except Exception as err:  # BufferError, KafkaException: routed, not raised
-            outcome["error"] = err
-        if "msg" not in outcome and "error" not in outcome:
-            outcome["error"] = f"no acknowledgement within {timeout_s}s"
-        if outcome.get("error") is not None:
+            records = self._records(context, flowfile, content)
+            for topic, key, value in records:
+                self._produce(topic, key, value, delivered)
+                counts[topic] = counts.get(topic, 0) + 1
+            remaining = self.producer.flush(timeout_s)
+            if remaining:
+                errors.append(f"{remaining} record(s) not acknowledged within {timeout_s}s")
+        except Exception as err:  # bad envelope, unknown outcome, KafkaException: routed
+            errors.append(f"{type(err).__name__}: {err}")
+        if errors:
             return FlowFileTransformResult(relationship="failure",
-                                           attributes={"kafka.error": str(outcome["error"])})
-        msg = outcome["msg"]
-        return FlowFileTransformResult(relationship="success", attributes={
-            "kafka.topic": msg.topic(), "kafka.partition": str(msg.partition()),
-            "kafka.offset": str(msg.offset())})
+                                           attributes={"kafka.error": "; ".join(errors[:5])})
+        attributes = {f"kafka.records.{topic}": str(n) for topic, n in counts.items()}
+        return FlowFileTransformResult(relationship="success", attributes=attributes)
+
+    def _produce(self, topic, key, value, on_delivery):
+        """produce(), serving delivery callbacks while librdkafka's local queue is full."""
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+

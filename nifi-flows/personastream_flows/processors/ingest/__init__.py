@@ -1,0 +1,1 @@
+"""Event ingest: HTTP request bodies validated against the event schemas and enriched."""

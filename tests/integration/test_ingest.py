@@ -1,0 +1,158 @@
+"""The ingest flow on the real NiFi and Kafka: every event accepted is exactly one record out,
+enriched or dead-lettered with its reason."""
+import json
+import random
+import uuid
+
+import nipyapi
+import pytest
+import requests
+from confluent_kafka import Consumer
+
+from personastream import sample_traffic
+from personastream.stack import lifecycle
+from personastream.stack.kafka import record_counts
+from personastream_flows import export
+from personastream_flows.deploy import find_group
+from personastream_flows.processors.ingest.event_ingest import user_key
+from personastream_flows.normalize import dumps
+
+
+def read_topic(settings, topic: str, n_records: int, timeout_s: float = 60) -> list[tuple]:
+    """(key, value) of the first ``n_records`` records of ``topic``; fails if fewer arrive."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": f"test-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    out = []
+    try:
+        for _ in range(int(timeout_s * 2)):
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                if msg.error() is None:
+                    out.append((msg.key() and msg.key().decode(), json.loads(msg.value())))
+            if len(out) >= n_records:
+                return out
+    finally:
+        consumer.close()
+    raise AssertionError(f"{topic}: {len(out)} of {n_records} records within {timeout_s}s")
+
+
+@pytest.fixture
+def ingest(isolated):
+    isolated.deploy_ingest()
+    return isolated
+
+
+def post(iso, body: bytes, **headers) -> requests.Response:
+    return requests.post(iso.settings.nifi_ingest_url, data=body, timeout=60,
+                         headers={"Content-Type": "application/json", **headers})
+
+
+def test_valid_events_of_every_type_are_enriched(ingest):
+    s = ingest.settings
+    events = sample_traffic.sample_events(n_events=120, n_users=9, seed=21)
+    assert {e["event_type"] for e in events} == set(sample_traffic.EVENT_MIX)
+    resp = post(ingest, json.dumps(events).encode(), **sample_traffic.client_headers(0))
+    assert resp.status_code == 200 and resp.json()["accepted"] == len(events)
+
+    records = read_topic(s, s.topic_events_enriched, len(events))
+    by_id = {value["event_id"]: (key, value) for key, value in records}
+    assert len(records) == len(events)
+    for event in events:
+        key, value = by_id[event["event_id"]]
+        assert key == user_key(event["user_id"], event["anonymous_id"])
+        assert {k: value[k] for k in event} == event
+        assert value["schema"] == f"{event['event_type']}/1-0-0"
+        assert value["received_at"].endswith("Z")
+        assert value["geo"]["country"] == "GB"  # 81.2.69.142, from the DB-IP database
+        assert value["device"] == {"type": "desktop", "os": "Windows", "os_version": "10",
+                                   "browser": "Chrome", "browser_version": "124.0.0.0"}
+
+
+def test_each_bad_input_is_dead_lettered_with_its_reason(ingest):
+    s = ingest.settings
+    bodies = sample_traffic.bad_bodies()
+    for reason, body in bodies.items():
+        resp = post(ingest, body)
+        assert resp.status_code == 400, (reason, resp.text)
+        assert resp.json() == {"accepted": 0, "rejected": 1, "first_reason": reason}
+    too_large = b"[" + b" " * s.ingest_max_body_bytes + b"]"
+    resp = post(ingest, too_large)
+    assert resp.status_code == 413 and resp.json()["first_reason"] == "body_too_large"
+
+    good = sample_traffic.sample_events(n_events=3, n_users=2, seed=8)
+    mixed = [good[0], {"event_type": "teleport"}, good[1], "not an object", good[2]]
+    resp = post(ingest, json.dumps(mixed).encode())
+    assert resp.status_code == 200 and resp.json()["accepted"] == 3
+    assert resp.json()["rejected"] == 2
+
+    dead = [value for _, value in read_topic(s, s.topic_events_deadletter, len(bodies) + 3)]
+    by_reason = {}
+    for value in dead:
+        by_reason.setdefault(value["reason"]["code"], []).append(value)
+    for reason, body in bodies.items():
+        (value,) = [v for v in by_reason[reason] if v["batch_index"] is None]
+        if reason == "invalid_utf8":
+            assert value["payload_base64"]
+        else:
+            assert value["payload"] == body.decode()  # the original text, untouched
+    assert by_reason["schema_violation"][0]["reason"]["field"] == "/client_ts"
+    (large,) = by_reason["body_too_large"]
+    assert large["payload_size"] == len(too_large)
+    in_batch = sorted((v["batch_index"], v["reason"]["code"]) for v in dead
+                      if v["batch_index"] is not None)
+    assert in_batch == [(1, "unknown_event_type"), (3, "not_an_event")]
+    enriched = {v["event_id"] for _, v in read_topic(s, s.topic_events_enriched, 3)}
+    assert enriched == {e["event_id"] for e in good}
+
+    nifi = {h.component: h for h in lifecycle.status(s)}["nifi"]
+    assert nifi.healthy, nifi.detail
+
+
+def test_conservation_under_load(ingest):
+    """N events (valid, invalid and whole bad bodies) == enriched + dead-lettered, from Kafka."""
+    s = ingest.settings
+    rng = random.Random(99)
+    n_events, batch_size = 100_000, 250
+    events = sample_traffic.sample_events(n_events=n_events, n_users=500, seed=4)
+    bad = list(sample_traffic.bad_bodies().values())
+    bodies, expected = [], 0
+    for i in range(0, n_events, batch_size):
+        batch = events[i:i + batch_size]
+        for j in rng.sample(range(len(batch)), k=len(batch) // 10):  # 10% invalid events
+            batch[j] = {**batch[j], "event_type": "teleport"} if j % 2 else {"broken": j}
+        bodies.append(json.dumps(batch).encode())
+        expected += len(batch)
+        if rng.random() < 0.05:  # and some whole bad bodies
+            bodies.append(rng.choice(bad))
+            expected += 1
+    answers = sample_traffic.post_bodies(s.nifi_ingest_url, bodies, concurrency=4,
+                                         headers_of=sample_traffic.client_headers)
+    assert all(a.status in (200, 400) for a in answers)
+    answered = sum(a.body["accepted"] + a.body["rejected"] for a in answers)
+    assert answered == expected
+
+    topics = [s.topic_events_enriched, s.topic_events_deadletter]
+    counts = record_counts(s, topics)
+    assert sum(counts.values()) == expected, counts
+    assert counts[s.topic_events_enriched] == sum(a.body["accepted"] for a in answers)
+
+
+def test_ui_edit_exports_as_one_change_and_deploy_restores_it(ingest, tmp_path):
+    s = ingest.settings
+    group = find_group(ingest.group_name)
+    (receive,) = [p for p in nipyapi.canvas.list_all_processors(group.id)
+                  if p.component.name == "receive_events"]
+    nipyapi.canvas.schedule_process_group(group.id, False)
+    nipyapi.canvas.update_processor(receive, nipyapi.nifi.ProcessorConfigDTO(
+        properties={"Maximum Threads": "37"}))  # as ops would in the UI
+
+    diff = export.export_flow(s, "ingest", group_name=ingest.group_name,
+                              target=tmp_path / "ingest.json")
+    changed = [ln for ln in diff.splitlines()
+               if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    assert changed == ['-          "Maximum Threads": "50",', '+          "Maximum Threads": "37",']
+
+    assert ingest.deploy_ingest().action == "replaced"
+    assert export.diff_flow(s, "ingest", group_name=ingest.group_name) == ""
+    assert dumps(export.exported(s, "ingest", ingest.group_name)) == \
+        (tmp_path / "ingest.json").read_text().replace('"37"', '"50"')
