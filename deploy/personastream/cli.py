@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from personastream.commands.bench import bench_group
 from personastream.commands.demo import demo
 from personastream.commands.flows import flows_group
 from personastream.commands.jobs import jobs_group
@@ -47,6 +48,7 @@ cli.add_command(settings_group)
 cli.add_command(jobs_group)
 cli.add_command(flows_group)
 cli.add_command(demo)
+cli.add_command(bench_group)
 
 
 def main() -> None:

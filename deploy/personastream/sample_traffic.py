@@ -130,6 +130,7 @@ def bad_bodies(seed: int = 3) -> dict[str, bytes]:
 @dataclass
 class Answer:
     status: int
+    sent_at_s: float  # wall clock, when the request started
     latency_s: float
     body: dict
 
@@ -146,14 +147,14 @@ def post_bodies(url: str, bodies: list[bytes], concurrency: int = 4,
         nonlocal last
         http = getattr(local, "http", None) or requests.Session()
         local.http = http
-        t0 = time.monotonic()
+        sent_at, t0 = time.time(), time.monotonic()
         try:
             resp = http.post(url, data=bodies[index], timeout=timeout_s,
                              headers={"Content-Type": "application/json", **headers_of(index)})
         except requests.ConnectionError as err:
             raise TrafficError(f"NiFi's ingest endpoint {url} refused the connection; is the flow "
                                "deployed and running? (`personastream flows status`)") from err
-        answer = Answer(resp.status_code, time.monotonic() - t0,
+        answer = Answer(resp.status_code, sent_at, time.monotonic() - t0,
                         resp.json() if resp.headers.get("Content-Type", "").startswith(
                             "application/json") else {"text": resp.text[:200]})
         done[0] += 1
@@ -186,14 +187,6 @@ def post_events(url: str, events: list[dict], batch_size: int = 20, concurrency:
     return time.monotonic() - started
 
 
-def item_of(payload: str) -> str:
-    """The ``item_id`` of a stored event payload ('-' when it has none)."""
-    try:
-        return str(json.loads(payload).get("item_id") or "-")
-    except (ValueError, AttributeError):
-        return "-"
-
-
 def user_key_of(event: dict) -> str:
     return user_key(event.get("user_id"), event.get("anonymous_id"))
 
@@ -204,8 +197,7 @@ def wait_landed(settings: Settings, events: list[dict], timeout_s: float) -> lis
     keys = sorted({user_key_of(e) for e in events})
     deadline = time.monotonic() + timeout_s
     with session(settings) as s:
-        query = s.prepare("SELECT user_key, received_at, event_id, event_type, payload, landed_at "
-                          f"FROM {keyspace(settings)}.events_by_user WHERE user_key = ?")
+        query = s.prepare(f"SELECT * FROM {keyspace(settings)}.events_by_user WHERE user_key = ?")
         while True:
             rows = {r.event_id: r for k in keys for r in s.execute(query, [k])
                     if r.event_id in wanted}

@@ -1,7 +1,7 @@
 """Job ``land_events``: enriched events from Kafka, keyed by identity, upserted into Cassandra.
 
-The walking skeleton of the pipeline: Kafka source in SQL, one Python UDF (``user_key``),
-a Python Cassandra writer. Submit with ``personastream jobs submit land_events``.
+Kafka source in SQL (table typed from the event schemas), one Python UDF (``user_key``), a
+Python Cassandra writer. Submit with ``personastream jobs submit land_events``.
 """
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from pyflink.table import StreamTableEnvironment
 
 from personastream_flink import sql_template
 from personastream_flink.cassandra_sink import CassandraUpsert
+from personastream_flink.event_table import source_ddl
 from personastream_flink.identity import user_key_udf
 
 JOB_NAME = "land_events"
 TABLE = "events_by_user"
-COLUMNS = ["user_key", "received_at", "event_id", "event_type", "payload", "landed_at"]
+COLUMNS = ["user_key", "received_at", "event_id", "event_type", "item_id", "category", "brand",
+           "price", "query", "page_url", "country", "device_type", "landed_at"]
 KEY_COLUMNS = ["user_key", "received_at", "event_id"]
 DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 
@@ -57,9 +59,7 @@ def build(env: StreamExecutionEnvironment, args: argparse.Namespace) -> None:
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("table.local-time-zone", "UTC")
     t_env.create_temporary_function("user_key", user_key_udf)
-    t_env.execute_sql(sql_template.render("events_enriched_source", topic=args.topic,
-                                          bootstrap_servers=args.bootstrap_servers,
-                                          group_id=args.group_id))
+    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id))
     landed = t_env.to_data_stream(t_env.sql_query(sql_template.render("land_events")))
     writer = CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
                              args.cassandra_local_dc, args.keyspace, TABLE, COLUMNS, KEY_COLUMNS)

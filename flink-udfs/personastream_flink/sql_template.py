@@ -1,7 +1,9 @@
 """Flink SQL kept in ``sql/*.sql`` with ``${name}`` placeholders, filled with quoted literals.
 
 Values are always rendered as SQL string literals (quotes doubled), never spliced as code; a
-bare ``$`` (as in JSON paths) is left alone.
+bare ``$`` (as in JSON paths) is left alone. ``{{name}}`` takes a fragment of SQL that code
+built from checked identifiers and known types (e.g. a column list from the schemas), never
+from settings or input.
 
 >>> render_text("'topic' = ${topic}", topic="events.enriched")
 "'topic' = 'events.enriched'"
@@ -14,6 +16,7 @@ import re
 from importlib.resources import files
 
 _PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
+_FRAGMENT = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
 
 
 def literal(value: object) -> str:
@@ -27,6 +30,12 @@ def render_text(text: str, **params: object) -> str:
     return _PLACEHOLDER.sub(lambda m: literal(params[m.group(1)]), text)
 
 
-def render(name: str, **params: object) -> str:
-    """The statement in ``sql/<name>.sql`` with its placeholders filled."""
-    return render_text((files(__package__) / "sql" / f"{name}.sql").read_text(), **params)
+def render(name: str, fragments: dict[str, str] | None = None, **params: object) -> str:
+    """The statement in ``sql/<name>.sql`` with its fragments and placeholders filled."""
+    text = (files(__package__) / "sql" / f"{name}.sql").read_text()
+    fragments = fragments or {}
+    missing = sorted(set(_FRAGMENT.findall(text)) - set(fragments))
+    if missing:
+        raise KeyError(f"SQL fragments without a value: {', '.join(missing)}")
+    text = _FRAGMENT.sub(lambda m: fragments[m.group(1)], text)
+    return render_text(text, **params)

@@ -80,12 +80,14 @@ def test_each_bad_input_is_dead_lettered_with_its_reason(ingest):
     assert resp.status_code == 413 and resp.json()["first_reason"] == "body_too_large"
 
     good = sample_traffic.sample_events(n_events=3, n_users=2, seed=8)
-    mixed = [good[0], {"event_type": "teleport"}, good[1], "not an object", good[2]]
+    wrong_type = {**sample_traffic.sample_events(1, 1, seed=9)[0], "event_type": "product_view",
+                  "item_id": "i-1", "category": "shoes", "price": "free"}
+    mixed = [good[0], {"event_type": "teleport"}, good[1], "not an object", good[2], wrong_type]
     resp = post(ingest, json.dumps(mixed).encode())
     assert resp.status_code == 200 and resp.json()["accepted"] == 3
-    assert resp.json()["rejected"] == 2
+    assert resp.json()["rejected"] == 3
 
-    dead = [value for _, value in read_topic(s, s.topic_events_deadletter, len(bodies) + 3)]
+    dead = [value for _, value in read_topic(s, s.topic_events_deadletter, len(bodies) + 4)]
     by_reason = {}
     for value in dead:
         by_reason.setdefault(value["reason"]["code"], []).append(value)
@@ -100,7 +102,10 @@ def test_each_bad_input_is_dead_lettered_with_its_reason(ingest):
     assert large["payload_size"] == len(too_large)
     in_batch = sorted((v["batch_index"], v["reason"]["code"]) for v in dead
                       if v["batch_index"] is not None)
-    assert in_batch == [(1, "unknown_event_type"), (3, "not_an_event")]
+    assert in_batch == [(1, "unknown_event_type"), (3, "not_an_event"), (5, "schema_violation")]
+    (typed,) = [v for v in dead if v["batch_index"] == 5]
+    assert (typed["reason"]["rule"], typed["reason"]["field"]) == ("type", "/price")
+    assert json.loads(typed["payload"]) == wrong_type
     enriched = {v["event_id"] for _, v in read_topic(s, s.topic_events_enriched, 3)}
     assert enriched == {e["event_id"] for e in good}
 

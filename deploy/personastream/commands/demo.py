@@ -37,13 +37,13 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     rows = sample_traffic.wait_landed(settings, events, timeout_s)
     click.echo(f"{len(rows)} of {len(events)} events POSTed to {settings.nifi_ingest_url} "
                f"landed in Cassandra {settings.cassandra_keyspace}.events_by_user:")
-    click.echo(f"{'user_key':<16} {'received_at (UTC)':<24} {'event_type':<16} "
-               f"{'item':<9} {'nifi->cassandra':>15}")
+    click.echo(f"{'user_key':<16} {'received_at (UTC)':<24} {'event_type':<16} {'item':<9} "
+               f"{'category':<9} {'country':<7} {'device':<8} {'nifi->cassandra':>15}")
     for row in sorted(rows, key=lambda r: (r.user_key, r.received_at)):
-        item = sample_traffic.item_of(row.payload)
         lag_ms = (row.landed_at - row.received_at).total_seconds() * 1000
         click.echo(f"{row.user_key:<16} {row.received_at.isoformat(timespec='milliseconds'):<24} "
-                   f"{row.event_type:<16} {item:<9} {lag_ms:>12.0f} ms")
+                   f"{row.event_type:<16} {row.item_id or '-':<9} {row.category or '-':<9} "
+                   f"{row.country or '-':<7} {row.device_type or '-':<8} {lag_ms:>12.0f} ms")
     click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
                f"NiFi UI: {settings.nifi_api_url.removesuffix('/nifi-api')}/nifi/ "
                f"(client certificate: {settings.nifi_client_cert.parent / 'client.p12'}), "

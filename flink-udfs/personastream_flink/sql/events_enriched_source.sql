@@ -1,6 +1,7 @@
--- Enriched events as NiFi publishes them to Kafka: one JSON document per record.
+-- Enriched events as NiFi publishes them to Kafka; the columns come from the event schemas
+-- (personastream_flink.event_table), so a field added to a schema appears here.
 CREATE TABLE events_enriched (
-    payload STRING
+    {{columns}}
 ) WITH (
     'connector' = 'kafka',
     'topic' = ${topic},
@@ -8,5 +9,7 @@ CREATE TABLE events_enriched (
     'properties.group.id' = ${group_id},
     'properties.auto.offset.reset' = 'earliest',
     'scan.startup.mode' = 'group-offsets',
-    'format' = 'raw'
+    'format' = 'json',
+    'json.fail-on-missing-field' = 'false',
+    'json.ignore-parse-errors' = 'false'
 )

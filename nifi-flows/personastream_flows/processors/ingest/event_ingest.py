@@ -66,7 +66,7 @@ SCHEMA_DIR = Path(__file__).resolve().with_name("schemas")
 SCHEMA_URN = "urn:personastream:{name}:{version}"
 """``$id`` of a schema file; an absolute ``$ref`` uses the same form."""
 DEADLETTER_SCHEMA = "deadletter/1-0-0"
-NON_EVENT_SCHEMAS = frozenset({"envelope", "deadletter"})
+NON_EVENT_SCHEMAS = frozenset({"envelope", "enrichment", "deadletter"})
 """Schema files that are not event types (every other one must pin ``event_type`` by const)."""
 REASON_CODES = (
     "body_too_large", "invalid_utf8", "malformed_json", "not_an_event", "empty_batch",

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the running stack and print what they measured."""

@@ -1,0 +1,84 @@
+"""The Flink table of ``events.enriched``, derived from the event schema files.
+
+Columns are the envelope, every event type's own fields (one wide table, absent fields null)
+and the ingest enrichment, typed from JSON Schema: the same files NiFi validates with.
+
+>>> cols = dict(enriched_columns())
+>>> cols["event_id"], cols["price"], cols["items"]
+('STRING', 'DOUBLE', 'ARRAY<ROW<`item_id` STRING, `price` DOUBLE, `quantity` BIGINT>>')
+>>> cols["geo"]
+'ROW<`city` STRING, `country` STRING, `latitude` DOUBLE, `longitude` DOUBLE, `region` STRING>'
+"""
+from __future__ import annotations
+
+import re
+
+from personastream_flink import sql_template
+from personastream_flows.processors.ingest.event_ingest import (NON_EVENT_SCHEMAS, SCHEMA_DIR,
+                                                                 load_schemas)
+
+ENVELOPE = ("envelope", "1-0-0")
+ENRICHMENT = ("enrichment", "1-0-0")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_SCALARS = {"string": "STRING", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+class SchemaTypeError(ValueError):
+    """A schema property has no single Flink type, or two schemas disagree on one."""
+
+
+def quote(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise SchemaTypeError(f"property {name!r} is not a plain identifier; rename it in the schema")
+    return f"`{name}`"
+
+
+def flink_type(schema: dict, where: str) -> str:
+    """The Flink SQL type of a JSON Schema (nullable types map to the type itself)."""
+    types = schema.get("type")
+    types = [t for t in (types if isinstance(types, list) else [types]) if t not in (None, "null")]
+    if "const" in schema or "enum" in schema and not types:
+        return "STRING"
+    if len(types) != 1:
+        if set(types) <= {"string", "number", "boolean"} and types:
+            return "STRING"  # mixed scalars, e.g. CRM attribute values, read as text
+        raise SchemaTypeError(f"{where}: types {types} have no single Flink type")
+    kind = types[0]
+    if kind in _SCALARS:
+        return _SCALARS[kind]
+    if kind == "array":
+        return f"ARRAY<{flink_type(schema.get('items', {}), where + '[]')}>"
+    if kind == "object" and schema.get("properties"):
+        fields = ", ".join(f"{quote(k)} {flink_type(v, f'{where}.{k}')}"
+                           for k, v in sorted(schema["properties"].items()))
+        return f"ROW<{fields}>"
+    if kind == "object":
+        return f"MAP<STRING, {flink_type(schema.get('additionalProperties', {}), where + '{}')}>"
+    raise SchemaTypeError(f"{where}: JSON Schema type {kind!r} has no Flink type")
+
+
+def enriched_columns(schema_dir=SCHEMA_DIR) -> list[tuple[str, str]]:
+    """(name, Flink type) of every field an enriched event can have, envelope first."""
+    schemas = load_schemas(schema_dir)
+    columns: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    event_keys = sorted(k for k in schemas if k[0] not in NON_EVENT_SCHEMAS)
+    for key in [ENVELOPE, *event_keys, ENRICHMENT]:
+        for name, prop in schemas[key].get("properties", {}).items():
+            if key == ENVELOPE and prop.get("not") == {}:
+                continue  # reserved for the enrichment
+            if "const" in prop and name in columns:
+                continue  # an event type pinning an envelope field
+            kind = flink_type(prop, f"{key[0]}/{key[1]}#{name}")
+            if columns.setdefault(name, kind) != kind:
+                raise SchemaTypeError(f"{name} is {columns[name]} in {owners[name]} but {kind} in "
+                                      f"{key[0]}/{key[1]}; one table needs one type per field")
+            owners.setdefault(name, f"{key[0]}/{key[1]}")
+    return list(columns.items())
+
+
+def source_ddl(topic: str, bootstrap_servers: str, group_id: str) -> str:
+    """CREATE TABLE ``events_enriched`` (JSON format) with the columns from the schemas."""
+    columns = ",\n    ".join(f"{quote(name)} {kind}" for name, kind in enriched_columns())
+    return sql_template.render("events_enriched_source", fragments={"columns": columns},
+                               topic=topic, bootstrap_servers=bootstrap_servers, group_id=group_id)
