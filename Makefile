@@ -23,13 +23,13 @@ demo: venv
 # Unit tests (seconds, no servers), then the integration tests against the real servers this
 # target starts and stops.
 test: venv
-	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs
+	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
 	$(BIN)/personastream stack up
 	status=0; $(BIN)/pytest tests/integration || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
 test-unit: venv
-	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs
+	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
 
 down: venv
 	$(BIN)/personastream stack down

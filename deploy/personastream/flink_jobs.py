@@ -50,11 +50,13 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
                 None)
 
 
-def submit(settings: Settings, name: str, instance: str | None = None) -> JobInfo:
+def submit(settings: Settings, name: str, instance: str | None = None,
+           restore_from: str | None = None) -> JobInfo:
     """Submit job ``name`` unless it already runs; wait until it is RUNNING.
 
     ``instance`` runs a second copy under the Flink job name ``name_instance`` (tests do, with
     their own topics and keyspace); the job name is also its Kafka consumer group.
+    ``restore_from`` is a savepoint or retained checkpoint path to start from.
     """
     if name not in JOBS:
         raise JobError(f"no job named {name!r}; choose among {', '.join(JOBS)}")
@@ -66,7 +68,8 @@ def submit(settings: Settings, name: str, instance: str | None = None) -> JobInf
     module = importlib.import_module(JOBS[name])
     jars = fetch_connectors(settings)
     address = settings.flink_rest_url.split("//")[-1].rstrip("/")
-    argv = [str(flink_home() / "bin/flink"), "run", "--detached", "-m", address,
+    restore = ["--fromSavepoint", restore_from] if restore_from else []
+    argv = [str(flink_home() / "bin/flink"), "run", "--detached", "-m", address, *restore,
             "-pym", JOBS[name], "-pyexec", settings.flink_python,
             "-pyclientexec", settings.flink_python,
             *module.job_arguments(settings, jars, job_name=job_name)]
@@ -112,3 +115,43 @@ def cancel(settings: Settings, job_id_or_name: str) -> list[str]:
                               params={"mode": "cancel"}, timeout=10)
         resp.raise_for_status()
     return targets
+
+
+def last_checkpoint(settings: Settings, name: str) -> str:
+    """Path of the newest completed checkpoint of the newest job called ``name``."""
+    for job in list_jobs(settings):
+        if job.name != name:
+            continue
+        latest = rest_get(settings, f"/jobs/{job.job_id}/checkpoints").get("latest") or {}
+        completed = latest.get("completed") or {}
+        if completed.get("external_path"):
+            return completed["external_path"]
+    raise JobError(f"no completed checkpoint of a job called {name!r}; checkpoints are taken "
+                   "every 10 s while a job runs (see the Flink UI)")
+
+
+def savepoint(settings: Settings, job_id_or_name: str, stop: bool = False,
+              timeout_s: float = 120) -> str:
+    """Take a savepoint of an active job (and stop it, if ``stop``); return its path."""
+    targets = [j.job_id for j in list_jobs(settings)
+               if j.state in ACTIVE_STATES and job_id_or_name in (j.job_id, j.name)]
+    if len(targets) != 1:
+        raise JobError(f"{len(targets)} active jobs are called or numbered {job_id_or_name!r}; "
+                       "name one job id (`personastream jobs list`)")
+    base = settings.flink_rest_url.rstrip("/")
+    path = "stop" if stop else "savepoints"
+    resp = requests.post(f"{base}/jobs/{targets[0]}/{path}", timeout=10,
+                         json={"drain": False} if stop else {"cancel-job": False})
+    resp.raise_for_status()
+    trigger = resp.json()["request-id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = rest_get(settings, f"/jobs/{targets[0]}/savepoints/{trigger}")
+        if status["status"]["id"] == "COMPLETED":
+            operation = status["operation"]
+            if "failure-cause" in operation:
+                raise JobError(f"savepoint of {targets[0]} failed: "
+                               f"{operation['failure-cause'].get('stack-trace', '')[:2000]}")
+            return operation["location"]
+        time.sleep(1)
+    raise JobError(f"savepoint of {targets[0]} not done within {timeout_s:.0f}s")

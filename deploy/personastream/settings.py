@@ -61,6 +61,7 @@ class Settings:
     kafka_replication_factor: int = _opt(1, "replication factor of created topics")
     topic_events_enriched: str = _opt("events.enriched", "validated, enriched events")
     topic_events_deadletter: str = _opt("events.deadletter", "rejected events with a reason")
+    topic_trends_anomalies: str = _opt("trends.anomalies", "items whose views spike")
 
     cassandra_hosts: str = _opt("127.0.0.1", "Cassandra contact points, comma separated")
     cassandra_port: int = _opt(9042, "Cassandra native transport port")
@@ -89,7 +90,14 @@ class Settings:
     flink_rest_url: str = _opt("http://127.0.0.1:8081", "Flink REST API (JobManager)")
     flink_task_slots: int = _opt(4, "task slots of the local TaskManager")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
+    flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
     flink_python: str = _opt(None, "Python of the Flink workers (default: this interpreter)")
+    trends_window_s: int = _opt(60, "tumbling window of the per-item view counts")
+    trends_watermark_s: int = _opt(5, "how late (s) an event may reach the trends windows")
+    source_idle_timeout_s: int = _opt(5, "a Kafka partition silent this long stops holding the "
+                                         "watermark back")
+    trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
+    trends_detector_version: str = _opt("", "its version; empty: the latest in models/")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")
 
     def __post_init__(self) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from pyflink.datastream import ProcessFunction, RuntimeContext
+from pyflink.datastream import DataStream, ProcessFunction, RuntimeContext
+from pyflink.datastream.connectors.base import Sink
 
 log = logging.getLogger(__name__)
 
 
+DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 PROTOCOL_VERSION = 5  # Cassandra 4.0+; pinned so the driver does not probe and downgrade
 
 
@@ -72,3 +74,9 @@ class CassandraUpsert(ProcessFunction):
     def close(self) -> None:
         if self._cluster is not None:
             self._cluster.shutdown()
+
+
+def write_to_cassandra(stream: DataStream, writer: CassandraUpsert, name: str) -> None:
+    """Run ``writer`` on every element; the writes are the output, so the stream ends in a
+    discarding sink (a DataStream needs one)."""
+    stream.process(writer).name(name).sink_to(Sink(DISCARDING_SINK))

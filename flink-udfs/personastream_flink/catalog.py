@@ -3,4 +3,5 @@ from __future__ import annotations
 
 JOBS = {
     "land_events": "personastream_flink.land_events",
+    "score_trends": "personastream_flink.score_trends",
 }

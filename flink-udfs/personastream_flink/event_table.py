@@ -77,8 +77,26 @@ def enriched_columns(schema_dir=SCHEMA_DIR) -> list[tuple[str, str]]:
     return list(columns.items())
 
 
-def source_ddl(topic: str, bootstrap_servers: str, group_id: str) -> str:
-    """CREATE TABLE ``events_enriched`` (JSON format) with the columns from the schemas."""
+TIME_COLUMNS = ("received_at_ms", "client_ts_ms")
+
+
+def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: str | None = None,
+               watermark_s: int = 0) -> str:
+    """CREATE TABLE ``events_enriched`` (JSON format) with the columns from the schemas, and
+    with ``time_column`` (epoch ms, one of :data:`TIME_COLUMNS`) as rowtime ``event_time``
+    whose watermark trails it by ``watermark_s`` seconds.
+
+    >>> "WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND" in source_ddl(
+    ...     "t", "b", "g", time_column="received_at_ms", watermark_s=5)
+    True
+    """
     columns = ",\n    ".join(f"{quote(name)} {kind}" for name, kind in enriched_columns())
-    return sql_template.render("events_enriched_source", fragments={"columns": columns},
-                               topic=topic, bootstrap_servers=bootstrap_servers, group_id=group_id)
+    time = ""
+    if time_column is not None:
+        if time_column not in TIME_COLUMNS:
+            raise SchemaTypeError(f"time column {time_column!r} is not one of {TIME_COLUMNS}")
+        time = (f",\n    event_time AS TO_TIMESTAMP_LTZ({quote(time_column)}, 3),\n    "
+                f"WATERMARK FOR event_time AS event_time - INTERVAL '{int(watermark_s)}' SECOND")
+    return sql_template.render("events_enriched_source",
+                               fragments={"columns": columns, "time": time}, topic=topic,
+                               bootstrap_servers=bootstrap_servers, group_id=group_id)

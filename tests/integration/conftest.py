@@ -65,6 +65,7 @@ def isolated(settings, healthy_stack):
         settings, cassandra_keyspace=f"test_{uid}",
         topic_events_enriched=f"test_{uid}.events.enriched",
         topic_events_deadletter=f"test_{uid}.events.deadletter",
+        topic_trends_anomalies=f"test_{uid}.trends.anomalies",
         nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events")
     ensure_topics(s, pipeline_topics(s))
     ensure_schema(s)

@@ -86,10 +86,13 @@ def test_valid_event_is_enriched_with_its_fields_untouched(ingestor, event):
     assert {k: record.value[k] for k in event} == event
     assert record.value["schema"] == f"{event['event_type']}/1-0-0"
     assert record.value["received_at"] == "2024-05-01T12:00:00.123Z"
+    assert record.value["received_at_ms"] == 1714564800123
+    assert record.value["client_ts_ms"] == ei.epoch_ms(event["client_ts"])
     assert record.value["geo"] == ei.NULL_GEO  # no database
     assert record.value["device"] == {"type": None, "os": None, "os_version": None,
                                       "browser": None, "browser_version": None}
-    assert set(record.value) == set(event) | {"received_at", "schema", "geo", "device"}
+    assert set(record.value) == set(event) | {"received_at", "received_at_ms", "client_ts_ms",
+                                              "schema", "geo", "device"}
 
 
 def test_enrichment_is_computed_per_request_and_copied_per_event(ingestor):

@@ -37,3 +37,17 @@ def bench_ingest(settings, batch_sizes: str, duration_s: float, concurrency: int
     phases = ingest.run(settings, sizes, duration_s, concurrency, seed)
     command = "personastream " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     click.echo(ingest.report(phases, command))
+
+
+@bench_group.command("nab", context_settings={"ignore_unknown_options": True,
+                                               "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_nab(args: tuple[str, ...]) -> None:
+    """Run a trends detector spec over the NAB corpus, score it (standard, reward_low_FP,
+    reward_low_FN) with the project's NAB scorer. `personastream bench nab --help` for options.
+
+    Example: personastream bench nab --out /tmp/nab --spec trends_detector
+    """
+    from personastream_models import nab
+
+    sys.exit(nab.main(list(args), prog="personastream bench nab"))

@@ -16,14 +16,24 @@ def jobs_group() -> None:
 
 @jobs_group.command("submit")
 @click.argument("names", nargs=-1, type=click.Choice(list(JOBS)))
+@click.option("--from", "restore_from", default=None, metavar="PATH",
+              help="Start from this savepoint or retained checkpoint (one job only).")
+@click.option("--from-last-checkpoint", is_flag=True,
+              help="Start from the newest checkpoint of the job's last run (one job only).")
 @click.pass_obj
-def submit(settings, names: tuple[str, ...]) -> None:
+def submit(settings, names: tuple[str, ...], restore_from: str | None,
+           from_last_checkpoint: bool) -> None:
     """Submit jobs (all when none is named) unless already running; wait until RUNNING.
 
-    Example: personastream jobs submit land_events
+    Example: personastream jobs submit score_trends --from-last-checkpoint
     """
-    for name in names or tuple(JOBS):
-        info = flink_jobs.submit(settings, name)
+    names = names or tuple(JOBS)
+    if (restore_from or from_last_checkpoint) and len(names) != 1:
+        raise click.UsageError("restoring takes exactly one job name")
+    for name in names:
+        if from_last_checkpoint:
+            restore_from = flink_jobs.last_checkpoint(settings, name)
+        info = flink_jobs.submit(settings, name, restore_from=restore_from)
         click.echo(f"{info.name}\t{info.job_id}\t{info.state}")
 
 
@@ -45,3 +55,15 @@ def cancel(settings, job: str) -> None:
     """Cancel a job by id or name. Example: personastream jobs cancel land_events"""
     for job_id in flink_jobs.cancel(settings, job):
         click.echo(f"cancelled {job_id}")
+
+
+@jobs_group.command("savepoint")
+@click.argument("job")
+@click.option("--stop", is_flag=True, help="Stop the job once the savepoint is taken.")
+@click.pass_obj
+def savepoint(settings, job: str, stop: bool) -> None:
+    """Take a savepoint of a running job by id or name; print its path.
+
+    Example: personastream jobs savepoint score_trends --stop
+    """
+    click.echo(flink_jobs.savepoint(settings, job, stop=stop))

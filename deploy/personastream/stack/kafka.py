@@ -22,7 +22,8 @@ MAIN_CLASS = "kafka.Kafka"
 
 def pipeline_topics(settings) -> list[str]:
     """The topics the pipeline reads and writes."""
-    return [settings.topic_events_enriched, settings.topic_events_deadletter]
+    return [settings.topic_events_enriched, settings.topic_events_deadletter,
+            settings.topic_trends_anomalies]
 
 
 def topic_config(settings) -> dict[str, str]:

@@ -1,7 +1,8 @@
 -- Enriched events as NiFi publishes them to Kafka; the columns come from the event schemas
--- (personastream_flink.event_table), so a field added to a schema appears here.
+-- (personastream_flink.event_table), so a field added to a schema appears here. The time
+-- fragment declares the rowtime and its watermark for jobs that window.
 CREATE TABLE events_enriched (
-    {{columns}}
+    {{columns}}{{time}}
 ) WITH (
     'connector' = 'kafka',
     'topic' = ${topic},

@@ -54,7 +54,7 @@ except ImportError:  # pragma: no cover - depends on what the environment instal
 __all__ = [
     "DEADLETTER_SCHEMA", "REASON_CODES", "SCHEMA_DIR", "IngestConfigError",
     "IngestResult", "Ingestor", "Record", "build_ua_parser", "check_compatible",
-    "device_from_user_agent", "format_checker", "geo_from_record", "is_rfc3339_date_time",
+    "device_from_user_agent", "epoch_ms", "format_checker", "geo_from_record", "is_rfc3339_date_time",
     "load_schemas",
     "schema_identity", "user_key",
 ]
@@ -83,7 +83,7 @@ _SCHEMAVER = re.compile(r"([1-9][0-9]*)-(0|[1-9][0-9]*)-(0|[1-9][0-9]*)")
 _SCHEMA_ID = re.compile(r"urn:personastream:([a-z][a-z0-9_]*):(" + _SCHEMAVER.pattern + ")")
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 _RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-                      r"(?:\.[0-9]+)?(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))")
+                      r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -253,8 +253,25 @@ def is_rfc3339_date_time(text: str) -> bool:
         return False
     if not 1 <= day <= calendar.monthrange(year, month)[1]:
         return False
-    off_hour, off_minute = match.group(7), match.group(8)
+    off_hour, off_minute = match.group(9), match.group(10)
     return off_hour is None or (int(off_hour) <= 23 and int(off_minute) <= 59)
+
+
+def epoch_ms(text: str) -> int:
+    """Milliseconds since the epoch of a valid RFC 3339 date-time (fraction truncated to ms).
+
+    >>> epoch_ms("1970-01-01T01:00:00.0015+01:00"), epoch_ms("2024-05-01T12:00:00.25Z")
+    (1, 1714564800250)
+    """
+    match = _RFC3339.fullmatch(text)
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    millis = int(((match.group(7) or "") + "000")[:3])
+    offset_min = 0
+    if match.group(8):
+        sign = 1 if match.group(8) == "+" else -1
+        offset_min = sign * (int(match.group(9)) * 60 + int(match.group(10)))
+    seconds = calendar.timegm((year, month, day, hour, minute, second)) - offset_min * 60
+    return seconds * 1000 + millis
 
 
 def format_checker() -> FormatChecker:
@@ -671,6 +688,7 @@ class _Request:
     def __init__(self, ingestor: Ingestor, source: dict):
         self.ingestor = ingestor
         self.received_at = _received_at(source.get("received_at_ms"))
+        self.received_at_ms = source["received_at_ms"]
         self.source = {key: None if source.get(key) is None else str(source[key])
                        for key in ("ip", "user_agent", "content_type")}
         self._enrichment: tuple[dict, dict] | None = None
@@ -880,8 +898,10 @@ class Ingestor:
             reason, details = _violations(errors)
             return reject(details, reason)
         geo, device = request.enrichment()
-        value = {**event, "received_at": request.received_at, "schema": f"{event_type}/{version}",
-                 "geo": dict(geo), "device": dict(device)}
+        value = {**event, "received_at": request.received_at,
+                 "received_at_ms": request.received_at_ms,
+                 "client_ts_ms": epoch_ms(event["client_ts"]),
+                 "schema": f"{event_type}/{version}", "geo": dict(geo), "device": dict(device)}
         result.enriched.append(Record(user_key(event.get("user_id"), event.get("anonymous_id")),
                                       value))
         return None

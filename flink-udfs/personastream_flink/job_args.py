@@ -1,0 +1,51 @@
+"""Parameters every job takes: identity, Kafka source, Cassandra sink, connector jars.
+
+Built from settings on the client (``arguments``), parsed in the job (``parser``): the jobs
+read no files or environment.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def arguments(settings, jars: list, job_name: str) -> list[str]:
+    from personastream.stack.cassandra import keyspace
+
+    return ["--job-name", job_name, "--group-id", job_name,
+            "--bootstrap-servers", settings.kafka_bootstrap_servers,
+            "--topic", settings.topic_events_enriched,
+            "--cassandra-hosts", settings.cassandra_hosts,
+            "--cassandra-port", str(settings.cassandra_port),
+            "--cassandra-local-dc", settings.cassandra_local_dc,
+            "--keyspace", keyspace(settings),
+            "--checkpoint-interval-s", str(settings.flink_checkpoint_interval_s),
+            "--jars", ";".join(f"file://{j}" for j in jars)]
+
+
+def parser(job_name: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=job_name, description=description)
+    p.add_argument("--job-name", default=job_name, help="Flink job name (one per instance)")
+    p.add_argument("--group-id", default=job_name, help="Kafka consumer group")
+    p.add_argument("--bootstrap-servers", required=True)
+    p.add_argument("--topic", required=True, help="the enriched events topic")
+    p.add_argument("--cassandra-hosts", required=True)
+    p.add_argument("--cassandra-port", type=int, default=9042)
+    p.add_argument("--cassandra-local-dc", required=True)
+    p.add_argument("--keyspace", required=True)
+    p.add_argument("--checkpoint-interval-s", type=int, default=10)
+    p.add_argument("--jars", required=True, help="';'-separated connector jar URLs")
+    return p
+
+
+def environment(args):
+    """The job's execution environment: connector jars, checkpoints every interval, kept on
+    cancel so that a job can be restarted from its last one."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
+    config = Configuration()
+    config.set_string("pipeline.jars", args.jars)
+    config.set_string("execution.checkpointing.interval", f"{args.checkpoint_interval_s} s")
+    config.set_string("execution.checkpointing.externalized-checkpoint-retention",
+                      "RETAIN_ON_CANCELLATION")
+    return StreamExecutionEnvironment.get_execution_environment(config)

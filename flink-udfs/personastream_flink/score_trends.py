@@ -1,0 +1,96 @@
+"""Job ``score_trends``: views per item and minute, scored by a detector per item.
+
+Raw events are windowed in Flink SQL; the detector (from a model spec in ``models/``) sees
+one row per item and window and lives in keyed state. Every scored window is upserted into
+Cassandra ``item_trends``; those above the spec's threshold also go to Kafka
+``trends.anomalies``. Submit with ``personastream jobs submit score_trends``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from pyflink.common import Types
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaRecordSerializationSchema,
+                                                 KafkaSink)
+from pyflink.table import StreamTableEnvironment
+
+from personastream_flink import job_args, sql_template
+from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
+from personastream_flink.event_table import source_ddl
+from personastream_flink.trend_scoring import OUTPUT_FIELDS, OUTPUT_TYPE, ScoreItemViews
+
+JOB_NAME = "score_trends"
+TABLE = "item_trends"
+KEY_COLUMNS = ["item_id", "window_start"]
+
+
+def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
+    return [*job_args.arguments(settings, jars, job_name),
+            "--anomalies-topic", settings.topic_trends_anomalies,
+            "--window-s", str(settings.trends_window_s),
+            "--watermark-s", str(settings.trends_watermark_s),
+            "--idle-timeout-s", str(settings.source_idle_timeout_s),
+            "--detector", settings.trends_detector,
+            "--detector-version", settings.trends_detector_version]
+
+
+def parse_args(argv: list[str]):
+    p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--anomalies-topic", required=True)
+    p.add_argument("--window-s", type=int, required=True)
+    p.add_argument("--watermark-s", type=int, required=True)
+    p.add_argument("--idle-timeout-s", type=int, required=True)
+    p.add_argument("--detector", required=True, help="model spec name in models/")
+    p.add_argument("--detector-version", default="", help="empty: the latest")
+    return p.parse_args(argv)
+
+
+def anomaly_json(row) -> str:
+    """The Kafka record of a flagged window."""
+    doc = row.as_dict()
+    doc["window_start"] = doc["window_start"].isoformat() + "Z"
+    doc["window_end"] = doc["window_end"].isoformat() + "Z"
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def build(env: StreamExecutionEnvironment, args) -> None:
+    """Declare source, windows, scoring and sinks on ``env``."""
+    t_env = StreamTableEnvironment.create(env)
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    # a partition without events must not hold the watermark (and every window) back
+    t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
+    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
+                                 time_column="received_at_ms", watermark_s=args.watermark_s))
+    window = f"INTERVAL '{int(args.window_s)}' SECOND"
+    views = t_env.to_data_stream(t_env.sql_query(
+        sql_template.render("item_views_per_window", fragments={"window": window})))
+    # stream: Row(item_id, window_start, window_end, views), one per item and window
+    scored = (views.key_by(lambda r: r.item_id, key_type=Types.STRING())
+              .process(ScoreItemViews(args.detector, args.detector_version),
+                       output_type=OUTPUT_TYPE).name("score_item_views"))
+    # stream: Row(item_id, window_start, window_end, views, score, flagged, model, ...)
+    writer = CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
+                             args.cassandra_local_dc, args.keyspace, TABLE, OUTPUT_FIELDS,
+                             KEY_COLUMNS)
+    write_to_cassandra(scored, writer, "cassandra_item_trends")
+    anomalies = KafkaSink.builder().set_bootstrap_servers(args.bootstrap_servers) \
+        .set_record_serializer(KafkaRecordSerializationSchema.builder()
+                               .set_topic(args.anomalies_topic)
+                               .set_value_serialization_schema(SimpleStringSchema()).build()) \
+        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
+    scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING()) \
+        .sink_to(anomalies).name("kafka_trends_anomalies")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    env = job_args.environment(args)
+    build(env, args)
+    env.execute(args.job_name)
+
+
+if __name__ == "__main__":
+    main()
