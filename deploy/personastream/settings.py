@@ -96,6 +96,11 @@ class Settings:
     trends_watermark_s: int = _opt(5, "how late (s) an event may reach the trends windows")
     source_idle_timeout_s: int = _opt(5, "a Kafka partition silent this long stops holding the "
                                          "watermark back")
+    profiles_allowed_lateness_s: int = _opt(300, "client-time lateness the profile windows "
+                                                 "wait for; later events are dead-lettered")
+    profiles_session_gap_s: int = _opt(1800, "inactivity that ends a session")
+    profiles_recent_items: int = _opt(20, "items kept in a profile's recent_items")
+    profiles_affinity_half_life_s: int = _opt(86_400, "half-life of category/brand affinities")
     trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
     trends_detector_version: str = _opt("", "its version; empty: the latest in models/")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")

@@ -4,4 +4,5 @@ from __future__ import annotations
 JOBS = {
     "land_events": "personastream_flink.land_events",
     "score_trends": "personastream_flink.score_trends",
+    "build_profiles": "personastream_flink.build_profiles",
 }

@@ -77,14 +77,17 @@ def enriched_columns(schema_dir=SCHEMA_DIR) -> list[tuple[str, str]]:
     return list(columns.items())
 
 
-TIME_COLUMNS = ("received_at_ms", "client_ts_ms")
+#: Event-time choices: the collector's receipt time, or the client's time capped by it (a
+#: client clock ahead of the server must not push the watermark into the future).
+TIME_COLUMNS = {"received_at_ms": "`received_at_ms`",
+                "client_ts_ms": "LEAST(`client_ts_ms`, `received_at_ms`)"}
 
 
 def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: str | None = None,
                watermark_s: int = 0) -> str:
     """CREATE TABLE ``events_enriched`` (JSON format) with the columns from the schemas, and
-    with ``time_column`` (epoch ms, one of :data:`TIME_COLUMNS`) as rowtime ``event_time``
-    whose watermark trails it by ``watermark_s`` seconds.
+    with ``time_column`` (one of :data:`TIME_COLUMNS`) as rowtime ``event_time`` (and
+    ``event_ms``, the same in epoch ms) whose watermark trails it by ``watermark_s`` seconds.
 
     >>> "WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND" in source_ddl(
     ...     "t", "b", "g", time_column="received_at_ms", watermark_s=5)
@@ -95,7 +98,9 @@ def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: s
     if time_column is not None:
         if time_column not in TIME_COLUMNS:
             raise SchemaTypeError(f"time column {time_column!r} is not one of {TIME_COLUMNS}")
-        time = (f",\n    event_time AS TO_TIMESTAMP_LTZ({quote(time_column)}, 3),\n    "
+        expression = TIME_COLUMNS[time_column]
+        time = (f",\n    event_ms AS {expression},\n    "
+                f"event_time AS TO_TIMESTAMP_LTZ({expression}, 3),\n    "
                 f"WATERMARK FOR event_time AS event_time - INTERVAL '{int(watermark_s)}' SECOND")
     return sql_template.render("events_enriched_source",
                                fragments={"columns": columns, "time": time}, topic=topic,

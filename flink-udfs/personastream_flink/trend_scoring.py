@@ -45,5 +45,7 @@ class ScoreItemViews(KeyedProcessFunction):
         n_learned = (self.learned_state.value() or 0) + 1
         self.detector_state.update(detector)
         self.learned_state.update(n_learned)
-        yield Row(value.item_id, value.window_start, value.window_end, value.views, score,
+        out = Row(value.item_id, value.window_start, value.window_end, value.views, score,
                   self.spec.is_anomaly(score), self.spec.name, self.spec.version, n_learned)
+        out.set_field_names(OUTPUT_FIELDS)  # named even when the next operator is chained
+        yield out

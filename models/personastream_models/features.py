@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 __all__ = [
+    "AFFINITY_WEIGHTS",
     "BEHAVIOUR_KEYS",
     "BEHAVIOUR_SCALES",
     "FEATURE_SETS",
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 MINUTES_PER_DAY = 24 * 60
+
+#: How much one event adds to a customer's affinity for the item's category and brand (the
+#: profile job decays the sums with time); other event types carry no category.
+AFFINITY_WEIGHTS = {"product_view": 1.0, "add_to_cart": 3.0}
 
 #: Keys of the profile dict that :func:`behaviour_vector` reads (the profile job produces them).
 PROFILE_KEYS = {

@@ -1,0 +1,116 @@
+"""Job ``build_profiles``: unified customer profiles from the enriched events.
+
+Event time is the client's time (capped by receipt); the watermark trails it by the allowed
+lateness. Flink SQL reduces events to one row per user-device and minute; a keyed Python
+function folds them into each user's profile (counts over the last hour and day, sessions,
+recent items, decaying category and brand affinities, CRM attributes, first and last seen)
+and upserts ``profiles``. Events behind the watermark are counted and dead-lettered.
+Submit with ``personastream jobs submit build_profiles``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from pyflink.common import Types
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream import MapFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaRecordSerializationSchema,
+                                                 KafkaSink)
+from pyflink.table import StreamTableEnvironment
+
+from personastream_flink import job_args, sql_template
+from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
+from personastream_flink.event_table import source_ddl
+from personastream_flink.profile_updates import COLUMNS, OUTPUT_TYPE, UpdateProfile
+from personastream_flows.processors.ingest.event_ingest import user_key
+
+JOB_NAME = "build_profiles"
+TABLE = "profiles"
+DEADLETTER_SCHEMA = "deadletter/1-1-0"
+
+
+def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
+    return [*job_args.arguments(settings, jars, job_name),
+            "--deadletter-topic", settings.topic_events_deadletter,
+            "--allowed-lateness-s", str(settings.profiles_allowed_lateness_s),
+            "--idle-timeout-s", str(settings.source_idle_timeout_s),
+            "--session-gap-s", str(settings.profiles_session_gap_s),
+            "--recent-items", str(settings.profiles_recent_items),
+            "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
+
+
+def parse_args(argv: list[str]):
+    p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--deadletter-topic", required=True)
+    p.add_argument("--allowed-lateness-s", type=int, required=True)
+    p.add_argument("--idle-timeout-s", type=int, required=True)
+    p.add_argument("--session-gap-s", type=int, required=True)
+    p.add_argument("--recent-items", type=int, required=True)
+    p.add_argument("--affinity-half-life-s", type=int, required=True)
+    return p.parse_args(argv)
+
+
+class LateDeadLetter(MapFunction):
+    """A late event as a dead letter (reason ``late_event``), counted in metric late_events."""
+
+    def __init__(self, job_name: str):
+        self.job_name = job_name
+        self.late = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.late = runtime_context.get_metrics_group().counter("late_events")
+
+    def map(self, value) -> str:
+        self.late.inc()
+        event = {k: v for k, v in value.as_dict().items() if k not in ("event_ms", "watermark_time")}
+        reason = {"code": "late_event", "rule": None, "field": "/client_ts",
+                  "message": f"event time {value.event_ms} ms is behind the watermark "
+                             f"{value.watermark_time} of job {self.job_name}"}
+        return json.dumps({
+            "reason": reason, "errors": [reason], "event_type": value.event_type,
+            "schema_version": value.schema_version, "event_id": value.event_id,
+            "batch_index": None, "payload": json.dumps(event, separators=(",", ":")),
+            "received_at": value.received_at,
+            "source": {"ip": None, "user_agent": None, "content_type": None},
+            "deadletter_schema": DEADLETTER_SCHEMA}, separators=(",", ":"))
+
+
+def build(env: StreamExecutionEnvironment, args) -> None:
+    """Declare source, per-minute activity, profile updates, late events and sinks."""
+    t_env = StreamTableEnvironment.create(env)
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
+    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
+                                 time_column="client_ts_ms", watermark_s=args.allowed_lateness_s))
+    t_env.execute_sql(sql_template.render("on_time_events"))
+    activity = t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
+    # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ..., attribute_updates)
+    profiles = (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
+                                key_type=Types.STRING())
+                .process(UpdateProfile(args.session_gap_s, args.recent_items,
+                                       args.affinity_half_life_s), output_type=OUTPUT_TYPE)
+                .name("update_profile"))
+    # stream: Row(user_key, profile_version, first_seen, ...), the user's whole profile
+    writer = CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
+                             args.cassandra_local_dc, args.keyspace, TABLE, COLUMNS, ["user_key"])
+    write_to_cassandra(profiles, writer, "cassandra_profiles")
+    late = t_env.to_data_stream(t_env.sql_query(sql_template.render("late_events")))
+    deadletters = KafkaSink.builder().set_bootstrap_servers(args.bootstrap_servers) \
+        .set_record_serializer(KafkaRecordSerializationSchema.builder()
+                               .set_topic(args.deadletter_topic)
+                               .set_value_serialization_schema(SimpleStringSchema()).build()) \
+        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
+    late.map(LateDeadLetter(args.job_name), output_type=Types.STRING()).name("late_events") \
+        .sink_to(deadletters).name("kafka_events_deadletter")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    env = job_args.environment(args)
+    build(env, args)
+    env.execute(args.job_name)
+
+
+if __name__ == "__main__":
+    main()
