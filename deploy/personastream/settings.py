@@ -101,6 +101,8 @@ class Settings:
     profiles_session_gap_s: int = _opt(1800, "inactivity that ends a session")
     profiles_recent_items: int = _opt(20, "items kept in a profile's recent_items")
     profiles_affinity_half_life_s: int = _opt(86_400, "half-life of category/brand affinities")
+    segments_clusterer: str = _opt("customer_segments", "model spec the segments job clusters with")
+    segments_clusterer_version: str = _opt("", "its version; empty: the latest in models/")
     trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
     trends_detector_version: str = _opt("", "its version; empty: the latest in models/")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")

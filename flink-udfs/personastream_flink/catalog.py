@@ -5,4 +5,5 @@ JOBS = {
     "land_events": "personastream_flink.land_events",
     "score_trends": "personastream_flink.score_trends",
     "build_profiles": "personastream_flink.build_profiles",
+    "assign_segments": "personastream_flink.assign_segments",
 }

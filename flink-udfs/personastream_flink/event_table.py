@@ -89,7 +89,7 @@ def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: s
     with ``time_column`` (one of :data:`TIME_COLUMNS`) as rowtime ``event_time`` (and
     ``event_ms``, the same in epoch ms) whose watermark trails it by ``watermark_s`` seconds.
 
-    >>> "WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND" in source_ddl(
+    >>> "WATERMARK FOR event_time AS event_time - INTERVAL '0:00:05' HOUR TO SECOND" in source_ddl(
     ...     "t", "b", "g", time_column="received_at_ms", watermark_s=5)
     True
     """
@@ -101,7 +101,7 @@ def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: s
         expression = TIME_COLUMNS[time_column]
         time = (f",\n    event_ms AS {expression},\n    "
                 f"event_time AS TO_TIMESTAMP_LTZ({expression}, 3),\n    "
-                f"WATERMARK FOR event_time AS event_time - INTERVAL '{int(watermark_s)}' SECOND")
+                f"WATERMARK FOR event_time AS event_time - {sql_template.interval(watermark_s)}")
     return sql_template.render("events_enriched_source",
                                fragments={"columns": columns, "time": time}, topic=topic,
                                bootstrap_servers=bootstrap_servers, group_id=group_id)

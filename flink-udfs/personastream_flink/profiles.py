@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from personastream_models.features import AFFINITY_WEIGHTS
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # the profiles layout (personastream.stack.migrations) this job writes
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MINUTE_MS = 60_000

@@ -64,7 +64,7 @@ def build(env: StreamExecutionEnvironment, args) -> None:
     t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
     t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
                                  time_column="received_at_ms", watermark_s=args.watermark_s))
-    window = f"INTERVAL '{int(args.window_s)}' SECOND"
+    window = sql_template.interval(args.window_s)
     views = t_env.to_data_stream(t_env.sql_query(
         sql_template.render("item_views_per_window", fragments={"window": window})))
     # stream: Row(item_id, window_start, window_end, views), one per item and window

@@ -19,6 +19,19 @@ _PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 _FRAGMENT = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
 
 
+def interval(seconds: int) -> str:
+    """A day-time interval literal of whole seconds (Flink caps ``SECOND``'s precision at 2
+    digits, so longer spans are written as hours, minutes and seconds).
+
+    >>> interval(300), interval(5)
+    ("INTERVAL '0:05:00' HOUR TO SECOND", "INTERVAL '0:00:05' HOUR TO SECOND")
+    """
+    hours, rest = divmod(int(seconds), 3600)
+    if not 0 <= hours < 100:
+        raise ValueError(f"interval of {seconds} s is out of range (0 to 99 hours)")
+    return f"INTERVAL '{hours}:{rest // 60:02d}:{rest % 60:02d}' HOUR TO SECOND"
+
+
 def literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 

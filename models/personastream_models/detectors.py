@@ -212,9 +212,21 @@ class SeededKMeans(cluster.KMeans):
     (1, 0)
     """
 
-    def predict_one(self, x: dict) -> int:
+    def nearest(self, x: dict) -> tuple[int, float]:
+        """The id of the centre nearest to ``x`` and the Minkowski distance (order ``p``) to it.
+
+        >>> km = SeededKMeans(n_clusters=2, halflife=0.3, mu=0.5, sigma=0.3, seed=1)
+        >>> km.learn_one({"a": 0.0})
+        >>> cluster_id, distance = km.nearest({"a": 0.0})
+        >>> cluster_id in (0, 1) and distance >= 0
+        True
+        """
         def distance(c: int) -> float:
             center = self.centers[c]
             return sum(abs(center[k] - x.get(k, 0)) ** self.p for k in sorted({*center, *x}))
 
-        return min(self.centers, key=distance)
+        best = min(self.centers, key=distance)
+        return best, distance(best) ** (1 / self.p)
+
+    def predict_one(self, x: dict) -> int:
+        return self.nearest(x)[0]

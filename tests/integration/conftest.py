@@ -13,6 +13,7 @@ from personastream import flink_jobs
 from personastream.settings import resolve
 from personastream.stack import lifecycle
 from personastream.stack.cassandra import ensure_schema, keyspace, session
+from personastream.stack.migrations import migrate
 from personastream.stack.kafka import admin_client, ensure_topics, pipeline_topics
 from personastream_flows.client import connect
 from personastream_flows.deploy import deploy, find_group
@@ -69,6 +70,7 @@ def isolated(settings, healthy_stack):
         nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events")
     ensure_topics(s, pipeline_topics(s))
     ensure_schema(s)
+    migrate(s)
     iso = Isolated(uid, s, f"ingest_test_{uid}", f"test_{uid}")
     yield iso
     _cleanup(iso)
@@ -91,3 +93,43 @@ def _cleanup(iso: Isolated) -> None:
         future.result()
     with session(s) as cql:
         cql.execute(f"DROP KEYSPACE IF EXISTS {keyspace(s)}", timeout=60)
+
+
+class EnrichedProducer:
+    """Publishes events to a test's enriched topic the way NiFi would (the real Ingestor), with
+    the receipt time under the test's control: a job's event time is then the test's to set."""
+
+    def __init__(self, settings):
+        from confluent_kafka import Producer
+
+        from personastream_flows.processors.ingest.event_ingest import Ingestor, SCHEMA_DIR
+
+        self.settings = settings
+        self.ingestor = Ingestor(SCHEMA_DIR, geoip_database=None, max_body_bytes=10_000_000)
+        self.producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+
+    def produce(self, script, partition: int | None = None) -> None:
+        """Publish each (event, received at epoch ms) in order, one at a time."""
+        import json
+
+        for doc, received_ms in script:
+            source = {"ip": None, "user_agent": None, "content_type": None,
+                      "received_at_ms": received_ms}
+            result = self.ingestor.process(json.dumps(doc).encode(), source)
+            assert result.accepted == 1, result.deadletters[:1]
+            record = result.enriched[0]
+            extra = {} if partition is None else {"partition": partition}
+            self.producer.produce(self.settings.topic_events_enriched, value=record.value_bytes(),
+                                  key=record.key.encode(), **extra)
+            assert self.producer.flush(10) == 0
+
+    def advance_watermark(self, clock_event, received_ms: int) -> None:
+        """``clock_event(partition)`` in every partition: the watermark is the minimum over
+        partitions, so each must move for the windows before ``received_ms`` to close."""
+        for partition in range(self.settings.kafka_partitions):
+            self.produce([(clock_event(partition), received_ms)], partition=partition)
+
+
+@pytest.fixture
+def enriched(isolated):
+    return EnrichedProducer(isolated.settings)

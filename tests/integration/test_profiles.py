@@ -7,11 +7,10 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from personastream import flink_jobs
 from personastream.stack.cassandra import keyspace, session
-from personastream_flows.processors.ingest.event_ingest import Ingestor, SCHEMA_DIR
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
 HALF_LIFE_S = 3600
@@ -57,28 +56,19 @@ def profiles(isolated):
     return dataclasses.replace(isolated, settings=s)
 
 
-def produce(settings, script, partition: int | None = None) -> None:
-    """Enrich each (event, received minute) as NiFi does and publish it, in order."""
-    ingestor = Ingestor(SCHEMA_DIR, geoip_database=None, max_body_bytes=1_000_000)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for doc, received_min in script:
-        source = {"ip": None, "user_agent": None, "content_type": None,
-                  "received_at_ms": int(at(received_min).timestamp() * 1000)}
-        result = ingestor.process(json.dumps(doc).encode(), source)
-        assert result.accepted == 1, result.deadletters[:1]
-        record = result.enriched[0]
-        extra = {} if partition is None else {"partition": partition}
-        producer.produce(settings.topic_events_enriched, value=record.value_bytes(),
-                         key=record.key.encode(), **extra)
-        producer.flush(10)  # one at a time: the script's order is the topic's order
+def ms(minutes: float) -> int:
+    return int(at(minutes).timestamp() * 1000)
 
 
-def advance_watermark(settings, minute: float) -> None:
-    """Another user's event at ``minute`` in every partition: the watermark is the minimum over
-    partitions, so each must move for user-a's windows to close."""
-    for partition in range(settings.kafka_partitions):
-        clock = view(minute, "i-clock", "socks", "acme") | {"user_id": f"clock-{partition}"}
-        produce(settings, [(clock, minute)], partition=partition)
+def produce(enriched, script) -> None:
+    enriched.produce([(doc, ms(received)) for doc, received in script])
+
+
+def advance_watermark(enriched, minute: float) -> None:
+    """Other users' events at ``minute`` in every partition close user-a's windows before it."""
+    enriched.advance_watermark(
+        lambda p: view(minute, "i-clock", "socks", "acme") | {"user_id": f"clock-{p}"},
+        ms(minute))
 
 
 def wait_profile(settings, timeout_s: float = 120):
@@ -97,14 +87,14 @@ def decayed(weight: float, minutes_before_last: float) -> float:
     return weight * 0.5 ** (minutes_before_last * 60 / HALF_LIFE_S)
 
 
-def test_scripted_events_give_exact_profile_fields(profiles):
+def test_scripted_events_give_exact_profile_fields(profiles, enriched):
     s = profiles.settings
     flink_jobs.submit(s, "build_profiles", instance=profiles.uid)
-    produce(s, SCRIPT)
-    advance_watermark(s, 60)
+    produce(enriched, SCRIPT)
+    advance_watermark(enriched, 60)
     p = wait_profile(s)
 
-    assert p.profile_version == 1
+    assert p.profile_version == 2
     assert (p.first_seen, p.last_seen) == (at(0).replace(tzinfo=None), at(48).replace(tzinfo=None))
     assert (p.views_1h, p.carts_1h, p.purchases_1h, p.spend_1h) == (4, 1, 1, 99.5)
     assert (p.views_1d, p.carts_1d, p.purchases_1d, p.spend_1d) == (4, 1, 1, 99.5)
@@ -121,11 +111,11 @@ def test_scripted_events_give_exact_profile_fields(profiles):
     assert p.brand_affinity == pytest.approx(expected_brands, abs=1e-3)
     assert p.attributes == {"tier": "gold", "newsletter": "true"}
 
-    produce(s, [LATE])  # behind the watermark (minute 60 minus the allowed 5 s)
+    produce(enriched, [LATE])  # behind the watermark (minute 60 minus the allowed 5 s)
     late = [d for d in read_deadletters(s) if d["reason"]["code"] == "late_event"]
     assert len(late) == 1 and json.loads(late[0]["payload"])["event_id"] == LATE[0]["event_id"]
     assert late[0]["deadletter_schema"] == "deadletter/1-1-0"
-    advance_watermark(s, 75)
+    advance_watermark(enriched, 75)
     time.sleep(5)
     assert wait_profile(s).recent_items == p.recent_items  # the late event changed nothing
 

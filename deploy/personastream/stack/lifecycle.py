@@ -12,6 +12,7 @@ from personastream.stack.cassandra import Cassandra, ensure_schema
 from personastream.stack.component import Component, Health
 from personastream.stack.flink import Flink
 from personastream.stack.kafka import Kafka, ensure_topics, pipeline_topics
+from personastream.stack.migrations import migrate
 from personastream.stack.nifi import NiFi
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,11 @@ def up(settings: Settings, only: tuple[str, ...] = ()) -> dict[str, float]:
     started = time.monotonic()
     created = ensure_topics(settings, pipeline_topics(settings))
     n_statements = ensure_schema(settings)
+    migrated = migrate(settings)
     timings["provision"] = time.monotonic() - started
     print(f"[provision] topics created: {created or 'none (all existed)'}; "
-          f"{n_statements} schema statements applied", file=sys.stderr)
+          f"{n_statements} schema statements applied; migrations: {migrated or 'none due'}",
+          file=sys.stderr)
     return timings
 
 

@@ -1,0 +1,97 @@
+"""The segments UDFs: per-customer behaviour totals (keyed by user), then one online clusterer
+for all customers (keyed by a constant), both in Flink keyed state.
+
+The behaviour vector is built by the shared feature code (``personastream_models.features``)
+from the customer's totals since first seen; the clusterer, its parameters and features come
+from a model spec. Segment ids are the clusterer's fixed centre ids, stable as it learns.
+"""
+from __future__ import annotations
+
+import json
+
+from pyflink.common import Row, Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from personastream_flink.profiles import DAY_MS, parse_item_events
+
+ALL_CUSTOMERS = "all"
+VECTOR_FIELDS = ["user_key", "features"]
+VECTOR_TYPE = Types.ROW_NAMED(VECTOR_FIELDS, [Types.STRING(), Types.STRING()])
+SEGMENT_FIELDS = ["user_key", "segment_id", "segment_distance", "segment_model"]
+SEGMENT_TYPE = Types.ROW_NAMED(SEGMENT_FIELDS, [Types.STRING(), Types.INT(), Types.DOUBLE(),
+                                                Types.STRING()])
+
+
+def totals_profile(totals: dict) -> dict:
+    """The ``behaviour_vector`` input of a customer's totals; a profile covers at least a day.
+
+    >>> totals_profile({"first_ms": 0, "last_ms": 0, "views": 3, "carts": 1, "purchases": 0,
+    ...                 "spend": 0.0, "category_views": {"shoes": 3}})["n_days"]
+    1.0
+    """
+    return {"n_days": max((totals["last_ms"] - totals["first_ms"]) / DAY_MS, 1.0),
+            "n_product_views": totals["views"], "n_add_to_carts": totals["carts"],
+            "n_purchases": totals["purchases"], "spend": totals["spend"],
+            "category_views": totals["category_views"]}
+
+
+class BehaviourVector(KeyedProcessFunction):
+    """Add a minute of activity to the customer's totals; emit their behaviour vector."""
+
+    def __init__(self, spec_name: str, spec_version: str | None):
+        self.spec_name, self.spec_version = spec_name, spec_version
+        self.features = self.totals = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from personastream_models import specs
+        from personastream_models.features import feature_set
+
+        self.features = feature_set(specs.load(self.spec_name, self.spec_version or None).features)
+        self.totals = runtime_context.get_state(
+            ValueStateDescriptor("totals", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        totals = self.totals.value() or {"first_ms": value.first_ms, "last_ms": value.last_ms,
+                                         "views": 0, "carts": 0, "purchases": 0, "spend": 0.0,
+                                         "category_views": {}}
+        totals["first_ms"] = min(totals["first_ms"], value.first_ms)
+        totals["last_ms"] = max(totals["last_ms"], value.last_ms)
+        totals["views"] += value.views
+        totals["carts"] += value.carts
+        totals["purchases"] += value.purchases
+        totals["spend"] += float(value.spend or 0.0)
+        for _, event_type, _, category, _ in parse_item_events(value.item_events):
+            if event_type == "product_view" and category:
+                totals["category_views"][category] = totals["category_views"].get(category, 0) + 1
+        self.totals.update(totals)
+        out = Row(ctx.get_current_key(), json.dumps(self.features(totals_profile(totals))))
+        out.set_field_names(VECTOR_FIELDS)
+        yield out
+
+
+class AssignSegment(KeyedProcessFunction):
+    """The one clusterer of all customers: learn the vector, emit the nearest segment."""
+
+    def __init__(self, spec_name: str, spec_version: str | None):
+        self.spec_name, self.spec_version = spec_name, spec_version
+        self.spec = self.model = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from personastream_models import specs
+
+        self.spec = specs.load(self.spec_name, self.spec_version or None)
+        self.model = runtime_context.get_state(
+            ValueStateDescriptor("clusterer", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        from personastream_models import specs
+
+        model = self.model.value() or specs.build(self.spec)
+        features = json.loads(value.features)
+        model.learn_one(features)
+        segment, distance = model.nearest(features)
+        self.model.update(model)
+        out = Row(value.user_key, int(segment), float(distance), self.spec.key)
+        out.set_field_names(SEGMENT_FIELDS)
+        yield out

@@ -1,0 +1,102 @@
+"""The segments job on real Kafka, Flink and Cassandra: customers who behave alike share a
+segment, unlike ones do not, ids stay put as the clusterer learns; and the profile reader
+accepts a row written before segments existed (the previous profile layout)."""
+import datetime as dt
+import time
+import uuid
+
+import pytest
+
+from personastream import flink_jobs
+from personastream.profiles import ProfileError, read_profile
+from personastream.stack.cassandra import keyspace, session
+
+T0 = dt.datetime(2026, 4, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def ms(minutes: float) -> int:
+    return int((T0 + dt.timedelta(minutes=minutes)).timestamp() * 1000)
+
+
+def event(kind: str, user: str, minutes: float, **fields) -> dict:
+    ts = (T0 + dt.timedelta(minutes=minutes)).isoformat(timespec="milliseconds")
+    return {"event_id": str(uuid.uuid4()), "event_type": kind, "schema_version": "1-0-0",
+            "user_id": user, "anonymous_id": f"device-{user}",
+            "client_ts": ts.replace("+00:00", "Z"), **fields}
+
+
+def browser(user: str, minute: int) -> list:
+    """Many product views across categories, nothing bought."""
+    return [(event("product_view", user, minute + i / 20, item_id=f"i{i}",
+                   category=("shoes", "bags", "hats", "socks")[i % 4], brand="acme"),
+             ms(minute + i / 20)) for i in range(12)]
+
+
+def buyer(user: str, minute: int) -> list:
+    """Few views of one category, carts and large orders."""
+    out = []
+    for i in range(3):
+        at = minute + i / 10
+        out += [(event("product_view", user, at, item_id="w1", category="watches", brand="stark"),
+                 ms(at)),
+                (event("add_to_cart", user, at + 0.01, item_id="w1", category="watches",
+                       brand="stark", quantity=1, price=400.0), ms(at + 0.01)),
+                (event("purchase", user, at + 0.02, order_id=f"o-{user}-{i}", total=400.0,
+                       currency="EUR", items=[{"item_id": "w1", "quantity": 1, "price": 400.0}]),
+                 ms(at + 0.02))]
+    return out
+
+
+def segments(settings, users: list[str], timeout_s: float = 120) -> dict[str, int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = {u: p["segment_id"] for u in users
+                 if (p := read_profile(settings, u)) is not None and p["segment_id"] is not None}
+        if len(found) == len(users) or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
+def clock(minute: int):
+    return lambda partition: event("page_view", f"clock-{partition}", minute, page_url="https://x")
+
+
+def test_alike_customers_share_a_segment_and_ids_stay_put(isolated, enriched):
+    s = isolated.settings
+    flink_jobs.submit(s, "assign_segments", instance=isolated.uid)
+    browsers, buyers = [f"browser-{i}" for i in range(6)], [f"buyer-{i}" for i in range(6)]
+    for i, (b, c) in enumerate(zip(browsers, buyers)):
+        enriched.produce(browser(b, i) + buyer(c, i))
+    enriched.advance_watermark(clock(30), ms(30))
+    first = segments(s, browsers + buyers)
+    assert len(first) == 12, first
+
+    browser_ids = {first[u] for u in browsers}
+    buyer_ids = {first[u] for u in buyers}
+    assert len(browser_ids) == 1 and len(buyer_ids) == 1 and browser_ids != buyer_ids
+
+    # the clusterer keeps learning from new customers; the two segments keep their ids
+    late_browsers, late_buyers = [f"browser-{i}" for i in range(6, 12)], [f"buyer-{i}" for i in
+                                                                         range(6, 12)]
+    for i, (b, c) in enumerate(zip(late_browsers, late_buyers)):
+        enriched.produce(browser(b, 40 + i) + buyer(c, 40 + i))
+    enriched.advance_watermark(clock(70), ms(70))
+    second = segments(s, late_browsers + late_buyers)
+    assert {second[u] for u in late_browsers} == browser_ids
+    assert {second[u] for u in late_buyers} == buyer_ids
+    profile = read_profile(s, buyers[0])
+    assert profile["segment_model"] == "customer_segments/1-0-0"
+    assert profile["segment_distance"] >= 0
+
+
+def test_reader_accepts_the_previous_profile_layout(isolated):
+    s = isolated.settings
+    with session(s) as cql:
+        cql.execute(f"INSERT INTO {keyspace(s)}.profiles (user_key, profile_version, views_1h) "
+                    "VALUES ('old-user', 1, 3)")
+        cql.execute(f"INSERT INTO {keyspace(s)}.profiles (user_key, profile_version) "
+                    "VALUES ('future-user', 3)")
+    old = read_profile(s, "old-user")
+    assert (old["views_1h"], old["segment_id"], old["segment_model"]) == (3, None, None)
+    with pytest.raises(ProfileError, match="newer than this reader"):
+        read_profile(s, "future-user")
