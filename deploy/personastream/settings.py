@@ -88,7 +88,7 @@ class Settings:
                                    "DB-IP Country Lite fetched into the cache")
 
     flink_rest_url: str = _opt("http://127.0.0.1:8081", "Flink REST API (JobManager)")
-    flink_task_slots: int = _opt(4, "task slots of the local TaskManager")
+    flink_task_slots: int = _opt(8, "task slots of the local TaskManager (one per running job)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
     flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
     flink_python: str = _opt(None, "Python of the Flink workers (default: this interpreter)")

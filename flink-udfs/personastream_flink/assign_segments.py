@@ -8,15 +8,11 @@ Submit with ``personastream jobs submit assign_segments``.
 """
 from __future__ import annotations
 
-import sys
-
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.table import StreamTableEnvironment
 
-from personastream_flink import job_args, sql_template
-from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
-from personastream_flink.event_table import source_ddl
+from personastream_flink import job_args, job_io
+from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.segmentation import (ALL_CUSTOMERS, SEGMENT_FIELDS, SEGMENT_TYPE,
                                               VECTOR_TYPE, AssignSegment, BehaviourVector)
 from personastream_flows.processors.ingest.event_ingest import user_key
@@ -44,13 +40,9 @@ def parse_args(argv: list[str]):
 
 def build(env: StreamExecutionEnvironment, args) -> None:
     """Declare source, per-minute activity, vectors, clustering and the profile upserts."""
-    t_env = StreamTableEnvironment.create(env)
-    t_env.get_config().set("table.local-time-zone", "UTC")
-    t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
-    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
-                                 time_column="client_ts_ms", watermark_s=args.allowed_lateness_s))
-    t_env.execute_sql(sql_template.render("on_time_events"))
-    activity = t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
+    t_env = job_io.table_env(env, args, time_column="client_ts_ms",
+                             watermark_s=args.allowed_lateness_s)
+    activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...), per minute
     vectors = (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
                                key_type=Types.STRING())
@@ -61,17 +53,12 @@ def build(env: StreamExecutionEnvironment, args) -> None:
                 .process(AssignSegment(args.clusterer, args.clusterer_version),
                          output_type=SEGMENT_TYPE).name("assign_segment"))
     # stream: Row(user_key, segment_id, segment_distance, segment_model)
-    writer = CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
-                             args.cassandra_local_dc, args.keyspace, TABLE, SEGMENT_FIELDS,
-                             ["user_key"])
-    write_to_cassandra(segments, writer, "cassandra_profiles_segment")
+    write_to_cassandra(segments, job_io.cassandra_writer(args, TABLE, SEGMENT_FIELDS, ["user_key"]),
+                       "cassandra_profiles_segment")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    env = job_args.environment(args)
-    build(env, args)
-    env.execute(args.job_name)
+    job_args.run(build, parse_args, argv)
 
 
 if __name__ == "__main__":

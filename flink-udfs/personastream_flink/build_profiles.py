@@ -10,18 +10,12 @@ Submit with ``personastream jobs submit build_profiles``.
 from __future__ import annotations
 
 import json
-import sys
 
 from pyflink.common import Types
-from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import MapFunction, RuntimeContext, StreamExecutionEnvironment
-from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaRecordSerializationSchema,
-                                                 KafkaSink)
-from pyflink.table import StreamTableEnvironment
 
-from personastream_flink import job_args, sql_template
-from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
-from personastream_flink.event_table import source_ddl
+from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.profile_updates import COLUMNS, OUTPUT_TYPE, UpdateProfile
 from personastream_flows.processors.ingest.event_ingest import user_key
 
@@ -78,13 +72,9 @@ class LateDeadLetter(MapFunction):
 
 def build(env: StreamExecutionEnvironment, args) -> None:
     """Declare source, per-minute activity, profile updates, late events and sinks."""
-    t_env = StreamTableEnvironment.create(env)
-    t_env.get_config().set("table.local-time-zone", "UTC")
-    t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
-    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
-                                 time_column="client_ts_ms", watermark_s=args.allowed_lateness_s))
-    t_env.execute_sql(sql_template.render("on_time_events"))
-    activity = t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
+    t_env = job_io.table_env(env, args, time_column="client_ts_ms",
+                             watermark_s=args.allowed_lateness_s)
+    activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ..., attribute_updates)
     profiles = (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
                                 key_type=Types.STRING())
@@ -92,24 +82,15 @@ def build(env: StreamExecutionEnvironment, args) -> None:
                                        args.affinity_half_life_s), output_type=OUTPUT_TYPE)
                 .name("update_profile"))
     # stream: Row(user_key, profile_version, first_seen, ...), the user's whole profile
-    writer = CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
-                             args.cassandra_local_dc, args.keyspace, TABLE, COLUMNS, ["user_key"])
-    write_to_cassandra(profiles, writer, "cassandra_profiles")
+    write_to_cassandra(profiles, job_io.cassandra_writer(args, TABLE, COLUMNS, ["user_key"]),
+                       "cassandra_profiles")
     late = t_env.to_data_stream(t_env.sql_query(sql_template.render("late_events")))
-    deadletters = KafkaSink.builder().set_bootstrap_servers(args.bootstrap_servers) \
-        .set_record_serializer(KafkaRecordSerializationSchema.builder()
-                               .set_topic(args.deadletter_topic)
-                               .set_value_serialization_schema(SimpleStringSchema()).build()) \
-        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
     late.map(LateDeadLetter(args.job_name), output_type=Types.STRING()).name("late_events") \
-        .sink_to(deadletters).name("kafka_events_deadletter")
+        .sink_to(job_io.kafka_sink(args, args.deadletter_topic)).name("kafka_events_deadletter")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    env = job_args.environment(args)
-    build(env, args)
-    env.execute(args.job_name)
+    job_args.run(build, parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,13 @@ def environment(args):
     config.set_string("execution.checkpointing.externalized-checkpoint-retention",
                       "RETAIN_ON_CANCELLATION")
     return StreamExecutionEnvironment.get_execution_environment(config)
+
+
+def run(build, parse_args, argv: list[str] | None) -> None:
+    """A job's ``main``: parse its parameters, declare it with ``build``, submit it."""
+    import sys
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    env = environment(args)
+    build(env, args)
+    env.execute(args.job_name)

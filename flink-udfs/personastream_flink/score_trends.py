@@ -8,18 +8,12 @@ Cassandra ``item_trends``; those above the spec's threshold also go to Kafka
 from __future__ import annotations
 
 import json
-import sys
 
 from pyflink.common import Types
-from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaRecordSerializationSchema,
-                                                 KafkaSink)
-from pyflink.table import StreamTableEnvironment
 
-from personastream_flink import job_args, sql_template
-from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
-from personastream_flink.event_table import source_ddl
+from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.trend_scoring import OUTPUT_FIELDS, OUTPUT_TYPE, ScoreItemViews
 
 JOB_NAME = "score_trends"
@@ -58,12 +52,7 @@ def anomaly_json(row) -> str:
 
 def build(env: StreamExecutionEnvironment, args) -> None:
     """Declare source, windows, scoring and sinks on ``env``."""
-    t_env = StreamTableEnvironment.create(env)
-    t_env.get_config().set("table.local-time-zone", "UTC")
-    # a partition without events must not hold the watermark (and every window) back
-    t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
-    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
-                                 time_column="received_at_ms", watermark_s=args.watermark_s))
+    t_env = job_io.table_env(env, args, time_column="received_at_ms", watermark_s=args.watermark_s)
     window = sql_template.interval(args.window_s)
     views = t_env.to_data_stream(t_env.sql_query(
         sql_template.render("item_views_per_window", fragments={"window": window})))
@@ -72,24 +61,14 @@ def build(env: StreamExecutionEnvironment, args) -> None:
               .process(ScoreItemViews(args.detector, args.detector_version),
                        output_type=OUTPUT_TYPE).name("score_item_views"))
     # stream: Row(item_id, window_start, window_end, views, score, flagged, model, ...)
-    writer = CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
-                             args.cassandra_local_dc, args.keyspace, TABLE, OUTPUT_FIELDS,
-                             KEY_COLUMNS)
-    write_to_cassandra(scored, writer, "cassandra_item_trends")
-    anomalies = KafkaSink.builder().set_bootstrap_servers(args.bootstrap_servers) \
-        .set_record_serializer(KafkaRecordSerializationSchema.builder()
-                               .set_topic(args.anomalies_topic)
-                               .set_value_serialization_schema(SimpleStringSchema()).build()) \
-        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
+    write_to_cassandra(scored, job_io.cassandra_writer(args, TABLE, OUTPUT_FIELDS, KEY_COLUMNS),
+                       "cassandra_item_trends")
     scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING()) \
-        .sink_to(anomalies).name("kafka_trends_anomalies")
+        .sink_to(job_io.kafka_sink(args, args.anomalies_topic)).name("kafka_trends_anomalies")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    env = job_args.environment(args)
-    build(env, args)
-    env.execute(args.job_name)
+    job_args.run(build, parse_args, argv)
 
 
 if __name__ == "__main__":

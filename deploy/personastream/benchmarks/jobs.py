@@ -19,22 +19,24 @@ Method, and why:
   to the write time of the job's last output row (Cassandra ``WRITETIME``, which the writer's
   driver sets when it writes the row). Both clocks are this machine's.
 - **Completion** is polled on the job's writer's own counter (``cassandra.<table>.rows_written``
-  of :class:`~personastream_flink.cassandra_sink.CassandraUpsert`, a Flink metric: one REST call
-  that puts no load on Cassandra while the job runs), then checked in Cassandra with one
+  of :class:`~personastream_flink.cassandra_sink.CassandraUpsert`, a Flink metric read over
+  REST, which puts no load on Cassandra while the job runs), then checked in Cassandra with one
   aggregate query per known partition key (``COUNT``, ``MIN``/``MAX`` of ``WRITETIME``), never a
   table scan. Flink refreshes metrics every 10 s; that delays the check, not the measurement.
 - **The trends UDF** against a bare loop: the same spec, feature set and ``score_then_learn``,
   one detector per item, over the same (item, window, views) series in window order, timed in
-  plain Python (median of ``repeats``), and once more with the job's own Cassandra upsert after
-  each row. Flink's side: the job's wall time per scored window (everything: Kafka, JSON,
-  windows, keyed state, Beam, the UDF, the write), and the busy time of the Flink task that runs
-  the UDF, which also holds its keyed state access, the Beam transfer, the Cassandra writer and
-  the anomalies sink chained to it. The scores Flink stored must equal the loop's.
+  plain Python (after a warm-up run, with the garbage collector paused as ``timeit`` does; median
+  of ``repeats``), and once more with the job's own Cassandra upsert after each row. Flink's
+  side: the job's wall time per scored window (everything: Kafka, JSON, windows, keyed state,
+  Beam, the UDF, the write), and the busy time of the Flink task that runs the UDF, which also
+  holds its keyed state access, the Beam transfer, the Cassandra writer and the anomalies sink
+  chained to it. The scores Flink stored must equal the loop's.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import json
 import logging
 import math
@@ -60,6 +62,7 @@ from personastream.settings import Settings
 from personastream.stack.cassandra import ensure_schema, keyspace, session
 from personastream.stack.flink import rest_get
 from personastream.stack.kafka import admin_client, ensure_topics, pipeline_topics
+from personastream.stack.migrations import migrate
 from personastream_flink import land_events, score_trends
 from personastream_flink.cassandra_sink import insert_statement
 from personastream_flink.trend_scoring import OUTPUT_FIELDS
@@ -292,6 +295,7 @@ class JobRun:
     first_row_s: float  # all tasks RUNNING -> first output row written
     parallelism: int
     busy_s: dict[str, float | None]  # accumulated busy time per Flink task (vertex name)
+    other_jobs: list[str]  # other Flink jobs seen running meanwhile (they share the machine)
 
     @property
     def events_per_s(self) -> float:
@@ -337,6 +341,7 @@ def isolated(settings: Settings, job: str, progress: Progress = log.info
     try:
         ensure_topics(s, pipeline_topics(s))
         ensure_schema(s)
+        migrate(s)
         progress(f"{job}: topics {prefix}.*, keyspace {prefix}")
         yield s, prefix
     except BaseException:
@@ -452,7 +457,8 @@ def _vertex_metric(s: Settings, job_id: str, vertex_id: str, suffix: str) -> flo
     return None if math.isnan(value) else value
 
 
-def _rows_written(s: Settings, job_id: str, vertices: list[dict], job: JobUnderTest) -> float | None:
+def _rows_written(s: Settings, job_id: str, vertices: list[dict],
+                  job: JobUnderTest) -> float | None:
     for v in vertices:
         value = _vertex_metric(s, job_id, v["id"], job.rows_written_metric)
         if value is not None:
@@ -488,8 +494,10 @@ def measure(s: Settings, job: JobUnderTest, instance: str, workload: Workload,
     progress(f"{job.name}: {info.name} RUNNING; waiting for {expected:,} rows in {job.table}")
     progress_at = reported_at = checked_at = time.monotonic()
     best, n_rows = -1.0, 0
+    others: set[str] = set()
     while True:
         _job_detail(s, info.job_id)
+        others.update(_other_jobs(s, info.job_id))
         written = _rows_written(s, info.job_id, vertices, job)
         now = time.monotonic()
         if written is not None and written > best:
@@ -523,7 +531,12 @@ def measure(s: Settings, job: JobUnderTest, instance: str, workload: Workload,
         busy[v["name"]] = None if ms is None else ms / 1000
     return JobRun(job.name, info.job_id, job.table, workload.n_events, done.n_rows,
                   done.last_written_s - running_s, done.first_written_s - running_s,
-                  max(v["parallelism"] for v in vertices), busy)
+                  max(v["parallelism"] for v in vertices), busy, sorted(others))
+
+
+def _other_jobs(s: Settings, job_id: str) -> list[str]:
+    return [j.name for j in flink_jobs.list_jobs(s)
+            if j.state in flink_jobs.ACTIVE_STATES and j.job_id != job_id]
 
 
 # -- the trends UDF against a bare loop ------------------------------------------------------
@@ -605,11 +618,19 @@ def compare_trends_udf(s: Settings, workload: Workload, run: JobRun, repeats: in
     spec = specs.load(s.trends_detector, s.trends_detector_version or None)
     series = workload.trend_series()
     stored = _stored_trends(s, workload)
+    scored = list(score_series(spec, series))  # untimed: warms up, and is compared below
     bare_runs = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        scored = list(score_series(spec, series))
-        bare_runs.append(time.perf_counter() - started)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as timeit does: the benchmark's own heap (the workload) is not the UDF's
+    try:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in score_series(spec, series):
+                pass
+            bare_runs.append(time.perf_counter() - started)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     n_scores_equal = sum(stored.get((item, w), (None, None))[1] == score
                          for item, w, _, score, _, _ in scored)
     n_views_equal = sum(stored.get((item, w), (None, None))[0] == views
@@ -639,7 +660,7 @@ class Report:
     seconds: float
     n_cpus: int
     load_1m: float  # load average when the benchmark started
-    other_jobs: list[str]  # Flink jobs that were running when the benchmark started
+    other_jobs: list[str]  # other Flink jobs seen running at the start or during a run
 
 
 def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n_windows: int,
@@ -651,8 +672,7 @@ def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n
                              f"{', '.join(JOBS_UNDER_TEST)} or add a JobUnderTest")
     started = time.monotonic()
     load_1m = os.getloadavg()[0]
-    others = [j.name for j in flink_jobs.list_jobs(settings)
-              if j.state in flink_jobs.ACTIVE_STATES]
+    others = set(_other_jobs(settings, ""))
     workload = build_workload(n_events, n_items, n_windows, settings.kafka_partitions,
                               settings.trends_window_s, settings.trends_watermark_s, seed,
                               progress)
@@ -668,4 +688,5 @@ def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n
                 udf = compare_trends_udf(s, workload, runs[-1], repeats, progress)
     return Report(workload.n_events, workload.n_product_views, n_items, n_windows,
                   settings.trends_window_s, len(workload.user_keys), seed, runs, udf,
-                  time.monotonic() - started, os.cpu_count() or 0, load_1m, others)
+                  time.monotonic() - started, os.cpu_count() or 0, load_1m,
+                  sorted(others.union(*(r.other_jobs for r in runs))))

@@ -39,6 +39,113 @@ def bench_ingest(settings, batch_sizes: str, duration_s: float, concurrency: int
     click.echo(ingest.report(phases, command))
 
 
+class JobNames(click.ParamType):
+    """Comma-separated names of jobs the jobs benchmark knows."""
+
+    name = "JOB[,JOB]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        from personastream.benchmarks.jobs import JOBS_UNDER_TEST
+
+        names = tuple(n.strip() for n in value.split(",") if n.strip())
+        unknown = [n for n in names if n not in JOBS_UNDER_TEST]
+        if unknown or not names:
+            self.fail(f"{', '.join(unknown) or 'no job named'}: choose among "
+                      f"{', '.join(JOBS_UNDER_TEST)} (a new job of personastream_flink.catalog "
+                      "needs a JobUnderTest in personastream/benchmarks/jobs.py)", param, ctx)
+        return names
+
+
+@bench_group.command("jobs")
+@click.option("--events", "n_events", type=click.IntRange(min=100), default=100_000,
+              show_default=True, help="Enriched events in Kafka before each job starts.")
+@click.option("--items", "n_items", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Items the product views spread over (the trends job's keys).")
+@click.option("--windows", "n_windows", type=click.IntRange(min=1), default=60,
+              show_default=True, help="Trends windows (trends_window_s each) the receipt times "
+                                      "of the events span.")
+@click.option("--jobs", "job_names", type=JobNames(), default="land_events,score_trends",
+              show_default=True, help="Jobs to run, one after the other.")
+@click.option("--seed", default=7, show_default=True)
+@click.pass_obj
+def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
+               job_names: tuple[str, ...], seed: int) -> None:
+    """Raw events/s through each Flink job, and the trends UDF's cost per scored window
+    against a bare Python loop of the same detector (ratio).
+
+    Each job runs alone, on its own topics and keyspace (removed afterwards), draining events
+    produced before it starts. Example: personastream bench jobs --events 20000
+    """
+    from personastream.benchmarks import jobs
+
+    needed = tuple(c for c in ("kafka", "cassandra", "flink") if c in settings.components)
+    if needed:
+        lifecycle.up(settings, only=needed)
+    report = jobs.run(settings, list(job_names), n_events, n_items, n_windows, seed,
+                      progress=lambda message: click.echo(f"[bench] {message}", err=True))
+    click.echo(_jobs_report(report, _reproduce(
+        "bench", "jobs", "--events", str(n_events), "--items", str(n_items),
+        "--windows", str(n_windows), "--jobs", ",".join(job_names), "--seed", str(seed))))
+
+
+def _reproduce(*args: str) -> str:
+    """The command line with its global options (``--set``, ``--profile``) and ``args``."""
+    argv = sys.argv[1:]
+    global_options = argv[:argv.index("bench")] if "bench" in argv else []
+    return "personastream " + " ".join(shlex.quote(a) for a in [*global_options, *args])
+
+
+def _jobs_report(report, command: str) -> str:
+    lines = [f"{'job':<13} {'events':>8} {'rows out':>9} {'table':<15} {'seconds':>8} "
+             f"{'events/s':>9} {'rows/s':>8} {'1st row':>8}"]
+    for r in report.runs:
+        lines.append(f"{r.job:<13} {r.n_events:>8,} {r.n_rows:>9,} {r.table:<15} "
+                     f"{r.seconds:>8.1f} {r.events_per_s:>9,.0f} {r.rows_per_s:>8,.0f} "
+                     f"{r.first_row_s:>7.1f}s")
+        for task, busy_s in r.busy_s.items():
+            share = "    ?" if busy_s is None else f"{100 * busy_s / r.seconds:>4.0f}%"
+            lines.append(f"    busy {share}  {task}")
+    u = report.trends_udf
+    if u is not None:
+        bare = u.us_per_window(u.bare_s)
+        ways = [("bare Python loop: feature_set + score_then_learn", u.bare_s),
+                ("bare loop + the job's Cassandra upsert per row", u.bare_with_writes_s),
+                ("Flink: busy time of the task running the UDF", u.flink_busy_s),
+                ("Flink: job wall time, RUNNING to last row written", u.flink_wall_s)]
+        lines += ["", f"trends UDF ({u.spec}) over {u.n_windows:,} scored windows of "
+                      f"{u.n_items:,} items, one detector per item:",
+                  f"  {'':<50} {'us/window':>10} {'windows/s':>10} {'vs bare':>8}"]
+        for label, seconds in ways:
+            if seconds is None:
+                lines.append(f"  {label:<50} {'(no metric)':>10}")
+                continue
+            us = u.us_per_window(seconds)
+            lines.append(f"  {label:<50} {us:>10,.1f} {u.n_windows / seconds:>10,.0f} "
+                         f"{us / bare:>7,.0f}x")
+        runs = ", ".join(f"{s:.3f}" for s in u.bare_runs_s)
+        lines.append(f"  bare loop runs (s): {runs}; Flink task: {u.flink_task}")
+        lines.append(f"  scores Flink stored equal to the bare loop's: {u.n_scores_equal:,}/"
+                     f"{u.n_windows:,}; views equal to the workload's: {u.n_views_equal:,}/"
+                     f"{u.n_windows:,}")
+        if u.flink_busy_s is not None:
+            lines.append(f"  ratio Flink/bare: {u.flink_wall_s / u.bare_s:,.0f}x by wall time, "
+                         f"{u.flink_busy_s / u.bare_s:,.0f}x by the UDF task's busy time")
+    parallelism = ", ".join(sorted({str(r.parallelism) for r in report.runs}))
+    minutes, seconds = divmod(round(report.seconds), 60)
+    lines += ["",
+              f"workload: {report.n_events:,} events ({report.n_product_views:,} product views) "
+              f"received over {report.n_windows} windows of {report.window_s}s, "
+              f"{report.n_items:,} items, {report.n_user_keys:,} user keys, seed {report.seed}; "
+              f"Flink parallelism {parallelism}",
+              f"machine: {report.n_cpus} CPUs, load average {report.load_1m:.1f} at start; "
+              f"other Flink jobs seen running meanwhile: {', '.join(report.other_jobs) or 'none'}",
+              f"benchmark wall time: {minutes} min {seconds} s",
+              f"reproduce: {command}"]
+    return "\n".join(lines)
+
+
 @bench_group.command("nab", context_settings={"ignore_unknown_options": True,
                                                "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

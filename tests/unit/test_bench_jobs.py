@@ -1,0 +1,120 @@
+"""The jobs benchmark's pure parts: the workload and what it expects of each job, isolation of
+names, the bare trends loop, and the report (no servers)."""
+import dataclasses
+import json
+import re
+
+import pytest
+
+from personastream.benchmarks import jobs
+from personastream.commands.bench import _jobs_report
+from personastream.settings import resolve
+from personastream.stack.cassandra import keyspace, schema_statements
+from personastream_flink.catalog import JOBS
+from personastream_models import specs
+from personastream_models.features import feature_set
+
+ENV = {"HOME": "/home/t"}
+N_PARTITIONS = 4
+WINDOW_S, WATERMARK_S, N_WINDOWS = 60, 5, 6
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return jobs.build_workload(1_000, n_items=20, n_windows=N_WINDOWS, n_partitions=N_PARTITIONS,
+                               window_s=WINDOW_S, watermark_s=WATERMARK_S, seed=3,
+                               progress=lambda message: None)
+
+
+def _values(records):
+    return [json.loads(value) for _, value in records]
+
+
+def test_workload_has_n_events_in_receipt_order_then_one_closing_event_per_partition(workload):
+    events = _values(workload.records)
+    closing = _values(workload.closing)
+    assert workload.n_events == len(events) + len(closing) == 1_000
+    assert len(closing) == N_PARTITIONS
+    times = [e["received_at_ms"] for e in events]
+    assert times == sorted(times)
+    end_ms = workload.start_ms + N_WINDOWS * WINDOW_S * 1000
+    assert workload.start_ms <= times[0] and times[-1] < end_ms
+    assert all(e["received_at_ms"] >= end_ms + WATERMARK_S * 1000 for e in closing)
+    assert {e["event_type"] for e in closing} == {"page_view"}
+    assert len({e["event_id"] for e in events + closing}) == 1_000
+
+
+def test_workload_views_are_the_product_views_per_item_and_window(workload):
+    counted: dict = {}
+    for e in _values(workload.records):
+        if e["event_type"] == "product_view":
+            window = (e["received_at_ms"] - workload.start_ms) // workload.window_ms
+            counted[(e["item_id"], window)] = counted.get((e["item_id"], window), 0) + 1
+    assert counted == workload.views
+    assert {w for _, w in workload.views} == set(range(N_WINDOWS))
+    assert len(workload.item_ids) <= 20
+    assert workload.user_keys == sorted({k.decode() for k, _ in
+                                         workload.records + workload.closing})
+
+
+def test_window_start_and_index_are_inverse(workload):
+    start = workload.window_start(3)
+    assert start.tzinfo is None and start.second == 0
+    assert workload.window_index(start) == 3
+
+
+def test_series_is_in_window_order_with_every_cell_once(workload):
+    series = workload.trend_series()
+    assert [w for _, w, _ in series] == sorted(w for _, w, _ in series)
+    assert {(item, w): n for item, w, n in series} == workload.views
+
+
+def test_too_few_events_for_the_closing_ones_is_refused():
+    with pytest.raises(jobs.BenchmarkError, match="must exceed"):
+        jobs.build_workload(4, 5, 2, 4, 60, 5, 1, progress=lambda m: None)
+
+
+def test_isolated_settings_rename_every_topic_and_the_keyspace():
+    s = jobs.isolated_settings(resolve(environ=ENV), "bench_0a1b2c3d")
+    topics = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)
+              if f.name.startswith("topic_")}
+    assert topics and all(t.startswith("bench_0a1b2c3d.") for t in topics.values())
+    assert keyspace(s) == "bench_0a1b2c3d"
+
+
+@pytest.mark.parametrize("name", sorted(jobs.JOBS_UNDER_TEST))
+def test_each_job_under_test_is_a_catalogue_job_writing_real_columns(name):
+    job = jobs.JOBS_UNDER_TEST[name]
+    assert name in JOBS
+    ddl = next(st for st in schema_statements(resolve(environ=ENV))
+               if re.search(rf"\.{job.table}\s*\(", st))
+    assert re.search(rf"PRIMARY KEY \(\({job.partition_key}\)", ddl)
+    assert re.search(rf"\b{job.written_column}\s+\w+,", ddl)
+
+
+def test_bare_loop_scores_each_item_with_its_own_detector(workload):
+    spec = specs.load("trends_detector")
+    series = workload.trend_series()
+    rows = list(jobs.score_series(spec, series))
+    for item in workload.item_ids[:3]:
+        detector, expected = specs.build(spec), []
+        for i, _, n in series:
+            if i == item:  # score before learning, as score_then_learn does
+                x = feature_set(spec.features)(count=float(n))
+                expected.append(detector.score_one(x))
+                detector.learn_one(x)
+        assert [r[3] for r in rows if r[0] == item] == expected
+        assert [r[5] for r in rows if r[0] == item] == list(range(1, len(expected) + 1))
+
+
+def test_report_shows_rates_ratio_and_the_command():
+    run = jobs.JobRun("score_trends", "f" * 32, "item_trends", 10_000, 2_000, 10.0, 2.0, 1,
+                      {"Source: events": 1.0, "score_item_views -> (cassandra)": 8.0}, [])
+    udf = jobs.UdfCost("trends_detector 2-0-0", 2_000, 20, 0.02, [0.02, 0.03], 1.0,
+                       "score_item_views -> (cassandra)", 8.0, 10.0, 2_000, 2_000)
+    report = jobs.Report(10_000, 3_500, 20, 6, 60, 900, 7, [run], udf, 42.0, 2, 1.5, [])
+    text = _jobs_report(report, "personastream bench jobs --events 10000")
+    assert re.search(r"score_trends\s+10,000\s+2,000 item_trends\s+10\.0\s+1,000\s+200", text)
+    assert "500x" in text  # Flink wall 10 s / bare 0.02 s
+    assert "2,000/2,000" in text
+    assert text.splitlines()[-1] == "reproduce: personastream bench jobs --events 10000"
