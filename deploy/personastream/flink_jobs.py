@@ -70,6 +70,7 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     address = settings.flink_rest_url.split("//")[-1].rstrip("/")
     restore = ["--fromSavepoint", restore_from] if restore_from else []
     argv = [str(flink_home() / "bin/flink"), "run", "--detached", "-m", address, *restore,
+            "--parallelism", str(settings.flink_parallelism),
             "-pym", JOBS[name], "-pyexec", settings.flink_python,
             "-pyclientexec", settings.flink_python,
             *module.job_arguments(settings, jars, job_name=job_name)]

@@ -105,6 +105,8 @@ class Settings:
     segments_clusterer_version: str = _opt("", "its version; empty: the latest in models/")
     trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
     trends_detector_version: str = _opt("", "its version; empty: the latest in models/")
+    nab_dir: str = _opt("", "Numenta Anomaly Benchmark corpus; empty: ../shared/data/nab beside "
+                            "the checkout")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")
 
     def __post_init__(self) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from personastream.settings import resolve
+
 from personastream_models import nab
 
 BASE = datetime(2020, 1, 1)
@@ -254,7 +256,7 @@ REAL_SERIES = "realTraffic/speed_7578.csv"  # 1,127 rows, 4 windows: the smalles
 @pytest.fixture()
 def one_series_nab(tmp_path) -> Path:
     """A NAB directory holding one real series, linked (not copied) from the shared corpus."""
-    source = nab.DEFAULT_NAB_DIR
+    source = Path(resolve().nab_dir or nab.DEFAULT_NAB_DIR)
     if not (source / "data" / REAL_SERIES).exists():
         pytest.skip(f"NAB corpus not at {source}")
     root = tmp_path / "nab"

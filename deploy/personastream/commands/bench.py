@@ -149,7 +149,8 @@ def _jobs_report(report, command: str) -> str:
 @bench_group.command("nab", context_settings={"ignore_unknown_options": True,
                                                "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench_nab(args: tuple[str, ...]) -> None:
+@click.pass_obj
+def bench_nab(settings, args: tuple[str, ...]) -> None:
     """Run a trends detector spec over the NAB corpus, score it (standard, reward_low_FP,
     reward_low_FN) with the project's NAB scorer. `personastream bench nab --help` for options.
 
@@ -157,4 +158,7 @@ def bench_nab(args: tuple[str, ...]) -> None:
     """
     from personastream_models import nab
 
-    sys.exit(nab.main(list(args), prog="personastream bench nab"))
+    argv = list(args)
+    if settings.nab_dir and "--nab-dir" not in argv:
+        argv += ["--nab-dir", settings.nab_dir]
+    sys.exit(nab.main(argv, prog="personastream bench nab"))
