@@ -78,9 +78,10 @@ def enriched_columns(schema_dir=SCHEMA_DIR) -> list[tuple[str, str]]:
 
 
 #: Event-time choices: the collector's receipt time, or the client's time capped by it (a
-#: client clock ahead of the server must not push the watermark into the future).
-TIME_COLUMNS = {"received_at_ms": "`received_at_ms`",
-                "client_ts_ms": "LEAST(`client_ts_ms`, `received_at_ms`)"}
+#: client clock ahead of the server must not push the watermark into the future). A record
+#: without them (written before ingest added them) gets time 0: late, never a job failure.
+TIME_COLUMNS = {"received_at_ms": "COALESCE(`received_at_ms`, 0)",
+                "client_ts_ms": "COALESCE(LEAST(`client_ts_ms`, `received_at_ms`), 0)"}
 
 
 def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: str | None = None,
