@@ -24,8 +24,7 @@ demo: venv
 # target starts and stops.
 test: venv
 	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
-	$(BIN)/personastream stack up
-	status=0; $(BIN)/pytest tests/integration || status=$$?; \
+	status=0; $(BIN)/personastream stack up && $(BIN)/pytest tests/integration || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
 test-unit: venv

@@ -19,7 +19,7 @@ import yaml
 from personastream.errors import StackError
 from personastream.stack import maven
 from personastream.stack.component import Component, host_port
-from personastream.stack.process import Daemon
+from personastream.stack.process import Daemon, log_tail
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,11 @@ class Flink(Component):
             raise StackError(f"Flink {role} wrote no pid file in {self.run_dir / 'pid'}; "
                              f"see logs in {self.run_dir / 'log'}")
         daemon = next(d for d in self.daemons if d.name == role)
-        daemon.adopt(int(pids[-1]))
-        if daemon.running_pid() is None:
-            raise StackError(f"Flink {role} ({main_class}) exited at start; "
-                             f"see logs in {self.run_dir / 'log'}")
+        if not daemon.adopt(int(pids[-1])):
+            logs = [f for f in sorted((self.run_dir / "log").glob(f"flink-*-{pattern}-*"))
+                    if f.suffix in (".out", ".log")]
+            tails = "\n".join(f"end of {f}:\n{log_tail(f)}" for f in logs)
+            raise StackError(f"Flink {role} ({main_class}) exited at start.\n{tails}")
 
     def stop(self) -> bool:
         stopped = super().stop()

@@ -84,18 +84,33 @@ class Daemon:
                                     env=dict(env) if env is not None else None,
                                     start_new_session=True)
         self.pid_file.write_text(f"{proc.pid}\n")
-        deadline = time.monotonic() + EXEC_TIMEOUT_S
-        while self.marker not in cmdline(proc.pid) and proc.poll() is None:
-            if time.monotonic() > deadline:  # forked but never exec'd the server
-                raise StackError(f"{self.name} did not start {argv[0]} within {EXEC_TIMEOUT_S}s")
-            time.sleep(0.01)
+        if not self._await_exec(proc.pid, alive=lambda: proc.poll() is None):
+            raise StackError(f"{self.name} exited at start; end of {self.log_file}:\n"
+                             f"{log_tail(self.log_file)}")
         log.info("%s started, pid %d, log %s", self.name, proc.pid, self.log_file)
         return proc.pid
 
-    def adopt(self, pid: int) -> None:
-        """Record a pid started by someone else's script (e.g. Flink's own start scripts)."""
+    def adopt(self, pid: int) -> bool:
+        """Record a pid started by someone else's script (e.g. Flink's own start scripts).
+
+        True once the process runs the server; False if it exited.
+        """
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.write_text(f"{pid}\n")
+        return self._await_exec(pid, alive=lambda: Path(f"/proc/{pid}").exists())
+
+    def _await_exec(self, pid: int, alive: Callable[[], bool]) -> bool:
+        """Wait until ``pid`` shows ``marker``: between fork and exec (and during exec, when
+        the kernel reports an empty command line) it does not yet. False if it exited."""
+        deadline = time.monotonic() + EXEC_TIMEOUT_S
+        while self.marker not in cmdline(pid):
+            if not alive():
+                return False
+            if time.monotonic() > deadline:  # forked but never exec'd the server
+                raise StackError(f"{self.name} (pid {pid}) did not start its server within "
+                                 f"{EXEC_TIMEOUT_S}s; see {self.log_file}")
+            time.sleep(0.01)
+        return True
 
     def terminate(self, timeout_s: float) -> bool:
         """SIGTERM, then SIGKILL after ``timeout_s``. False if it was not running."""
