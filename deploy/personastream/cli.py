@@ -13,6 +13,7 @@ from personastream.commands.bench import bench_group
 from personastream.commands.demo import demo
 from personastream.commands.flows import flows_group
 from personastream.commands.jobs import jobs_group
+from personastream.commands.models import models_group
 from personastream.commands.profiles import profiles_group
 from personastream.commands.settings import settings_group
 from personastream.commands.stack import stack_group
@@ -51,6 +52,7 @@ cli.add_command(flows_group)
 cli.add_command(demo)
 cli.add_command(bench_group)
 cli.add_command(profiles_group)
+cli.add_command(models_group)
 
 
 def main() -> None:

@@ -62,6 +62,8 @@ class Settings:
     topic_events_enriched: str = _opt("events.enriched", "validated, enriched events")
     topic_events_deadletter: str = _opt("events.deadletter", "rejected events with a reason")
     topic_trends_anomalies: str = _opt("trends.anomalies", "items whose views spike")
+    topic_models_control: str = _opt("models.control", "live and shadow model versions "
+                                                       "(compacted; `models promote`)")
 
     cassandra_hosts: str = _opt("127.0.0.1", "Cassandra contact points, comma separated")
     cassandra_port: int = _opt(9042, "Cassandra native transport port")

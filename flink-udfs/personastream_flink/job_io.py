@@ -1,11 +1,14 @@
 """What the jobs read and write: the enriched-events table, per-minute user activity, the
-Cassandra writer and the Kafka string sink, built from the jobs' common parameters."""
+model control stream, the Cassandra writer and the Kafka string sink, built from the jobs'
+common parameters."""
 from __future__ import annotations
 
+from pyflink.common import WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
-from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaRecordSerializationSchema,
-                                                 KafkaSink)
+from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsetsInitializer,
+                                                 KafkaRecordSerializationSchema, KafkaSink,
+                                                 KafkaSource)
 from pyflink.table import StreamTableEnvironment
 
 from personastream_flink import sql_template
@@ -32,6 +35,17 @@ def user_activity(t_env: StreamTableEnvironment) -> DataStream:
     updates (``sql/user_activity_per_minute.sql``); events behind the watermark are left out."""
     t_env.execute_sql(sql_template.render("on_time_events"))
     return t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
+
+
+def control_stream(env: StreamExecutionEnvironment, args) -> DataStream:
+    """The model control topic from its start (it is compacted: the latest placement of each
+    model), as JSON strings; it carries no event time and never holds a watermark back."""
+    source = KafkaSource.builder().set_bootstrap_servers(args.bootstrap_servers) \
+        .set_topics(args.control_topic).set_group_id(f"{args.group_id}.control") \
+        .set_starting_offsets(KafkaOffsetsInitializer.earliest()) \
+        .set_value_only_deserializer(SimpleStringSchema()).build()
+    return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_models_control") \
+        .uid("kafka_models_control")
 
 
 def cassandra_writer(args, table: str, columns: list[str],

@@ -1,9 +1,11 @@
 """Job ``score_trends``: views per item and minute, scored by a detector per item.
 
 Raw events are windowed in Flink SQL; the detector (from a model spec in ``models/``) sees
-one row per item and window and lives in keyed state. Every scored window is upserted into
-Cassandra ``item_trends``; those above the spec's threshold also go to Kafka
-``trends.anomalies``. Submit with ``personastream jobs submit score_trends``.
+one row per item and window and lives in keyed state. The model control topic, broadcast to
+every task, says which spec versions are live and in shadow (``personastream models
+promote``). Every scored window is upserted into Cassandra ``item_trends``; those above the
+live spec's threshold also go to Kafka ``trends.anomalies``. Submit with ``personastream jobs
+submit score_trends``.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.cassandra_sink import write_to_cassandra
-from personastream_flink.trend_scoring import OUTPUT_FIELDS, OUTPUT_TYPE, ScoreItemViews
+from personastream_flink.trend_scoring import (OUTPUT_FIELDS, OUTPUT_TYPE, PLACEMENTS,
+                                               ScoreItemViews)
 
 JOB_NAME = "score_trends"
 TABLE = "item_trends"
@@ -24,6 +27,7 @@ KEY_COLUMNS = ["item_id", "window_start"]
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
     return [*job_args.arguments(settings, jars, job_name),
             "--anomalies-topic", settings.topic_trends_anomalies,
+            "--control-topic", settings.topic_models_control,
             "--window-s", str(settings.trends_window_s),
             "--watermark-s", str(settings.trends_watermark_s),
             "--idle-timeout-s", str(settings.source_idle_timeout_s),
@@ -34,6 +38,7 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
 def parse_args(argv: list[str]):
     p = job_args.parser(JOB_NAME, __doc__)
     p.add_argument("--anomalies-topic", required=True)
+    p.add_argument("--control-topic", required=True, help="model placements (compacted)")
     p.add_argument("--window-s", type=int, required=True)
     p.add_argument("--watermark-s", type=int, required=True)
     p.add_argument("--idle-timeout-s", type=int, required=True)
@@ -57,9 +62,10 @@ def build(env: StreamExecutionEnvironment, args) -> None:
     views = t_env.to_data_stream(t_env.sql_query(
         sql_template.render("item_views_per_window", fragments={"window": window})))
     # stream: Row(item_id, window_start, window_end, views), one per item and window
-    scored = (views.key_by(lambda r: r.item_id, key_type=Types.STRING())
+    placements = job_io.control_stream(env, args).broadcast(PLACEMENTS)
+    scored = (views.key_by(lambda r: r.item_id, key_type=Types.STRING()).connect(placements)
               .process(ScoreItemViews(args.detector, args.detector_version),
-                       output_type=OUTPUT_TYPE).name("score_item_views"))
+                       output_type=OUTPUT_TYPE).name("score_item_views").uid("score_item_views"))
     # stream: Row(item_id, window_start, window_end, views, score, flagged, model, ...)
     write_to_cassandra(scored, job_io.cassandra_writer(args, TABLE, OUTPUT_FIELDS, KEY_COLUMNS),
                        "cassandra_item_trends")

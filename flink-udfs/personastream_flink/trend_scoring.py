@@ -1,51 +1,105 @@
-"""The trends UDF: a River-style detector per item, kept in Flink keyed state.
+"""The trends UDF: River-style detectors per item, in Flink keyed state, switched live.
 
-The PyFlink class is a thin adapter: plain values in ``__init__``, the model spec loaded in
-``open()``, features built by shared code (``personastream_models.features``), then the same
-``score_then_learn`` the NAB benchmark runs. The detector lives in ``ValueState`` (pickled), so
-a restore from a checkpoint continues the learned model instead of starting cold.
+The PyFlink class is a thin adapter: plain values in ``__init__``, specs loaded on first use,
+features built by shared code (``personastream_models.features``), then the same
+``score_then_learn`` the NAB benchmark runs. Which spec versions run comes from the model
+control topic, connected as a broadcast stream (:mod:`personastream_models.registry`): the
+live version's score decides ``flagged``; a shadow version is scored beside it on the same
+windows; the previous live version keeps learning so that a rollback returns to a model that
+kept up. Each version's detector of each item lives in a ``MapState`` (pickled), so a promote
+or rollback changes nothing else's state, and a restore from a checkpoint continues every
+learned model instead of starting cold.
 """
 from __future__ import annotations
 
+import logging
+
 from pyflink.common import Row, Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream import RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
+from pyflink.datastream.state import MapStateDescriptor
+
+log = logging.getLogger(__name__)
 
 OUTPUT_FIELDS = ["item_id", "window_start", "window_end", "views", "score", "flagged", "model",
-                 "model_version", "n_learned"]
+                 "model_version", "n_learned", "shadow_version", "shadow_score",
+                 "shadow_flagged"]
 OUTPUT_TYPE = Types.ROW_NAMED(OUTPUT_FIELDS, [
     Types.STRING(), Types.SQL_TIMESTAMP(), Types.SQL_TIMESTAMP(), Types.LONG(), Types.DOUBLE(),
-    Types.BOOLEAN(), Types.STRING(), Types.STRING(), Types.LONG()])
+    Types.BOOLEAN(), Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(),
+    Types.DOUBLE(), Types.BOOLEAN()])
+#: Broadcast state of the control topic: model name -> placement record (JSON).
+PLACEMENTS = MapStateDescriptor("model_placements", Types.STRING(), Types.STRING())
 
 
-class ScoreItemViews(KeyedProcessFunction):
-    """For each (item, window, views) row: score then learn the item's detector."""
+class ScoreItemViews(KeyedBroadcastProcessFunction):
+    """For each (item, window, views) row: score then learn the item's detectors."""
 
     def __init__(self, spec_name: str, spec_version: str | None):
         self.spec_name, self.spec_version = spec_name, spec_version
-        self.spec = self.detector_state = self.learned_state = None
+        self.specs = self.detectors = self.default = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from personastream_models import specs
+        from personastream_models.registry import Placement
 
-        self.spec = specs.load(self.spec_name, self.spec_version or None)
-        self.detector_state = runtime_context.get_state(
-            ValueStateDescriptor("detector", Types.PICKLED_BYTE_ARRAY()))
-        self.learned_state = runtime_context.get_state(
-            ValueStateDescriptor("n_learned", Types.LONG()))
+        self.specs = {}
+        self.default = Placement.initial(
+            self.spec_name, specs.load(self.spec_name, self.spec_version or None).version)
+        # version -> (detector, number of windows it learned), per item
+        self.detectors = runtime_context.get_map_state(
+            MapStateDescriptor("detectors", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+    def _spec(self, version: str):
         from personastream_models import specs
+
+        if version not in self.specs:
+            self.specs[version] = specs.load(self.spec_name, version)
+        return self.specs[version]
+
+    def process_broadcast_element(self, value: str, ctx: KeyedBroadcastProcessFunction.Context):
+        """A control record: keep it if it is about this job's model and names known specs."""
+        from personastream_models.registry import Placement, PlacementError
+        from personastream_models.specs import SpecError
+
+        try:
+            placement = Placement.from_json(value)
+            if placement.model != self.spec_name:
+                return
+            for version in placement.running_versions():
+                self._spec(version)
+        except (PlacementError, SpecError) as error:  # a bad record must not stop scoring
+            log.error("ignored model control record: %s", error)
+            return
+        ctx.get_broadcast_state(PLACEMENTS).put(self.spec_name, value)
+
+    def _placement(self, ctx):
+        from personastream_models.registry import Placement
+
+        record = ctx.get_broadcast_state(PLACEMENTS).get(self.spec_name)
+        return Placement.from_json(record) if record else self.default
+
+    def process_element(self, value, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        from personastream_models.artifacts import build_warm
         from personastream_models.detectors import score_then_learn
         from personastream_models.features import feature_set
 
-        detector = self.detector_state.value() or specs.build(self.spec)
-        features = feature_set(self.spec.features)(count=float(value.views))
-        score = float(score_then_learn(detector, features))
-        n_learned = (self.learned_state.value() or 0) + 1
-        self.detector_state.update(detector)
-        self.learned_state.update(n_learned)
+        placement = self._placement(ctx)
+        results = {}
+        for version in placement.running_versions():
+            spec = self._spec(version)
+            detector, n_learned = self.detectors.get(version) or (build_warm(spec), 0)
+            features = feature_set(spec.features)(count=float(value.views))
+            score = float(score_then_learn(detector, features))
+            self.detectors.put(version, (detector, n_learned + 1))
+            results[version] = (spec, score, n_learned + 1)
+        for version in [v for v in self.detectors.keys() if v not in results]:
+            self.detectors.remove(version)  # neither live, shadow nor the rollback target
+        spec, score, n_learned = results[placement.live]
+        shadow = results.get(placement.shadow) if placement.shadow else None
         out = Row(value.item_id, value.window_start, value.window_end, value.views, score,
-                  self.spec.is_anomaly(score), self.spec.name, self.spec.version, n_learned)
+                  spec.is_anomaly(score), spec.name, spec.version, n_learned,
+                  placement.shadow, shadow[1] if shadow else None,
+                  shadow[0].is_anomaly(shadow[1]) if shadow else None)
         out.set_field_names(OUTPUT_FIELDS)  # named even when the next operator is chained
         yield out

@@ -230,3 +230,49 @@ class SeededKMeans(cluster.KMeans):
 
     def predict_one(self, x: dict) -> int:
         return self.nearest(x)[0]
+
+    def warm_start(self, centres: list[dict]) -> None:
+        """Replace the centres with given ones: cluster id ``i`` gets ``centres[i]``.
+
+        The offline start of the online clusterer (e.g.
+        :func:`personastream_models.clustering.initial_centres`); learning then goes on as
+        usual. A feature missing from a given centre is still drawn from the seed the first time
+        it is seen. Centres are learned state, not parameters: ``clone()`` drops them.
+
+        Parameters
+        ----------
+        centres
+            ``n_clusters`` dicts of feature name to coordinate.
+
+        Raises
+        ------
+        ValueError
+            When there are not exactly ``n_clusters`` centres, or a centre is not a dict.
+
+        Examples
+        --------
+        >>> km = SeededKMeans(n_clusters=2, seed=1)
+        >>> km.warm_start([{"a": 0.9}, {"a": 0.1}])
+        >>> km.predict_one({"a": 0.2}), km.predict_one({"a": 0.8})
+        (1, 0)
+        >>> km.warm_start([{"a": 0.5}])
+        Traceback (most recent call last):
+        ...
+        ValueError: warm_start needs 2 centres (one per cluster id 0 .. 1), got 1
+        """
+        centres = list(centres)
+        if len(centres) != self.n_clusters:
+            raise ValueError(
+                f"warm_start needs {self.n_clusters} centres (one per cluster id "
+                f"0 .. {self.n_clusters - 1}), got {len(centres)}"
+            )
+        for i, centre in enumerate(centres):
+            if not isinstance(centre, dict):
+                raise ValueError(
+                    f"warm_start: centre {i} must be a dict of feature name to coordinate, "
+                    f"got {type(centre).__name__}"
+                )
+        for i, centre in enumerate(centres):
+            # Keep River's defaultdict (and its seeded factory): only the coordinates change.
+            self.centers[i].clear()
+            self.centers[i].update({k: float(v) for k, v in centre.items()})

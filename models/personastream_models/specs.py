@@ -69,6 +69,8 @@ __all__ = [
     "SpecNotFound",
     "available",
     "build",
+    "check_bump",
+    "spec_path",
     "load",
     "validate",
     "version_key",
@@ -406,3 +408,43 @@ def build(spec: ModelSpec | Mapping[str, Any]) -> Any:
     if not isinstance(spec, ModelSpec):
         spec = validate(spec)
     return spec.estimator_class(**copy.deepcopy(dict(spec.params)))
+
+
+def check_bump(previous: ModelSpec, candidate: ModelSpec) -> None:
+    """Refuse ``candidate`` as the next version after ``previous`` unless its version bump fits
+    what changed: ``MODEL`` for another kind, estimator or feature set (learned state cannot
+    carry over), at least ``REVISION`` for parameters, threshold or direction, at least
+    ``ADDITION`` for the description.
+
+    >>> old = load("trends_detector", "2-0-0")
+    >>> new = validate({**old.to_dict(), "version": "2-1-0", "estimator":
+    ...                 "personastream_models.detectors.ScaledHalfSpaceTrees", "params": {"seed": 1}})
+    >>> try:
+    ...     check_bump(old, new)
+    ... except InvalidSpec as error:
+    ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+    spec trends_detector/2-1-0: field 'version' must bump MODEL (to 3-0-0): estimator,
+    params changed since 2-0-0
+    """
+    if candidate.name != previous.name:
+        raise _fail(candidate.key, "name", f"must be {previous.name!r} to follow {previous.key}")
+    old, new = version_key(previous.version), version_key(candidate.version)
+    changed = [f for f in ("kind", "estimator", "features", "params", "threshold", "direction",
+                           "description") if getattr(previous, f) != getattr(candidate, f)]
+    if not changed:
+        raise _fail(candidate.key, "version", f"changes nothing since {previous.version}")
+    if {"kind", "estimator", "features"} & set(changed):
+        level, needed = 0, f"{old[0] + 1}-0-0"
+    elif {"params", "threshold", "direction"} & set(changed):
+        level, needed = 1, f"{old[0]}-{old[1] + 1}-0"
+    else:
+        level, needed = 2, f"{old[0]}-{old[1]}-{old[2] + 1}"
+    if new[:level + 1] <= old[:level + 1]:
+        raise _fail(candidate.key, "version",
+                    f"must bump {('MODEL', 'REVISION', 'ADDITION')[level]} (to {needed}): "
+                    f"{', '.join(changed)} changed since {previous.version}")
+
+
+def spec_path(name: str, version: str):
+    """Where ``name/version`` is (or would be) published."""
+    return _specs_root().joinpath(name, f"{version}.json")

@@ -3,13 +3,18 @@ topics, keyspace, process group, parameter context and Flink job, removed afterw
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
+import random
 import socket
+import time
 import uuid
 
 import nipyapi
 import pytest
 
 from personastream import flink_jobs
+from personastream.sample_traffic import sample_events
 from personastream.settings import resolve
 from personastream.stack import lifecycle
 from personastream.stack.cassandra import ensure_schema, keyspace, session
@@ -67,6 +72,7 @@ def isolated(settings, healthy_stack):
         topic_events_enriched=f"test_{uid}.events.enriched",
         topic_events_deadletter=f"test_{uid}.events.deadletter",
         topic_trends_anomalies=f"test_{uid}.trends.anomalies",
+        topic_models_control=f"test_{uid}.models.control",
         nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events")
     ensure_topics(s, pipeline_topics(s))
     ensure_schema(s)
@@ -133,3 +139,88 @@ class EnrichedProducer:
 @pytest.fixture
 def enriched(isolated):
     return EnrichedProducer(isolated.settings)
+
+
+class TrendTraffic:
+    """Item-view traffic for the trends tests: steady items and a spiking one, minute by minute
+    of receipt time (client time too), enriched as NiFi does, and the scored windows read back
+    from Cassandra. The ``trend_traffic`` fixture hands it to a test."""
+
+    MINUTE_MS = 60_000
+    T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: event time is the ingest receipt time
+    STEADY_ITEMS = ("item-steady-1", "item-steady-2", "item-steady-3")
+    SPIKED = "item-spiking"
+    ITEMS = (*STEADY_ITEMS, SPIKED)
+
+    @staticmethod
+    def enriched_views(item_id: str, n: int, minute: int, ingestor, seed: int) -> list:
+        """``n`` product views of ``item_id`` received during ``minute``, enriched as NiFi does."""
+        events = sample_events(n_events=n, n_users=50, seed=seed)
+        for event in events:
+            event.update(event_type="product_view", item_id=item_id, category="shoes")
+            for key in ("page_url", "page_title", "quantity", "order_id", "items", "total",
+                        "currency", "query", "results_count", "attributes"):
+                event.pop(key, None)
+            event.setdefault("user_id", None)
+        received_ms = TrendTraffic.T0_MS + minute * TrendTraffic.MINUTE_MS + 1_000
+        for event in events:
+            event["client_ts"] = TrendTraffic._iso(received_ms)
+        source = {"ip": None, "user_agent": None, "content_type": None,
+                  "received_at_ms": received_ms}
+        result = ingestor.process(json.dumps(events).encode(), source)
+        assert result.rejected == 0, result.deadletters[:1]
+        return result.enriched
+
+    @staticmethod
+    def produce(settings, records) -> None:
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        for record in records:
+            producer.produce(settings.topic_events_enriched, value=record.value_bytes(),
+                             key=record.key.encode())
+        assert producer.flush(30) == 0
+
+    @staticmethod
+    def traffic(minutes: range, ingestor, expected: dict,
+                spike_minute: int | None = None) -> list:
+        """Records of steady views of every item, and of a spike; ``expected`` gets counts."""
+        rng = random.Random(minutes.start)
+        records = []
+        for minute in minutes:
+            counts = {item: rng.randint(4, 6) for item in TrendTraffic.STEADY_ITEMS}
+            counts[TrendTraffic.SPIKED] = 60 if minute == spike_minute else rng.randint(1, 2)
+            for n, (item, views) in enumerate(counts.items()):
+                records += TrendTraffic.enriched_views(item, views, minute, ingestor,
+                                                       minute * 10 + n)
+                expected[(item, minute)] = views
+        return records
+
+    @staticmethod
+    def trend_rows(settings) -> dict:
+        with session(settings) as cql:
+            rows = cql.execute(f"SELECT * FROM {keyspace(settings)}.item_trends")
+            return {(r.item_id, r.window_start): r for r in rows}
+
+    @staticmethod
+    def wait_rows(settings, n_windows: int, timeout_s: float = 120) -> dict:
+        """The scored windows once there are ``n_windows`` of them, or whatever there is after
+        ``timeout_s`` (the caller's comparison then says which are missing)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = TrendTraffic.trend_rows(settings)
+            if len(rows) >= n_windows or time.monotonic() > deadline:
+                return rows
+            time.sleep(1)
+
+
+
+    @staticmethod
+    def _iso(epoch_ms: int) -> str:
+        return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc) \
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def trend_traffic():
+    return TrendTraffic

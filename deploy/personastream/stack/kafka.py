@@ -23,18 +23,25 @@ MAIN_CLASS = "kafka.Kafka"
 def pipeline_topics(settings) -> list[str]:
     """The topics the pipeline reads and writes."""
     return [settings.topic_events_enriched, settings.topic_events_deadletter,
-            settings.topic_trends_anomalies]
+            settings.topic_trends_anomalies, settings.topic_models_control]
 
 
-def topic_config(settings) -> dict[str, str]:
-    """Configs of the pipeline topics: a record may carry a whole accepted request body (a
-    dead letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's.
+def topic_config(settings, topic: str) -> dict[str, str]:
+    """Config of a pipeline topic. A record may carry a whole accepted request body (a dead
+    letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's; the
+    model control topic keeps the latest record per model (compacted), forever.
 
     >>> from personastream.settings import resolve
-    >>> topic_config(resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"}))
+    >>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
+    >>> topic_config(s, s.topic_events_enriched)
     {'max.message.bytes': '69536'}
+    >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
+    'compact'
     """
-    return {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536)}
+    config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536)}
+    if topic == settings.topic_models_control:
+        config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
+    return config
 
 
 def admin_client(settings) -> AdminClient:
@@ -46,16 +53,17 @@ def ensure_topics(settings, topics: list[str]) -> list[str]:
     (other settings of theirs are left alone); return the names created."""
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=10).topics)
-    config = topic_config(settings)
     wanted = [NewTopic(t, num_partitions=settings.kafka_partitions,
-                       replication_factor=settings.kafka_replication_factor, config=config)
+                       replication_factor=settings.kafka_replication_factor,
+                       config=topic_config(settings, t))
               for t in topics if t not in existing]
     futures = admin.create_topics(wanted, operation_timeout=30) if wanted else {}
     for topic, future in futures.items():
         future.result()
         log.info("created topic %s", topic)
     updates = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
-        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()])
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+        for k, v in topic_config(settings, t).items()])
         for t in topics if t in existing]
     for future in (admin.incremental_alter_configs(updates).values() if updates else []):
         future.result()

@@ -41,6 +41,9 @@ class Migration:
 MIGRATIONS = (
     Migration("profiles", 2, "customer segment from the segments job",
               (("segment_id", "int"), ("segment_distance", "double"), ("segment_model", "text"))),
+    Migration("item_trends", 2, "score of the shadow model version beside the live one",
+              (("shadow_version", "text"), ("shadow_score", "double"),
+               ("shadow_flagged", "boolean"))),
 )
 
 
@@ -48,7 +51,7 @@ def latest_version(table: str) -> int:
     """The newest layout version of ``table`` (1 when it never migrated).
 
     >>> latest_version("profiles"), latest_version("item_trends")
-    (2, 1)
+    (2, 2)
     """
     return max((m.version for m in MIGRATIONS if m.table == table), default=1)
 
