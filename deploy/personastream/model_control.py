@@ -51,8 +51,9 @@ def current(settings, model: str) -> Placement:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
                                                        timeout=READ_TIMEOUT_S)
             if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+                ends[p] = (low, high)
+        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
+        ends = {p: high for p, (_, high) in ends.items()}
         latest = None
         while ends:
             msg = consumer.poll(READ_TIMEOUT_S)

@@ -23,6 +23,43 @@ SEGMENT_TYPE = Types.ROW_NAMED(SEGMENT_FIELDS, [Types.STRING(), Types.INT(), Typ
                                                 Types.STRING()])
 
 
+def new_totals(first_ms: int, last_ms: int) -> dict:
+    """A customer's totals before any activity."""
+    return {"first_ms": first_ms, "last_ms": last_ms, "views": 0, "carts": 0, "purchases": 0,
+            "spend": 0.0, "category_views": {}}
+
+
+def add_activity(totals: dict, first_ms: int, last_ms: int, views: int, carts: int,
+                 purchases: int, spend: float | None, item_events) -> dict:
+    """Add activity (a minute's sums from Flink SQL, or one event: :func:`event_activity`).
+
+    >>> t = add_activity(new_totals(5, 5), **event_activity(
+    ...     {"event_type": "product_view", "client_ts_ms": 9, "category": "shoes"}))
+    >>> t["views"], t["category_views"], t["last_ms"]
+    (1, {'shoes': 1}, 9)
+    """
+    totals["first_ms"] = min(totals["first_ms"], first_ms)
+    totals["last_ms"] = max(totals["last_ms"], last_ms)
+    totals["views"] += views
+    totals["carts"] += carts
+    totals["purchases"] += purchases
+    totals["spend"] += float(spend or 0.0)
+    for _, event_type, _, category, _ in item_events:
+        if event_type == "product_view" and category:
+            totals["category_views"][category] = totals["category_views"].get(category, 0) + 1
+    return totals
+
+
+def event_activity(event: dict) -> dict:
+    """One enriched event as :func:`add_activity`'s input, counted as the per-minute SQL
+    (``sql/user_activity_per_minute.sql``) counts it: for training from recorded events."""
+    kind, ms = event.get("event_type"), int(event["client_ts_ms"])
+    return {"first_ms": ms, "last_ms": ms, "views": int(kind == "product_view"),
+            "carts": int(kind == "add_to_cart"), "purchases": int(kind == "purchase"),
+            "spend": float(event.get("total") or 0.0) if kind == "purchase" else 0.0,
+            "item_events": [(ms, kind, event.get("item_id"), event.get("category") or "", "")]}
+
+
 def totals_profile(totals: dict) -> dict:
     """The ``behaviour_vector`` input of a customer's totals; a profile covers at least a day.
 
@@ -52,18 +89,9 @@ class BehaviourVector(KeyedProcessFunction):
             ValueStateDescriptor("totals", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
-        totals = self.totals.value() or {"first_ms": value.first_ms, "last_ms": value.last_ms,
-                                         "views": 0, "carts": 0, "purchases": 0, "spend": 0.0,
-                                         "category_views": {}}
-        totals["first_ms"] = min(totals["first_ms"], value.first_ms)
-        totals["last_ms"] = max(totals["last_ms"], value.last_ms)
-        totals["views"] += value.views
-        totals["carts"] += value.carts
-        totals["purchases"] += value.purchases
-        totals["spend"] += float(value.spend or 0.0)
-        for _, event_type, _, category, _ in parse_item_events(value.item_events):
-            if event_type == "product_view" and category:
-                totals["category_views"][category] = totals["category_views"].get(category, 0) + 1
+        totals = add_activity(self.totals.value() or new_totals(value.first_ms, value.last_ms),
+                              value.first_ms, value.last_ms, value.views, value.carts,
+                              value.purchases, value.spend, parse_item_events(value.item_events))
         self.totals.update(totals)
         out = Row(ctx.get_current_key(), json.dumps(self.features(totals_profile(totals))))
         out.set_field_names(VECTOR_FIELDS)
@@ -85,9 +113,9 @@ class AssignSegment(KeyedProcessFunction):
             ValueStateDescriptor("clusterer", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
-        from personastream_models import specs
+        from personastream_models.artifacts import build_warm
 
-        model = self.model.value() or specs.build(self.spec)
+        model = self.model.value() or build_warm(self.spec)
         features = json.loads(value.features)
         model.learn_one(features)
         segment, distance = model.nearest(features)

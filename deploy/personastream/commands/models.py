@@ -141,6 +141,26 @@ def publish(path: Path) -> None:
                f'add to tests/unit/test_models.py PUBLISHED: "{spec.key}": "{digest}",')
 
 
+@models_group.command("train")
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--max-events", default=1_000_000, show_default=True,
+              help="Read at most this many recorded events.")
+@click.pass_obj
+def train(settings, name: str, version: str | None, max_events: int) -> None:
+    """Fit a clusterer's initial centres (scikit-learn KMeans) on the behaviour vectors of the
+    customers in the enriched topic; write them as the spec's artifact, with the data range and
+    metrics (cold vs warm start). The segments job applies it on its next start.
+
+    Example: personastream models train customer_segments
+    """
+    from personastream import training
+
+    spec = _spec_arg(name, version)
+    result = training.train(settings, spec, max_events, lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(result, indent=2))
+
+
 @models_group.command("evaluate")
 @click.argument("name")
 @click.argument("version", required=False)
