@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass, field
 
 from personastream_models.features import AFFINITY_WEIGHTS
+from personastream_models.recommend import bump_affinity as _bump
+from personastream_models.recommend import decayed as _decayed
 
 PROFILE_VERSION = 2  # the profiles layout (personastream.stack.migrations) this job writes
 HOUR_MS = 3_600_000
@@ -66,16 +68,6 @@ class ProfileState:
     categories: dict[str, tuple[float, int]] = field(default_factory=dict)  # (score, as of ms)
     brands: dict[str, tuple[float, int]] = field(default_factory=dict)
     attributes: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # (ms, value)
-
-
-def _decayed(score: float, as_of_ms: int, at_ms: int, half_life_s: int) -> float:
-    return score * 0.5 ** ((at_ms - as_of_ms) / (half_life_s * 1000))
-
-
-def _bump(affinities: dict, key: str, weight: float, at_ms: int, half_life_s: int) -> None:
-    score, as_of = affinities.get(key, (0.0, at_ms))
-    affinities[key] = (_decayed(score, as_of, max(at_ms, as_of), half_life_s) + weight,
-                       max(at_ms, as_of))
 
 
 def apply(state: ProfileState, activity: Activity, rules: ProfileRules) -> None:
