@@ -15,6 +15,7 @@ from personastream.commands.flows import flows_group
 from personastream.commands.jobs import jobs_group
 from personastream.commands.models import models_group
 from personastream.commands.profiles import profiles_group
+from personastream.commands.serve import serve
 from personastream.commands.settings import settings_group
 from personastream.commands.stack import stack_group
 from personastream.errors import PersonastreamError
@@ -53,6 +54,7 @@ cli.add_command(demo)
 cli.add_command(bench_group)
 cli.add_command(profiles_group)
 cli.add_command(models_group)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -111,6 +111,13 @@ class Settings:
                             "the checkout")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")
 
+    api_host: str = _opt("127.0.0.1", "interface the personalization API binds")
+    api_port: int = _opt(8000, "port of the personalization API and storefront")
+    api_token: str = _secret("", "bearer token of the API's write endpoints (erase); empty: "
+                                 "they answer 503")
+    api_cache_s: float = _opt(2.0, "how long the API reuses trending and popularity reads")
+    storefront_items: int = _opt(200, "items of the seeded sample catalogue")
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is None:

@@ -1,0 +1,1 @@
+"""The personalization API and the storefront it serves (``personastream serve``)."""
