@@ -6,4 +6,5 @@ JOBS = {
     "score_trends": "personastream_flink.score_trends",
     "build_profiles": "personastream_flink.build_profiles",
     "assign_segments": "personastream_flink.assign_segments",
+    "live_activity": "personastream_flink.live_activity",
 }

@@ -3,15 +3,16 @@
 Raw events are windowed in Flink SQL; the detector (from a model spec in ``models/``) sees
 one row per item and window and lives in keyed state. The model control topic, broadcast to
 every task, says which spec versions are live and in shadow (``personastream models
-promote``). Every scored window is upserted into Cassandra ``item_trends``; those above the
-live spec's threshold also go to Kafka ``trends.anomalies``. Submit with ``personastream jobs
-submit score_trends``.
+promote``). Every scored window is upserted into Cassandra ``item_trends`` and, as the item's
+latest, into ``item_latest_trend`` (partition ``bucket = 'all'``: the API reads every item's
+current trend in one query); those above the live spec's threshold also go to Kafka
+``trends.anomalies``. Submit with ``personastream jobs submit score_trends``.
 """
 from __future__ import annotations
 
 import json
 
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_flink import job_args, job_io, sql_template
@@ -22,6 +23,13 @@ from personastream_flink.trend_scoring import (OUTPUT_FIELDS, OUTPUT_TYPE, PLACE
 JOB_NAME = "score_trends"
 TABLE = "item_trends"
 KEY_COLUMNS = ["item_id", "window_start"]
+LATEST_TABLE = "item_latest_trend"
+LATEST_BUCKET = "all"
+LATEST_FIELDS = ["bucket", "item_id", "window_start", "views", "score", "flagged",
+                 "model_version"]
+LATEST_TYPE = Types.ROW_NAMED(LATEST_FIELDS, [
+    Types.STRING(), Types.STRING(), Types.SQL_TIMESTAMP(), Types.LONG(), Types.DOUBLE(),
+    Types.BOOLEAN(), Types.STRING()])
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -55,6 +63,15 @@ def anomaly_json(row) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+def latest_trend(row) -> Row:
+    """The ``item_latest_trend`` row of a scored window (windows of an item close in order,
+    so the last one written is the latest)."""
+    out = Row(LATEST_BUCKET, row.item_id, row.window_start, row.views, row.score, row.flagged,
+              row.model_version)
+    out.set_field_names(LATEST_FIELDS)  # named even when the next operator is chained
+    return out
+
+
 def build(env: StreamExecutionEnvironment, args) -> None:
     """Declare source, windows, scoring and sinks on ``env``."""
     t_env = job_io.table_env(env, args, time_column="received_at_ms", watermark_s=args.watermark_s)
@@ -69,6 +86,10 @@ def build(env: StreamExecutionEnvironment, args) -> None:
     # stream: Row(item_id, window_start, window_end, views, score, flagged, model, ...)
     write_to_cassandra(scored, job_io.cassandra_writer(args, TABLE, OUTPUT_FIELDS, KEY_COLUMNS),
                        "cassandra_item_trends")
+    latest = scored.map(latest_trend, output_type=LATEST_TYPE).name("latest_trend")
+    write_to_cassandra(latest, job_io.cassandra_writer(args, LATEST_TABLE, LATEST_FIELDS,
+                                                       ["bucket", "item_id"]),
+                       "cassandra_item_latest_trend")
     scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING()) \
         .sink_to(job_io.kafka_sink(args, args.anomalies_topic)).name("kafka_trends_anomalies")
 

@@ -224,3 +224,60 @@ class TrendTraffic:
 @pytest.fixture
 def trend_traffic():
     return TrendTraffic
+
+
+class ApiServer:
+    """The personalization API of a test's settings, served by uvicorn in a thread."""
+
+    def __init__(self, settings):
+        import threading
+
+        import uvicorn
+
+        from personastream.api.app import create_app
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
+                                                    port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "API did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def api_settings(isolated):
+    return dataclasses.replace(isolated.settings, api_token=f"token-{isolated.uid}",
+                               api_cache_s=0.5)
+
+
+@pytest.fixture
+def api(api_settings):
+    server = ApiServer(api_settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Debian Chromium driven by Selenium (chromedriver from Debian too)."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(
+        executable_path="/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()

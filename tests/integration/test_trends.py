@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from personastream import flink_jobs
+from personastream.stack.cassandra import keyspace, session
 from personastream_flows.processors.ingest.event_ingest import Ingestor, SCHEMA_DIR
 
 @pytest.fixture
@@ -55,6 +56,22 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
     assert steady_flags == []
     anomalies = [json.loads(v) for v in _read_anomalies(s)]
     assert [(a["item_id"], a["views"]) for a in anomalies] == [(tt.SPIKED, 60)]
+    newest = {item: max(start for (i, start) in rows if i == item) for item, _ in rows}
+    expected_latest = {item: (start, rows[(item, start)].views) for item, start in newest.items()}
+    assert _latest_trends(s, expected_latest) == expected_latest  # one row per item: the newest
+
+
+def _latest_trends(settings, expected: dict, timeout_s: float = 30) -> dict:
+    """item_latest_trend's partition 'all' as item -> (window_start, views), polled until it
+    is ``expected`` (its sink runs beside item_trends') or ``timeout_s`` passed."""
+    deadline = time.monotonic() + timeout_s
+    with session(settings) as cql:
+        while True:
+            latest = {r.item_id: (r.window_start, r.views) for r in cql.execute(
+                f"SELECT * FROM {keyspace(settings)}.item_latest_trend WHERE bucket = 'all'")}
+            if latest == expected or time.monotonic() > deadline:
+                return latest
+            time.sleep(1)
 
 
 def _read_anomalies(settings) -> list[bytes]:

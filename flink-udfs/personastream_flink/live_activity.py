@@ -1,0 +1,262 @@
+"""Job ``live_activity``: what the personalization API needs, within about a second of an event.
+
+Enriched events are read as they arrive (Flink SQL ``sql/live_events.sql``; no windows and no
+watermark: speed is the point), keyed by the customer (``user_key``, the ingest rule). Each
+event is folded into the customer's :class:`~personastream_models.recommend.LiveProfile` in
+keyed state by ``recommend.update_profile`` (which also handles events out of order) and the
+profile is upserted into ``live_profiles``. A product view or add-to-cart also pairs the item
+with the customer's recent items before it (``recommend.co_view_pairs``); the pairs, grouped per
+item and keyed by item, are merged into that item's neighbours (``recommend.merge_neighbour``)
+in keyed state, a view also adds to the item's recent views (decayed with the affinities'
+half-life), and the item's row is upserted into ``item_neighbours``.
+
+Topology (parallelism from settings)::
+
+    kafka events_enriched (SQL) -> live_events (SQL projection)
+      -> key_by user_key -> update_live_profile --main--> cassandra_live_profiles
+                                                --side output co_views-->
+      -> key_by item_id -> update_item_neighbours -> cassandra_item_neighbours
+
+Python runs in bundles of at most :data:`BUNDLE_SIZE` elements or :data:`BUNDLE_TIME_MS`
+(PyFlink's defaults, 100 000 and 1 000 ms, favour throughput and would add up to a second per
+Python stage), and network buffers are flushed every :data:`BUFFER_TIMEOUT_MS` (default 100).
+Submit with ``personastream jobs submit live_activity``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from pyflink.common import Configuration, Row, Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext, \
+    StreamExecutionEnvironment
+from pyflink.datastream.state import ValueStateDescriptor
+
+from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.cassandra_sink import write_to_cassandra
+from personastream_flink.event_table import TIME_COLUMNS
+from personastream_flows.processors.ingest.event_ingest import user_key
+from personastream_models.recommend import (bump_affinity, co_view_pairs, decayed,
+                                            merge_neighbour, update_profile)
+
+JOB_NAME = "live_activity"
+PROFILES_TABLE = "live_profiles"
+NEIGHBOURS_TABLE = "item_neighbours"
+#: Python UDF bundles: finished after this many elements or milliseconds, whichever first.
+BUNDLE_SIZE = 100
+BUNDLE_TIME_MS = 50
+#: Network buffers flushed at least this often (ms).
+BUFFER_TIMEOUT_MS = 10
+#: Events whose item co-occurs with the customer's recent items.
+CO_VIEW_EVENTS = frozenset({"product_view", "add_to_cart"})
+VIEW_EVENT = "product_view"
+
+PROFILE_COLUMNS = ["user_key", "recent_items", "category_affinity", "brand_affinity",
+                   "purchased", "updated_at", "n_events", "written_at"]
+PROFILE_TYPE = Types.ROW_NAMED(PROFILE_COLUMNS, [
+    Types.STRING(), Types.LIST(Types.STRING()), Types.MAP(Types.STRING(), Types.DOUBLE()),
+    Types.MAP(Types.STRING(), Types.DOUBLE()), Types.LIST(Types.STRING()),
+    Types.SQL_TIMESTAMP(), Types.LONG(), Types.SQL_TIMESTAMP()])
+#: One item's share of an event: co-view weights to add, and whether the event viewed it.
+ITEM_UPDATE_FIELDS = ["item_id", "co_views", "viewed", "event_ms"]
+ITEM_UPDATE_TYPE = Types.ROW_NAMED(ITEM_UPDATE_FIELDS, [
+    Types.STRING(), Types.MAP(Types.STRING(), Types.DOUBLE()), Types.BOOLEAN(), Types.LONG()])
+ITEM_UPDATES = OutputTag("item_updates", ITEM_UPDATE_TYPE)
+NEIGHBOUR_COLUMNS = ["item_id", "neighbours", "views", "updated_at"]
+NEIGHBOUR_TYPE = Types.ROW_NAMED(NEIGHBOUR_COLUMNS, [
+    Types.STRING(), Types.MAP(Types.STRING(), Types.DOUBLE()), Types.DOUBLE(),
+    Types.SQL_TIMESTAMP()])
+
+
+def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
+    return [*job_args.arguments(settings, jars, job_name),
+            "--recent-items", str(settings.profiles_recent_items),
+            "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
+
+
+def parse_args(argv: list[str]):
+    p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--recent-items", type=int, required=True)
+    p.add_argument("--affinity-half-life-s", type=int, required=True)
+    return p.parse_args(argv)
+
+
+# -- plain Python ---------------------------------------------------------------------------
+
+def event_of(row) -> dict:
+    """The event as ``recommend.update_profile`` reads it, from a ``live_events`` row."""
+    return {"event_type": row.event_type, "item_id": row.item_id, "category": row.category,
+            "brand": row.brand, "client_ts_ms": row.event_ms,
+            "items": json.loads(row.items_json) if row.items_json else None}
+
+
+def item_updates(recent_before: list[str], event: dict) -> dict[str, tuple[dict, bool]]:
+    """Per item the event touches: (co-view weights to add, whether it viewed the item).
+
+    The pairs are ``recommend.co_view_pairs`` of the item with the customer's recent items
+    before the event, grouped by their first item (one update per item and event).
+
+    >>> item_updates(["b", "a"], {"event_type": "product_view", "item_id": "c"})
+    {'c': ({'b': 1.0, 'a': 0.5}, True), 'b': ({'c': 1.0}, False), 'a': ({'c': 0.5}, False)}
+    >>> item_updates(["b"], {"event_type": "purchase", "item_id": None})
+    {}
+    """
+    item = event.get("item_id")
+    if not item or event.get("event_type") not in CO_VIEW_EVENTS:
+        return {}
+    out: dict[str, tuple[dict, bool]] = {item: ({}, event["event_type"] == VIEW_EVENT)}
+    for first, other, weight in co_view_pairs(recent_before, item):
+        weights = out.setdefault(first, ({}, False))[0]
+        weights[other] = weights.get(other, 0.0) + weight
+    return out
+
+
+@dataclass
+class ItemState:
+    """An item's neighbours and recent views ``(score, as of ms)``; ``updated_ms``: the newest
+    event time that touched it."""
+
+    neighbours: dict[str, float] = field(default_factory=dict)
+    views: tuple[float, int] = (0.0, 0)
+    updated_ms: int = 0
+
+
+def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool, at_ms: int,
+              half_life_s: float) -> ItemState:
+    """The item's state after one event's update (a new object).
+
+    >>> s = fold_item(None, {"b": 1.0}, True, 0, 3600)
+    >>> s = fold_item(s, {"b": 0.5, "c": 1.0}, True, 3_600_000, 3600)
+    >>> s.neighbours, s.views, s.updated_ms
+    ({'b': 1.5, 'c': 1.0}, (1.5, 3600000), 3600000)
+    >>> item_row("i", s, 3600)["views"]
+    1.5
+    """
+    s = ItemState(**vars(state)) if state is not None else ItemState(updated_ms=at_ms)
+    for other, weight in co_views.items():
+        s.neighbours = merge_neighbour(s.neighbours, other, weight)
+    if viewed:
+        views = {"v": s.views} if s.views[0] else {}
+        bump_affinity(views, "v", 1.0, at_ms, half_life_s)
+        s.views = views["v"]
+    s.updated_ms = max(s.updated_ms, at_ms)
+    return s
+
+
+def item_row(item_id: str, state: ItemState, half_life_s: float) -> dict:
+    """The ``item_neighbours`` row: views decayed to ``updated_at``."""
+    score, as_of = state.views
+    return {"item_id": item_id, "neighbours": dict(state.neighbours),
+            "views": decayed(score, as_of, state.updated_ms, half_life_s) if score else 0.0,
+            "updated_ms": state.updated_ms}
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+# -- Flink functions ------------------------------------------------------------------------
+
+class UpdateLiveProfile(KeyedProcessFunction):
+    """Fold each event into the customer's live profile; emit the ``live_profiles`` row, and
+    the item updates (side output :data:`ITEM_UPDATES`)."""
+
+    def __init__(self, recent_items: int, half_life_s: int):
+        self.recent_items, self.half_life_s = recent_items, half_life_s
+        self.state = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(
+            ValueStateDescriptor("live_profile", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        before = self.state.value()
+        event = event_of(value)
+        profile = update_profile(before, event, half_life_s=self.half_life_s,
+                                 max_recent=self.recent_items)
+        self.state.update(profile)
+        out = Row(ctx.get_current_key(), profile.recent_items, profile.category_affinity,
+                  profile.brand_affinity, profile.purchased, _utc(profile.updated_ms),
+                  profile.n_events, _now())
+        out.set_field_names(PROFILE_COLUMNS)  # named even when the next operator is chained
+        yield out
+        for item, (co_views, viewed) in item_updates(
+                before.recent_items if before else [], event).items():
+            update = Row(item, co_views, viewed, int(value.event_ms))
+            update.set_field_names(ITEM_UPDATE_FIELDS)
+            yield ITEM_UPDATES, update
+
+
+class UpdateItemNeighbours(KeyedProcessFunction):
+    """Merge each item update into the item's state; emit its ``item_neighbours`` row."""
+
+    def __init__(self, half_life_s: int):
+        self.half_life_s = half_life_s
+        self.state = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(
+            ValueStateDescriptor("item_neighbours", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        state = fold_item(self.state.value(), dict(value.co_views or {}), bool(value.viewed),
+                          int(value.event_ms), self.half_life_s)
+        self.state.update(state)
+        row = item_row(ctx.get_current_key(), state, self.half_life_s)
+        out = Row(row["item_id"], row["neighbours"], row["views"], _utc(row["updated_ms"]))
+        out.set_field_names(NEIGHBOUR_COLUMNS)
+        yield out
+
+
+def low_latency(env: StreamExecutionEnvironment) -> None:
+    """Small Python bundles and frequent buffer flushes (see the module's docstring)."""
+    config = Configuration()
+    config.set_string("python.fn-execution.bundle.size", str(BUNDLE_SIZE))
+    config.set_string("python.fn-execution.bundle.time", str(BUNDLE_TIME_MS))
+    env.configure(config)
+    env.set_buffer_timeout(BUFFER_TIMEOUT_MS)
+
+
+def build(env: StreamExecutionEnvironment, args) -> None:
+    """Declare source, the two keyed folds and their Cassandra upserts on ``env``."""
+    low_latency(env)
+    t_env = job_io.table_env(env, args)
+    events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
+        "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"]})))
+    # stream: Row(user_id, anonymous_id, event_type, item_id, category, brand, event_ms,
+    # items_json), one per event
+    profiles = (events.filter(lambda r: user_key(r.user_id, r.anonymous_id) is not None)
+                .key_by(lambda r: user_key(r.user_id, r.anonymous_id), key_type=Types.STRING())
+                .process(UpdateLiveProfile(args.recent_items, args.affinity_half_life_s),
+                         output_type=PROFILE_TYPE)
+                .name("update_live_profile").uid("update_live_profile"))
+    # stream: Row(user_key, recent_items, ..., written_at), the customer's whole live profile
+    write_to_cassandra(profiles, job_io.cassandra_writer(args, PROFILES_TABLE, PROFILE_COLUMNS,
+                                                         ["user_key"]),
+                       "cassandra_live_profiles")
+    neighbours = (profiles.get_side_output(ITEM_UPDATES)
+                  .key_by(lambda r: r.item_id, key_type=Types.STRING())
+                  .process(UpdateItemNeighbours(args.affinity_half_life_s),
+                           output_type=NEIGHBOUR_TYPE)
+                  .name("update_item_neighbours").uid("update_item_neighbours"))
+    # stream: Row(item_id, neighbours, views, updated_at), the item's whole row
+    write_to_cassandra(neighbours, job_io.cassandra_writer(args, NEIGHBOURS_TABLE,
+                                                           NEIGHBOUR_COLUMNS, ["item_id"]),
+                       "cassandra_item_neighbours")
+
+
+def main(argv: list[str] | None = None) -> None:
+    job_args.run(build, parse_args, argv)
+
+
+if __name__ == "__main__":
+    # run the module's own import, so that its functions and ItemState (kept in state) are
+    # pickled by reference to personastream_flink.live_activity, not by value from __main__
+    from personastream_flink.live_activity import main as _main
+
+    _main()
