@@ -15,8 +15,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/pip check
 	touch $(STAMP)
 
-# Boot the local stack, deploy the flow and the job, send sample events through NiFi, print
-# what landed in Cassandra. The stack keeps running; `make down` stops it.
+# Boot the local stack, deploy the flows and the jobs, send sample events through NiFi, print
+# what landed in Cassandra, start the API and storefront and print its URL. They keep running;
+# `make down` stops them.
 demo: venv
 	$(BIN)/personastream demo
 
@@ -31,4 +32,5 @@ test-unit: venv
 	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
 
 down: venv
+	$(BIN)/personastream serve --stop
 	$(BIN)/personastream stack down

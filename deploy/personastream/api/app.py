@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from personastream.api.store import Store
+from personastream.api.store import LIVE_PROFILE_VERSION, Store
 from personastream.sample_traffic import catalogue as sample_catalogue
 from personastream_flows.processors.ingest.event_ingest import user_key as identity
 from personastream_models.recommend import RANKING_VERSION, Item, rank
@@ -48,7 +48,8 @@ class Provenance(BaseModel):
     trends_detector_version: str | None
     profile: str  # "live" (the customer's live profile) or "none" (anonymous ranking)
     profile_updated_at: str | None = None
-    profile_version: int | None = None
+    profile_events: int | None = None  # events folded into the live profile used
+    profile_version: int | None = None  # layout version of the live profile used
 
 
 class ItemsOut(BaseModel):
@@ -109,14 +110,15 @@ def create_app(settings) -> FastAPI:
                        category=i.category, brand=i.brand, price=prices[i.item_id],
                        score=score, parts=parts)
 
-    def provenance(db: Store, profile_source: str, updated=None, version=None) -> Provenance:
+    def provenance(db: Store, profile_source: str, updated=None, version=None,
+                   events=None) -> Provenance:
         versions = collections.Counter(t.model_version for t in db.trends.get().values()
                                        if t.model_version)
         return Provenance(ranking_version=RANKING_VERSION,
                           trends_detector_version=versions.most_common(1)[0][0] if versions
                           else None, profile=profile_source,
                           profile_updated_at=updated.isoformat() + "Z" if updated else None,
-                          profile_version=version)
+                          profile_events=events, profile_version=version)
 
     def known_item(item_id: str) -> str:
         if item_id not in items:
@@ -148,11 +150,11 @@ def create_app(settings) -> FastAPI:
                       popularity=db.popularity.get(), trend=trend_boosts(db), k=k,
                       context_item=context_item, category=category,
                       exclude=set(profile.purchased) if profile and exclude_purchased else set())
-        windowed = db.profile(key) if key and profile else None
         return Recommendations(
             user_key=key, items=[out(r.item_id, round(r.score, 4), r.parts) for r in ranked],
             provenance=provenance(db, "live" if profile else "none", updated,
-                                  windowed["profile_version"] if windowed else None))
+                                  LIVE_PROFILE_VERSION if profile else None,
+                                  profile.n_events if profile else None))
 
     @app.get("/v1/items/{item_id}/similar", response_model=ItemsOut, tags=["items"])
     def similar(item_id: Annotated[str, Path()], db: Annotated[Store, Depends(store)], k: K = 10):

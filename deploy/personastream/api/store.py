@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from personastream.profiles import from_row
@@ -18,6 +19,8 @@ from personastream_flink.cassandra_sink import cassandra_cluster
 from personastream_models.recommend import LiveProfile
 
 TREND_BUCKET = "all"
+#: Layout version of ``live_profiles`` rows (the API reports it with each answer).
+LIVE_PROFILE_VERSION = 1
 #: Tables holding rows about one customer, by the column that names them (erase deletes all).
 USER_TABLES = ("live_profiles", "profiles", "events_by_user")
 
@@ -30,6 +33,15 @@ class Trend:
     score: float
     flagged: bool
     model_version: str | None
+
+
+def _plain(value):
+    """A driver value (OrderedMapSerializedKey, SortedSet, ...) as JSON-able Python."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)) or type(value).__name__ == "SortedSet":
+        return [_plain(v) for v in value]
+    return value
 
 
 class _Cached:
@@ -83,9 +95,9 @@ class Store:
                            n_events=row.n_events or 0), row.updated_at
 
     def profile(self, user_key: str) -> dict | None:
-        """The windowed profile (current or previous layout), or None."""
+        """The windowed profile (current or previous layout) in JSON types, or None."""
         row = self.cql.execute(self._profile, [user_key]).one()
-        return None if row is None else from_row(row._asdict())
+        return None if row is None else {k: _plain(v) for k, v in from_row(row._asdict()).items()}
 
     def neighbours(self, item_ids: list[str]) -> dict[str, dict[str, float]]:
         if not item_ids:

@@ -39,6 +39,25 @@ def bench_ingest(settings, batch_sizes: str, duration_s: float, concurrency: int
     click.echo(ingest.report(phases, command))
 
 
+@bench_group.command("api")
+@click.option("--connections", default="1,4,16", show_default=True,
+              help="Concurrent connections, one wrk phase each, compared in one run.")
+@click.option("--duration", "duration_s", default=15, show_default=True,
+              help="Seconds per phase.")
+@click.option("--workers", default=2, show_default=True, help="API server processes.")
+@click.option("--k", default=10, show_default=True, help="Items per recommendation.")
+@click.pass_obj
+def bench_api(settings, connections: str, duration_s: int, workers: int, k: int) -> None:
+    """Recommendation requests/s and latency p50/p90/p99 under wrk, on the running stack's
+    data (run `personastream demo` first). Example: personastream bench api
+    """
+    from personastream.benchmarks import api_load
+
+    phases = api_load.run(settings, [int(c) for c in connections.split(",")], duration_s,
+                          workers, k)
+    click.echo(api_load.report(phases, workers, _reproduce(*sys.argv[sys.argv.index("bench"):])))
+
+
 class JobNames(click.ParamType):
     """Comma-separated names of jobs the jobs benchmark knows."""
 
@@ -144,6 +163,51 @@ def _jobs_report(report, command: str) -> str:
               f"benchmark wall time: {minutes} min {seconds} s",
               f"reproduce: {command}"]
     return "\n".join(lines)
+
+
+@bench_group.command("replay")
+@click.option("--sample", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="Interactions evaluated, a seeded sample (0: every eligible one); all are "
+                   "folded into the state either way.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample (and bootstrap).")
+@click.option("--half-life-days", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Half-life of the profiles' category/brand affinities; "
+              "the shop default (profiles_affinity_half_life_s) is replayed beside it.")
+@click.option("--popularity-half-life-days", type=click.FloatRange(min=0), default=30.0,
+              show_default=True, help="Half-life of the popularity counts (0: plain counts).")
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Cut-off of HitRate@k and NDCG@k.")
+@click.option("--min-history", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Interactions of a user before their next ones are evaluated.")
+@click.option("--category-rule", type=click.Choice(["first", "rarest"]), default="first",
+              show_default=True, help="An item's category: its first genre, or its genre with "
+                                      "the fewest films.")
+@click.pass_obj
+def bench_replay(settings, sample: int, seed: int, half_life_days: float,
+                 popularity_half_life_days: float, k: int, min_history: int,
+                 category_rule: str) -> None:
+    """Offline replay of MovieLens-100K: next-item HitRate@k and NDCG@k of live profiles, daily
+    profiles and popularity alone, all ranked by personastream_models.recommend.rank.
+
+    Needs no stack; downloads the recbole wheel (which ships the data) once into the cache.
+    Example: personastream bench replay --sample 2000
+    """
+    from personastream.benchmarks import replay
+
+    progress = lambda message: click.echo(f"[bench] {message}", err=True)  # noqa: E731
+    result, dataset = replay.run(settings, sample=sample or None, seed=seed,
+                                 half_life_days=half_life_days,
+                                 popularity_half_life_days=popularity_half_life_days or None,
+                                 k=k, min_history=min_history, category_rule=category_rule,
+                                 progress=progress)
+    shop = float(settings.profiles_affinity_half_life_s)
+    click.echo(replay.report(result, dataset, _reproduce(
+        "bench", "replay", "--sample", str(sample), "--seed", str(seed),
+        "--half-life-days", f"{half_life_days:g}",
+        "--popularity-half-life-days", f"{popularity_half_life_days:g}", "--k", str(k),
+        "--min-history", str(min_history), "--category-rule", category_rule),
+        seed=seed, affinity_notes={half_life_days * 86_400: "--half-life-days",
+                                   shop: "profiles_affinity_half_life_s, the shop default"}))
 
 
 @bench_group.command("nab", context_settings={"ignore_unknown_options": True,

@@ -5,8 +5,10 @@ import sys
 import time
 
 import click
+import requests
 
 from personastream import flink_jobs, sample_traffic
+from personastream.api import daemon as api_daemon
 from personastream.stack import lifecycle
 from personastream_flows.definitions import FLOWS
 from personastream_flows.deploy import deploy as deploy_flow
@@ -20,7 +22,8 @@ from personastream_flows.deploy import deploy as deploy_flow
               help="Seconds to wait for every event to land in Cassandra.")
 @click.pass_obj
 def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> None:
-    """Boot the stack, deploy flows and jobs, POST sample events to NiFi, print what landed.
+    """Boot the stack, deploy flows and jobs, POST sample events to NiFi, print what landed,
+    start the API and storefront and print their URL.
 
     Example: personastream demo --events 100
     """
@@ -44,6 +47,18 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
         click.echo(f"{row.user_key:<16} {row.received_at.isoformat(timespec='milliseconds'):<24} "
                    f"{row.event_type:<16} {row.item_id or '-':<9} {row.category or '-':<9} "
                    f"{row.country or '-':<7} {row.device_type or '-':<8} {lag_ms:>12.0f} ms")
+    api_url = api_daemon.start(settings)
+    user = next(e["user_id"] for e in events if e.get("user_id"))
+    deadline = time.monotonic() + timeout_s
+    while True:  # the live_activity job folds each event within about a second
+        recs = requests.get(f"{api_url}/v1/recommendations", params={"user": user, "k": 5},
+                            timeout=10).json()
+        if recs["provenance"]["profile"] == "live" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    click.echo(f"recommended for {user} (profile {recs['provenance']['profile']}): "
+               + ", ".join(f"{i['item_id']} ({i['category']})" for i in recs["items"]))
+    click.echo(f"storefront and API running: {api_url}/  (API docs {api_url}/docs)")
     click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
                f"NiFi UI: {settings.nifi_api_url.removesuffix('/nifi-api')}/nifi/ "
                f"(client certificate: {settings.nifi_client_cert.parent / 'client.p12'}), "

@@ -8,21 +8,35 @@ import click
 @click.option("--port", type=int, default=None, help="Default: the api_port setting.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Server processes (uvicorn workers).")
+@click.option("--background", is_flag=True,
+              help="Run as a background server (pid file in the state dir); print its URL.")
+@click.option("--stop", is_flag=True, help="Stop the background server.")
 @click.pass_obj
-def serve(settings, port: int | None, workers: int) -> None:
+def serve(settings, port: int | None, workers: int, background: bool, stop: bool) -> None:
     """Serve the API (OpenAPI at /docs) and the storefront (/) until interrupted.
 
-    Example: personastream serve --port 8000
+    Example: personastream serve --background
     """
+    import dataclasses
+
+    from personastream.api import daemon
+
+    settings = dataclasses.replace(settings, api_port=port or settings.api_port)
+    if stop:
+        click.echo("stopped the API" if daemon.stop(settings) else "the API was not running")
+        return
+    if background:
+        click.echo(f"storefront {daemon.start(settings)}/  API docs {daemon.url(settings)}/docs")
+        return
     import uvicorn
 
     from personastream.api.app import create_app
 
-    port = port or settings.api_port
-    click.echo(f"storefront http://{settings.api_host}:{port}/  API docs "
-               f"http://{settings.api_host}:{port}/docs", err=True)
+    click.echo(f"storefront {daemon.url(settings)}/  API docs {daemon.url(settings)}/docs",
+               err=True)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.api_host, port=port, log_level="warning")
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                    log_level="warning")
     else:
-        uvicorn.run("personastream.api.asgi:app", host=settings.api_host, port=port,
-                    workers=workers, log_level="warning")
+        uvicorn.run("personastream.api.asgi:app", host=settings.api_host,
+                    port=settings.api_port, workers=workers, log_level="warning")

@@ -54,6 +54,7 @@ function render(id, items, provenance) {
   shelf.replaceChildren(...items.map(card));
   shelf.dataset.categories = items.map((i) => i.category).join(",");
   if (provenance) {
+    shelf.dataset.profileEvents = provenance.profile_events ?? 0;
     document.getElementById(`${id}-provenance`).textContent =
       `ranking ${provenance.ranking_version} · trends ${provenance.trends_detector_version ?? "-"}` +
       ` · profile ${provenance.profile}`;
