@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit down
+.PHONY: venv tools demo test test-unit down
 
 venv: $(STAMP)
 
@@ -21,9 +21,15 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/personastream demo
 
+# Debian's Chromium and ChromeDriver (the storefront's browser test) and wrk (`bench api`).
+tools:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v wrk >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver wrk >/dev/null)
+
 # Unit tests (seconds, no servers), then the integration tests against the real servers this
 # target starts and stops.
-test: venv
+test: venv tools
 	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
 	status=0; $(BIN)/personastream stack up && $(BIN)/pytest tests/integration || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status

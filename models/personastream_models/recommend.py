@@ -134,16 +134,18 @@ def co_view_pairs(recent_before: list[str], item: str,
 
 def merge_neighbour(neighbours: dict[str, float], other: str, weight: float,
                     limit: int = NEIGHBOURS_PER_ITEM) -> dict[str, float]:
-    """Add ``weight`` to ``other`` in an item's neighbours, keeping the ``limit`` strongest.
+    """Add ``weight`` to ``other`` in an item's neighbours (in place, and returned); past twice
+    ``limit`` entries, keep the ``limit`` strongest (trimming rarely keeps merges cheap).
 
-    >>> merge_neighbour({"x": 2.0, "y": 1.0}, "z", 1.5, limit=2)
-    {'x': 2.0, 'z': 1.5}
+    >>> merge_neighbour({"x": 2.0, "y": 1.0, "w": 0.5}, "z", 1.5, limit=1)
+    {'x': 2.0}
     """
-    merged = dict(neighbours)
-    merged[other] = merged.get(other, 0.0) + weight
-    if len(merged) > limit:
-        merged = dict(heapq.nlargest(limit, merged.items(), key=lambda kv: kv[1]))
-    return merged
+    neighbours[other] = neighbours.get(other, 0.0) + weight
+    if len(neighbours) > 2 * limit:
+        keep = dict(heapq.nlargest(limit, neighbours.items(), key=lambda kv: kv[1]))
+        neighbours.clear()
+        neighbours.update(keep)
+    return neighbours
 
 
 @dataclass(frozen=True)
