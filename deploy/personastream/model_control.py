@@ -6,9 +6,8 @@ what :func:`publish` writes reaches them within seconds; see
 """
 from __future__ import annotations
 
-import uuid
-
 from personastream.errors import PersonastreamError
+from personastream.stack.kafka import TopicReadError, read_to_end
 from personastream_models import specs
 from personastream_models.registry import Placement
 
@@ -29,46 +28,16 @@ def job_default(settings, model: str) -> Placement:
 
 def current(settings, model: str) -> Placement:
     """The latest placement of ``model`` on the topic, else :func:`job_default`."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    topic = settings.topic_models_control
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": f"personastream-models-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "log_level": 0})
+    latest = None
     try:
-        try:
-            meta = consumer.list_topics(topic, timeout=READ_TIMEOUT_S).topics.get(topic)
-        except KafkaException as error:
-            raise ModelControlError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
-                                    f"({error.args[0].str()}); is the stack up?") from None
-        if meta is None or meta.error is not None:
-            raise ModelControlError(f"control topic {topic!r} is missing on "
-                                    f"{settings.kafka_bootstrap_servers}; run `personastream "
-                                    "stack up` (it creates the pipeline's topics)")
-        ends = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
-                                                       timeout=READ_TIMEOUT_S)
-            if high > low:
-                ends[p] = (low, high)
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
-        ends = {p: high for p, (_, high) in ends.items()}
-        latest = None
-        while ends:
-            msg = consumer.poll(READ_TIMEOUT_S)
-            if msg is None:
-                raise ModelControlError(f"timed out reading {topic!r} (partitions left: "
-                                        f"{sorted(ends)})")
-            if msg.error():
-                raise ModelControlError(f"reading {topic!r}: {msg.error()}")
-            if msg.key() == model.encode() and msg.value():
-                latest = Placement.from_json(msg.value())
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-        return latest or job_default(settings, model)
-    finally:
-        consumer.close()
+        for messages in read_to_end(settings, settings.topic_models_control,
+                                    timeout_s=READ_TIMEOUT_S):
+            for msg in messages:
+                if msg.key() == model.encode() and msg.value():
+                    latest = Placement.from_json(msg.value())
+    except TopicReadError as error:
+        raise ModelControlError(str(error)) from None
+    return latest or job_default(settings, model)
 
 
 def publish(settings, placement: Placement) -> None:

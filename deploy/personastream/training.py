@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from typing import Callable
 
 from personastream.errors import PersonastreamError
-from personastream_flink.segmentation import add_activity, event_activity, new_totals, totals_profile
+from personastream.stack.kafka import read_to_end
+from personastream_flink.segmentation import (add_activity, event_activity, new_totals,
+                                              totals_profile)
 from personastream_flows.processors.ingest.event_ingest import user_key
 from personastream_models import artifacts, clustering
 from personastream_models.features import feature_set
@@ -26,44 +27,27 @@ class TrainingError(PersonastreamError):
     """Training could not run (no data, wrong kind of model)."""
 
 
-def recorded_totals(settings, max_events: int, progress: Callable[[str], None]) -> tuple[dict, dict]:
+def recorded_totals(settings, max_events: int,
+                    progress: Callable[[str], None]) -> tuple[dict, dict]:
     """Per customer totals over the enriched topic (start to current end, at most
     ``max_events``), and what was read: ``{source, n_events, from, to}``."""
-    from confluent_kafka import Consumer, TopicPartition
-
     topic = settings.topic_events_enriched
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": f"personastream-train-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "log_level": 0})
     totals: dict = {}
     n, first, last = 0, None, None
-    try:
-        meta = consumer.list_topics(topic, timeout=POLL_S).topics[topic]
-        ends = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=POLL_S)
-            if high > low:
-                ends[p] = (low, high)
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
-        ends = {p: high for p, (_, high) in ends.items()}
-        while ends and n < max_events:
-            for msg in consumer.consume(1000, timeout=POLL_S):
-                if msg.error():
-                    raise TrainingError(f"reading {topic}: {msg.error()}")
-                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                    ends.pop(msg.partition(), None)
-                event = json.loads(msg.value())
-                key = user_key(event.get("user_id"), event.get("anonymous_id"))
-                if key is None or event.get("client_ts_ms") is None:
-                    continue
-                activity = event_activity(event)
-                add_activity(totals.setdefault(key, new_totals(activity["first_ms"],
-                                                               activity["last_ms"])), **activity)
-                ms = activity["first_ms"]
-                first, last, n = min(first or ms, ms), max(last or ms, ms), n + 1
-            progress(f"read {n:,} events of {len(totals):,} customers")
-    finally:
-        consumer.close()
+    for messages in read_to_end(settings, topic, timeout_s=POLL_S):
+        for msg in messages:
+            event = json.loads(msg.value())
+            key = user_key(event.get("user_id"), event.get("anonymous_id"))
+            if key is None or event.get("client_ts_ms") is None:
+                continue
+            activity = event_activity(event)
+            add_activity(totals.setdefault(key, new_totals(activity["first_ms"],
+                                                           activity["last_ms"])), **activity)
+            ms = activity["first_ms"]
+            first, last, n = min(first or ms, ms), max(last or ms, ms), n + 1
+        progress(f"read {n:,} events of {len(totals):,} customers")
+        if n >= max_events:
+            break
     iso = (lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat()
            if ms else None)
     return totals, {"source": f"kafka:{topic}", "n_events": n, "from": iso(first),

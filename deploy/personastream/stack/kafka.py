@@ -6,11 +6,11 @@ import logging
 import subprocess
 import uuid
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                   NewTopic, ResourceType)
 
-from personastream.errors import StackError
+from personastream.errors import PersonastreamError, StackError
 from personastream.stack import maven
 from personastream.stack.component import Component, host_port, render_template
 from personastream.stack.process import Daemon, port_open
@@ -42,6 +42,45 @@ def topic_config(settings, topic: str) -> dict[str, str]:
     if topic == settings.topic_models_control:
         config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
     return config
+
+
+class TopicReadError(PersonastreamError):
+    """A topic could not be read to its end."""
+
+
+def read_to_end(settings, topic: str, batch: int = 1000, timeout_s: float = 10.0):
+    """Yield the records of ``topic`` from its start to its end as of the call, in batches
+    (lists of confluent-kafka messages); an independent reader (no consumer group offsets)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": f"personastream-read-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "log_level": 0})
+    try:
+        try:
+            meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        except KafkaException as error:
+            raise TopicReadError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+                                 f"({error.args[0].str()}); is the stack up?") from None
+        if meta is None or meta.error is not None:
+            raise TopicReadError(f"topic {topic!r} is missing on "
+                                 f"{settings.kafka_bootstrap_servers}; run `personastream "
+                                 "stack up` (it creates the pipeline's topics)")
+        bounds = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+                  for p in meta.partitions}
+        ends = {p: high for p, (low, high) in bounds.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, bounds[p][0]) for p in ends])
+        while ends:
+            messages = consumer.consume(batch, timeout=timeout_s)
+            if not messages:
+                raise TopicReadError(f"timed out reading {topic!r} (partitions left: "
+                                     f"{sorted(ends)})")
+            for msg in messages:
+                if msg.error():
+                    raise TopicReadError(f"reading {topic!r}: {msg.error()}")
+                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                    ends.pop(msg.partition(), None)
+            yield messages
+    finally:
+        consumer.close()
 
 
 def admin_client(settings) -> AdminClient:
