@@ -1,0 +1,330 @@
+"""Contextual anomaly detection: how new is the transition into the current value?
+
+:class:`ContextualAnomalyDetector` is an online, bounded-memory implementation of the idea of
+the Contextual Anomaly Detector (CAD OSE, M. Smirnov, 2016; NAB standard score 69.9), written
+for this project from its published description:
+
+- a value becomes a few discrete *facts* (the bits of its bin on a coarse grid);
+- a *context* pairs a left semi-context (facts of the previous step: its value's facts plus
+  the contexts then active, as "neuron" facts) with a right semi-context (facts of the current
+  value); contexts are remembered, and crossing a new context with the remembered ones yields
+  more general contexts (sub-sets of facts);
+- a step's raw score is high when few of the contexts whose left part matches the past are
+  confirmed by the present, and when most of the contexts the step would create are new;
+- after a raw score at or above ``base_threshold`` the detector rests for ``rest_period``
+  values (scores 0), so that one anomaly raises one alarm; only a value far beyond the
+  range seen so far (``rest_override``) is scored during a rest.
+
+Differences from CAD OSE: the value grid is learned online (CAD OSE is given the minimum and
+maximum of the whole series; here a value beyond the range seen so far is an overflow fact), the rest period is a fixed count (CAD OSE derives it from NAB's
+probationary period, i.e. from the series length), and memory is bounded (``max_contexts``,
+the least used contexts are forgotten), so that the state fits in Flink keyed state.
+"""
+
+from __future__ import annotations
+
+import math
+
+from river import anomaly
+
+__all__ = ["ContextualAnomalyDetector"]
+
+#: "Neuron" facts (active contexts) are numbered above every value fact.
+_NEURON_BASE = 1 << 40
+#: Facts of values beyond the value grid (above: positive, below: negative).
+_OVERFLOW = 1 << 20
+
+
+class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
+    """Contextual anomaly detector (CAD-style) with an online value grid and bounded memory.
+
+    Parameters
+    ----------
+    feature
+        The key of ``x`` that is read.
+    n_bits
+        The value grid has ``2 ** n_bits`` bins over the range of the values learned so far
+        (widened by ``margin`` on each side); a value on the grid is encoded as the bits of its
+        bin. A value beyond the grid becomes an overflow fact that nothing learned shares, so
+        it scores high (1 when the transition into it is new).
+    learning_period
+        Values learned before scoring (scores are 0 until then); with ``freeze_grid``, the
+        grid is the range of these values and stays fixed afterwards.
+    rest_period
+        After a raw score at or above ``base_threshold``, that many following scores are 0.
+    base_threshold
+        Raw score that starts a rest period.
+    max_left_facts
+        Largest left semi-context created by crossing contexts.
+    max_active_contexts
+        How many of the active contexts (most often confirmed first) become facts of the next
+        step.
+    max_contexts
+        Memory bound: when more contexts are stored, the least confirmed (oldest first) are
+        forgotten down to ``prune_to * max_contexts``.
+    prune_to
+        Fraction of ``max_contexts`` kept by a pruning.
+    freeze_grid
+        Freeze the grid after ``learning_period`` values (default: it follows the range).
+    margin
+        Width added to each side of the range, as a fraction of the range.
+    rest_override
+        A value farther beyond the (widened) range than this many widened ranges is scored
+        even during a rest period, so that a huge spike right after an alarm is not silenced
+        (0 disables).
+
+    Examples
+    --------
+    >>> detector = ContextualAnomalyDetector(learning_period=20, rest_period=10)
+    >>> scores = []
+    >>> for count in [10, 12, 11, 13, 12, 10, 11, 12] * 30 + [40]:
+    ...     scores.append(detector.score_one({"count": count}))
+    ...     detector.learn_one({"count": count})
+    >>> round(max(scores[-100:-1]), 2), round(scores[-1], 2)
+    (0.21, 1.0)
+    """
+
+    def __init__(
+        self,
+        feature: str = "count",
+        n_bits: int = 3,
+        learning_period: int = 150,
+        rest_period: int = 120,
+        base_threshold: float = 0.75,
+        max_left_facts: int = 7,
+        max_active_contexts: int = 15,
+        max_contexts: int = 3000,
+        prune_to: float = 0.75,
+        freeze_grid: bool = False,
+        margin: float = 0.25,
+        rest_override: float = 1.0,
+    ):
+        self.feature = feature
+        self.n_bits = n_bits
+        self.learning_period = learning_period
+        self.rest_period = rest_period
+        self.base_threshold = base_threshold
+        self.max_left_facts = max_left_facts
+        self.max_active_contexts = max_active_contexts
+        self.max_contexts = max_contexts
+        self.prune_to = prune_to
+        self.freeze_grid = freeze_grid
+        self.margin = margin
+        self.rest_override = rest_override
+        self._n = 0
+        self._lo = math.inf
+        self._hi = -math.inf
+        self._since_alarm = 0  # raw scores learned since the last one >= base_threshold
+        self._next_id = 0
+        # semi-contexts, side 0 = left, 1 = right: id -> facts tuple
+        self._semi: tuple[dict, dict] = ({}, {})
+        # contexts: id -> [n_confirmed, zero_level, left id, right id]
+        self._contexts: dict[int, list] = {}
+        self._left_group: tuple = ()
+        self._rebuild_indexes()
+        self._crossed_left: dict[int, tuple] = {}
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _rebuild_indexes(self) -> None:
+        """Derived lookups (not pickled): facts -> semi-context id, fact -> ids, links."""
+        self._ids = tuple({facts: sid for sid, facts in side.items()} for side in self._semi)
+        self._index: tuple[dict, dict] = ({}, {})
+        for side in (0, 1):
+            index = self._index[side]
+            for sid, facts in self._semi[side].items():
+                for fact in facts:
+                    index.setdefault(fact, []).append(sid)
+        self._links: dict[int, dict[int, int]] = {}
+        for cid, (_, _, lid, rid) in self._contexts.items():
+            self._links.setdefault(lid, {})[rid] = cid
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for derived in ("_ids", "_index", "_links"):
+            del state[derived]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._rebuild_indexes()
+
+    def _semi_id(self, side: int, facts: tuple) -> int:
+        sid = self._ids[side].get(facts)
+        if sid is None:
+            sid = self._next_id
+            self._next_id += 1
+            self._semi[side][sid] = facts
+            self._ids[side][facts] = sid
+            for fact in facts:
+                self._index[side].setdefault(fact, []).append(sid)
+        return sid
+
+    def _add_context(self, left: tuple, right: tuple, zero_level: bool) -> tuple[int, bool]:
+        """Store the context ``left -> right``; its id and whether it is new."""
+        lid, rid = self._semi_id(0, left), self._semi_id(1, right)
+        links = self._links.setdefault(lid, {})
+        cid = links.get(rid)
+        if cid is None:
+            cid = self._next_id
+            self._next_id += 1
+            links[rid] = cid
+            self._contexts[cid] = [0, zero_level, lid, rid]
+            return cid, True
+        if zero_level:
+            self._contexts[cid][1] = True
+        return cid, False
+
+    def _prune(self) -> None:
+        """Forget the least confirmed contexts (oldest first) and semi-contexts left unused."""
+        keep = int(self.prune_to * self.max_contexts)
+        ranked = sorted(self._contexts, key=lambda c: (self._contexts[c][0], c), reverse=True)
+        self._contexts = {c: self._contexts[c] for c in sorted(ranked[:keep])}
+        used = ({v[2] for v in self._contexts.values()}, {v[3] for v in self._contexts.values()})
+        self._semi = tuple(
+            {sid: f for sid, f in self._semi[side].items() if sid in used[side]} for side in (0, 1)
+        )
+        self._crossed_left = {k: v for k, v in self._crossed_left.items() if k in used[0]}
+        self._rebuild_indexes()
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def _facts(self, value: float) -> tuple:
+        """The facts of a value: the bits of its bin on the grid, or one overflow fact.
+
+        A value beyond the grid shares no fact with the values on it (so nothing learned
+        explains it); its overflow fact grows with the log of the distance, in grid steps.
+        """
+        n_bins = (1 << self.n_bits) - 1
+        span = self._hi - self._lo
+        lo = self._lo - self.margin * span
+        step = span * (1 + 2 * self.margin) / n_bins if span > 0 else 1.0
+        b = math.floor((value - lo) / step) if self._hi >= self._lo else 0
+        if b > n_bins:
+            return (_OVERFLOW + (b - n_bins).bit_length(),)
+        if b < 0:
+            return (-_OVERFLOW - (-b).bit_length(),)
+        return tuple(2 * i + ((b >> i) & 1) for i in range(self.n_bits))
+
+    # -- one step --------------------------------------------------------------------------
+
+    def _step(self, value: float, commit: bool) -> float:
+        """Raw score of ``value``; with ``commit``, also learn it (the only mutating path)."""
+        current = self._facts(value)
+        left_group = self._left_group
+        zero = (left_group, current) if left_group else None
+        new_id = None
+        is_new = False
+        if zero is not None:
+            lid = self._ids[0].get(left_group)
+            rid = self._ids[1].get(current)
+            exists = lid is not None and rid is not None and rid in self._links.get(lid, ())
+            is_new = not exists
+            if commit:
+                new_id, created = self._add_context(left_group, current, True)
+                if not created:
+                    new_id = None
+
+        crossed_right: dict[int, list] = {}
+        for fact in current:
+            for sid in self._index[1].get(fact, ()):
+                crossed_right.setdefault(sid, []).append(fact)
+
+        contexts, right_semi, left_semi = self._contexts, self._semi[1], self._semi[0]
+        n_selected = 0
+        active = []
+        candidates = []
+        limit = self.max_left_facts
+        for lid, crossed in self._crossed_left.items():
+            links = self._links.get(lid)
+            if not links:
+                continue
+            full_left = len(crossed) == len(left_semi[lid])
+            for rid, cid in links.items():
+                if cid == new_id:
+                    continue
+                right = crossed_right.get(rid)
+                if full_left:
+                    n_selected += 1
+                    if right:
+                        if len(right) == len(right_semi[rid]):
+                            active.append(cid)
+                        elif is_new and contexts[cid][1] and len(crossed) <= limit:
+                            candidates.append((crossed, tuple(right)))
+                elif is_new and right and contexts[cid][1] and len(crossed) <= limit:
+                    candidates.append((crossed, tuple(right)))
+
+        unique = set(candidates)
+        if zero is not None:
+            unique.add(zero)
+        share_confirmed = len(active) / n_selected if n_selected else 0.0
+        if not commit:
+            n_new = 0
+            if is_new:
+                n_new = 1 + sum(
+                    1 for c in unique if c != zero and not self._known(*c)
+                )
+            share_new = n_new / len(unique) if is_new and unique else 0.0
+            return (1.0 - share_confirmed + share_new) / 2.0
+
+        for cid in active:
+            contexts[cid][0] += 1
+        active.sort(key=lambda c: (contexts[c][0], c))
+        neurons = {_NEURON_BASE + c for c in active[-self.max_active_contexts:]}
+        self._left_group = tuple(sorted(set(current) | neurons))
+        n_new = sum(1 for left, right in candidates if self._add_context(left, right, False)[1])
+        n_new += 1 if is_new else 0
+        share_new = n_new / len(unique) if is_new and unique else 0.0
+
+        crossed_left: dict[int, list] = {}
+        for fact in self._left_group:
+            for sid in self._index[0].get(fact, ()):
+                crossed_left.setdefault(sid, []).append(fact)
+        self._crossed_left = {sid: tuple(f) for sid, f in crossed_left.items()}
+        if len(self._contexts) > self.max_contexts:
+            self._prune()
+        return (1.0 - share_confirmed + share_new) / 2.0
+
+    def _known(self, left: tuple, right: tuple) -> bool:
+        lid = self._ids[0].get(left)
+        rid = self._ids[1].get(right)
+        return lid is not None and rid is not None and rid in self._links.get(lid, ())
+
+    # -- River API -------------------------------------------------------------------------
+
+    def _value(self, x: dict) -> float:
+        value = float(x[self.feature])
+        if not math.isfinite(value):
+            raise ValueError(f"{self.feature} must be a finite number, got {value!r}")
+        return value
+
+    def learn_one(self, x: dict) -> None:
+        value = self._value(x)
+        if self._n == 0:
+            self._lo = self._hi = value
+        raw = self._step(value, commit=True)  # on the grid the score saw
+        if self._n < self.learning_period or not self.freeze_grid:
+            self._lo, self._hi = min(self._lo, value), max(self._hi, value)
+        self._n += 1
+        self._since_alarm = 0 if raw >= self.base_threshold else self._since_alarm + 1
+
+    def _far_beyond(self, value: float) -> bool:
+        """Whether ``value`` lies more than ``rest_override`` widened ranges beyond the range."""
+        span = (self._hi - self._lo) * (1 + 2 * self.margin)
+        reach = self.rest_override * span
+        return value > self._hi + self.margin * (self._hi - self._lo) + reach or \
+            value < self._lo - self.margin * (self._hi - self._lo) - reach
+
+    def score_one(self, x: dict) -> float:
+        if self._n < self.learning_period:
+            return 0.0
+        value = self._value(x)
+        if self._since_alarm < self.rest_period and not (
+            self.rest_override > 0 and self._far_beyond(value)
+        ):
+            return 0.0
+        return min(1.0, max(0.0, self._step(value, commit=False)))
+
+    @classmethod
+    def _unit_test_params(cls):
+        yield {"learning_period": 10, "rest_period": 5, "max_contexts": 200}

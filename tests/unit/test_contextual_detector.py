@@ -1,0 +1,95 @@
+"""ContextualAnomalyDetector: pure logic (no NAB corpus needed)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+
+import pytest
+
+from personastream_models.contextual import ContextualAnomalyDetector
+from personastream_models.detectors import score_then_learn
+
+
+def _steady(n, seed=0):
+    rng = random.Random(seed)
+    return [{"count": 100.0 + rng.choice((-2.0, -1.0, 0.0, 1.0, 2.0))} for _ in range(n)]
+
+
+def _run(detector, xs):
+    return [score_then_learn(detector, x) for x in xs]
+
+
+def test_steady_stream_scores_low_and_a_spike_scores_high():
+    detector = ContextualAnomalyDetector(learning_period=50, rest_period=20)
+    scores = _run(detector, _steady(1500))
+    assert max(scores[-500:]) < 0.75  # below base_threshold: no rest period started
+    spike = score_then_learn(detector, {"count": 500.0})
+    assert spike >= 0.75
+
+
+def test_scores_are_zero_during_the_learning_period():
+    detector = ContextualAnomalyDetector(learning_period=30)
+    assert set(_run(detector, _steady(30))) == {0.0}
+
+
+def test_rest_period_silences_the_next_scores():
+    detector = ContextualAnomalyDetector(learning_period=50, rest_period=20)
+    _run(detector, _steady(1500))
+    assert score_then_learn(detector, {"count": 500.0}) >= 0.75
+    after = _run(detector, [{"count": 900.0}] * 20)
+    assert after == [0.0] * 20
+
+
+def test_pickle_round_trip_mid_stream_gives_identical_scores():
+    xs = _steady(1200, seed=3)
+    xs[900]["count"] = 400.0
+    detector = ContextualAnomalyDetector(learning_period=50, rest_period=20, max_contexts=300)
+    _run(detector, xs[:600])
+    restored = pickle.loads(pickle.dumps(detector))
+    assert _run(restored, xs[600:]) == _run(detector, xs[600:])
+    twin = copy.deepcopy(detector)
+    assert _run(twin, xs[:100]) == _run(detector, xs[:100])
+
+
+def test_score_one_does_not_change_state():
+    detector = ContextualAnomalyDetector(learning_period=20, rest_period=5)
+    _run(detector, _steady(400, seed=1))
+    before = pickle.dumps(detector)
+    for value in (100.0, 0.0, 1e6, -5.0):
+        detector.score_one({"count": value})
+    assert pickle.dumps(detector) == before
+
+
+def test_memory_stays_bounded():
+    rng = random.Random(7)
+    detector = ContextualAnomalyDetector(learning_period=20, max_contexts=200)
+    _run(detector, [{"count": rng.uniform(0, 100)} for _ in range(2000)])
+    assert len(detector._contexts) <= 200
+
+
+def test_clone_is_untrained():
+    xs = _steady(300)
+    trained = ContextualAnomalyDetector(learning_period=20, rest_period=5)
+    _run(trained, xs)
+    fresh = ContextualAnomalyDetector(learning_period=20, rest_period=5)
+    assert _run(trained.clone(), xs) == _run(fresh, xs)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_finite_values_are_rejected(value):
+    detector = ContextualAnomalyDetector(learning_period=2)
+    with pytest.raises(ValueError, match="finite"):
+        detector.learn_one({"count": value})
+
+
+def test_a_huge_spike_is_scored_even_during_a_rest_period():
+    detector = ContextualAnomalyDetector(learning_period=50, rest_period=200)
+    _run(detector, _steady(1500))
+    assert score_then_learn(detector, {"count": 130.0}) >= 0.75  # starts a rest
+    assert score_then_learn(detector, {"count": 131.0}) == 0.0  # resting
+    assert score_then_learn(detector, {"count": 5000.0}) >= 0.75  # far beyond the range
+    silent = ContextualAnomalyDetector(learning_period=50, rest_period=200, rest_override=0)
+    _run(silent, _steady(1500) + [{"count": 130.0}])
+    assert score_then_learn(silent, {"count": 5000.0}) == 0.0
