@@ -126,16 +126,17 @@ def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool,
               half_life_s: float) -> ItemState:
     """The item's state after one event's update (a new object).
 
-    >>> s = fold_item(None, {"b": 1.0}, True, 0, 3600)
-    >>> s = fold_item(s, {"b": 0.5, "c": 1.0}, True, 3_600_000, 3600)
-    >>> s.neighbours, s.views, s.updated_ms
-    ({'b': 1.5, 'c': 1.0}, (1.5, 3600000), 3600000)
+    >>> first = fold_item(None, {"b": 1.0}, True, 0, 3600)
+    >>> s = fold_item(first, {"b": 0.5, "c": 1.0}, True, 3_600_000, 3600)
+    >>> s.neighbours, s.views, s.updated_ms, first.neighbours
+    ({'b': 1.5, 'c': 1.0}, (1.5, 3600000), 3600000, {'b': 1.0})
     >>> item_row("i", s, 3600)["views"]
     1.5
     """
-    s = ItemState(**vars(state)) if state is not None else ItemState(updated_ms=at_ms)
+    s = ItemState(dict(state.neighbours), state.views, state.updated_ms) \
+        if state is not None else ItemState(updated_ms=at_ms)
     for other, weight in co_views.items():
-        s.neighbours = merge_neighbour(s.neighbours, other, weight)
+        merge_neighbour(s.neighbours, other, weight)
     if viewed:
         views = {"v": s.views} if s.views[0] else {}
         bump_affinity(views, "v", 1.0, at_ms, half_life_s)
