@@ -26,18 +26,25 @@ def job_default(settings, model: str) -> Placement:
     return Placement.initial(model, specs.load(model, pinned.get(model) or None).version)
 
 
-def current(settings, model: str) -> Placement:
-    """The latest placement of ``model`` on the topic, else :func:`job_default`."""
-    latest = None
+def placements(settings) -> dict[str, bytes]:
+    """The latest placement record of every model on the topic (one read of the topic)."""
+    latest = {}
     try:
         for messages in read_to_end(settings, settings.topic_models_control,
                                     timeout_s=READ_TIMEOUT_S):
             for msg in messages:
-                if msg.key() == model.encode() and msg.value():
-                    latest = Placement.from_json(msg.value())
+                if msg.key() and msg.value():
+                    latest[msg.key().decode()] = msg.value()
     except TopicReadError as error:
         raise ModelControlError(str(error)) from None
-    return latest or job_default(settings, model)
+    return latest
+
+
+def current(settings, model: str, known: dict[str, bytes] | None = None) -> Placement:
+    """The placement of ``model``: from ``known`` (a :func:`placements` read) or the topic,
+    else :func:`job_default`."""
+    known = placements(settings) if known is None else known
+    return Placement.from_json(known[model]) if model in known else job_default(settings, model)
 
 
 def publish(settings, placement: Placement) -> None:

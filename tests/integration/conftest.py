@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import json
 import random
-import socket
 import time
 import uuid
 
@@ -19,6 +18,7 @@ from personastream.settings import resolve
 from personastream.stack import lifecycle
 from personastream.stack.cassandra import ensure_schema, keyspace, session
 from personastream.stack.migrations import migrate
+from personastream.stack.process import free_port
 from personastream.stack.kafka import admin_client, ensure_topics, pipeline_topics
 from personastream_flows.client import connect
 from personastream_flows.deploy import deploy, find_group
@@ -37,12 +37,6 @@ def healthy_stack(settings):
     broken = {h.component: h.detail for h in report if not h.healthy}
     assert not broken, f"servers not healthy, run `personastream stack up` first: {broken}"
     return report
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -66,7 +60,7 @@ class Isolated:
 @pytest.fixture
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
-    port = _free_port()
+    port = free_port()
     s = dataclasses.replace(
         settings, cassandra_keyspace=f"test_{uid}",
         topic_events_enriched=f"test_{uid}.events.enriched",
@@ -236,7 +230,7 @@ class ApiServer:
 
         from personastream.api.app import create_app
 
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
                                                     port=self.port, log_level="warning"))

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from personastream.api.store import LIVE_PROFILE_VERSION, Store
 from personastream.sample_traffic import catalogue as sample_catalogue
 from personastream_flows.processors.ingest.event_ingest import user_key as identity
-from personastream_models.recommend import RANKING_VERSION, Item, rank
+from personastream_models.recommend import RANKING_VERSION, rank
 
 STATIC = resources.files(__package__).joinpath("static")
 MAX_K = 100
@@ -73,14 +73,9 @@ class Erased(BaseModel):
     remaining: list[str]
 
 
-def _catalogue(settings) -> dict[str, Item]:
-    return {i.item_id: i for i in sample_catalogue(settings.storefront_items)}
-
-
 def create_app(settings) -> FastAPI:
     """The API bound to ``settings`` (Cassandra connection opened at startup)."""
-    items = _catalogue(settings)
-    prices = {i.item_id: i.price for i in sample_catalogue(settings.storefront_items)}
+    items = {i.item_id: i for i in sample_catalogue(settings.storefront_items)}
     state: dict = {}
 
     @asynccontextmanager
@@ -107,7 +102,7 @@ def create_app(settings) -> FastAPI:
     def out(item_id: str, score=None, parts=None) -> ItemOut:
         i = items[item_id]
         return ItemOut(item_id=i.item_id, name=f"{i.brand.title()} {i.category} {i.item_id[5:]}",
-                       category=i.category, brand=i.brand, price=prices[i.item_id],
+                       category=i.category, brand=i.brand, price=i.price,
                        score=score, parts=parts)
 
     def provenance(db: Store, profile_source: str, updated=None, version=None,

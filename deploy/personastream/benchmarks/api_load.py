@@ -7,9 +7,9 @@ arrived; the request rate it reaches is reported next to the latency percentiles
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,9 +17,10 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from personastream.api import daemon as api_daemon
 from personastream.errors import PersonastreamError
 from personastream.stack.cassandra import keyspace, session
-from personastream.stack.process import Daemon, port_open, wait_for
+from personastream.stack.process import free_port
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -81,12 +82,6 @@ def parse(output: str, connections: int) -> Phase:
                  _ms(pct["50"]), _ms(pct["90"]), _ms(pct["99"]), errors)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run(settings, connections: list[int], duration_s: int, workers: int, k: int,
         progress=lambda m: print(m, file=sys.stderr)) -> list[Phase]:
     wrk = shutil.which("wrk")
@@ -96,17 +91,11 @@ def run(settings, connections: list[int], duration_s: int, workers: int, k: int,
     if not users:
         raise LoadError(f"no live profiles in {keyspace(settings)}.live_profiles: run "
                         "`personastream demo` first (it sends traffic through the pipeline)")
-    port = _free_port()
-    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    daemon = Daemon("api", work, marker=f"personastream serve --port {port}")
-    daemon.spawn([sys.executable, "-m", "personastream", "serve", "--port", str(port),
-                  "--workers", str(workers)])
+    api = dataclasses.replace(settings, api_port=free_port(settings.api_host))
     try:
-        wait_for(lambda: port_open("127.0.0.1", port), what=f"the API on port {port}",
-                 timeout_s=60, daemon=daemon, interval_s=0.2)
-        script = work / "recommendations.lua"
+        url = api_daemon.start(api, workers=workers)
+        script = Path(tempfile.mkdtemp(prefix="bench-api-")) / "recommendations.lua"
         script.write_text(_lua(users, k))
-        url = f"http://127.0.0.1:{port}"
         subprocess.run([wrk, "-t1", "-c1", "-d3s", "-s", str(script), url], check=True,
                        capture_output=True)  # warm up: prepared statements, caches
         phases = []
@@ -118,7 +107,7 @@ def run(settings, connections: list[int], duration_s: int, workers: int, k: int,
             phases.append(parse(done.stdout, c))
         return phases
     finally:
-        daemon.terminate(timeout_s=10)
+        api_daemon.stop(api)
 
 
 def report(phases: list[Phase], workers: int, command: str) -> str:

@@ -30,14 +30,17 @@ def _spec_arg(name: str, version: str | None):
 @click.pass_obj
 def list_(settings) -> None:
     """Every spec version, with what runs live and in shadow. Example: personastream models list"""
+    try:
+        known = model_control.placements(settings)
+    except model_control.ModelControlError as error:
+        known = None
+        click.echo(f"# placements unknown ({error})", err=True)
     for name, versions in specs.available().items():
-        try:
-            placement = model_control.current(settings, name)
+        where = {}
+        if known is not None:
+            placement = model_control.current(settings, name, known)
             where = {placement.live: "live", **({placement.shadow: "shadow"}
                                                 if placement.shadow else {})}
-        except model_control.ModelControlError as error:
-            where = {}
-            click.echo(f"# {name}: placement unknown ({error})", err=True)
         for version in versions:
             spec = specs.load(name, version)
             kinds = ",".join(a.kind for a in artifacts.available(spec)) or "-"
