@@ -51,8 +51,11 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     enriched.advance_watermark(lambda p: view(f"clock-{p}", items[0], 0)[0] | {
         "client_ts": iso(T0_MS + 20 * 60_000)}, T0_MS + 20 * 60_000)
 
+    # the live job may still be catching up (cold Python workers): wait for all three views
     recs = wait_for(lambda: (r := get(api, "/v1/recommendations", user=USER, k=5).json())
-                    ["provenance"]["profile"] == "live" and r, "the live profile")
+                    ["provenance"]["profile_events"] == len(bags) and r,
+                    "the live profile with the three views")
+    assert recs["provenance"]["profile"] == "live"
     assert [i["category"] for i in recs["items"][:3]] == ["bags"] * 3
     assert recs["user_key"] == USER and recs["provenance"]["ranking_version"]
     anonymous = get(api, "/v1/recommendations", k=3).json()
