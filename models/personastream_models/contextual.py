@@ -13,12 +13,20 @@ for this project from its published description:
   confirmed by the present, and when most of the contexts the step would create are new;
 - after a raw score at or above ``base_threshold`` the detector rests for ``rest_period``
   values (scores 0), so that one anomaly raises one alarm; only a value far beyond the
-  range seen so far (``rest_override``) is scored during a rest.
+  range seen so far (``rest_override``) is scored during a rest. As in CAD OSE, a high raw
+  score during a rest extends it; with ``rest_extends=False`` only an alarm that is
+  reported (outside a rest) starts one, so that a long unsettled stretch cannot silence the
+  detector;
+- optionally (``magnitude_floor`` < 1), a score is weighed by how unusual the value's size
+  is: it is multiplied by ``floor + (1 - floor) * erf(|z| / sqrt(2))``, ``z`` the value's
+  distance from an exponentially weighted mean in standard deviations, so that a new
+  transition between ordinary values counts less than one into an extreme value.
 
 Differences from CAD OSE: the value grid is learned online (CAD OSE is given the minimum and
-maximum of the whole series; here a value beyond the range seen so far is an overflow fact), the rest period is a fixed count (CAD OSE derives it from NAB's
-probationary period, i.e. from the series length), and memory is bounded (``max_contexts``,
-the least used contexts are forgotten), so that the state fits in Flink keyed state.
+maximum of the whole series; here a value beyond the range seen so far is an overflow fact),
+the rest period is a fixed count (CAD OSE derives it from NAB's probationary period, i.e. from
+the series length), memory is bounded (``max_contexts``, the least used contexts are
+forgotten) so that the state fits in Flink keyed state, and the two options above.
 """
 
 from __future__ import annotations
@@ -72,6 +80,13 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         A value farther beyond the (widened) range than this many widened ranges is scored
         even during a rest period, so that a huge spike right after an alarm is not silenced
         (0 disables).
+    rest_extends
+        Whether a raw score at or above ``base_threshold`` during a rest restarts it (CAD OSE);
+        if not, a rest starts only from a reported alarm.
+    magnitude_floor
+        Weight of a score whose value sits at the mean (1: scores are not weighed by size).
+    magnitude_alpha
+        Weight of each new value in the exponentially weighted mean and variance.
 
     Examples
     --------
@@ -98,6 +113,9 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         freeze_grid: bool = False,
         margin: float = 0.25,
         rest_override: float = 1.0,
+        rest_extends: bool = True,
+        magnitude_floor: float = 1.0,
+        magnitude_alpha: float = 0.005,
     ):
         self.feature = feature
         self.n_bits = n_bits
@@ -111,6 +129,11 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self.freeze_grid = freeze_grid
         self.margin = margin
         self.rest_override = rest_override
+        self.rest_extends = rest_extends
+        self.magnitude_floor = magnitude_floor
+        self.magnitude_alpha = magnitude_alpha
+        self._mean: float | None = None  # exponentially weighted mean and variance
+        self._var = 0.0
         self._n = 0
         self._lo = math.inf
         self._hi = -math.inf
@@ -146,6 +169,9 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         return state
 
     def __setstate__(self, state):
+        # states pickled before these parameters existed
+        state = {"rest_extends": True, "magnitude_floor": 1.0, "magnitude_alpha": 0.005,
+                 "_mean": None, "_var": 0.0, **state}
         self.__dict__.update(state)
         self._rebuild_indexes()
 
@@ -302,11 +328,30 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         value = self._value(x)
         if self._n == 0:
             self._lo = self._hi = value
+        resting = self._resting(value)  # as the score saw it
         raw = self._step(value, commit=True)  # on the grid the score saw
         if self._n < self.learning_period or not self.freeze_grid:
             self._lo, self._hi = min(self._lo, value), max(self._hi, value)
         self._n += 1
-        self._since_alarm = 0 if raw >= self.base_threshold else self._since_alarm + 1
+        alarm = raw >= self.base_threshold and (self.rest_extends or not resting)
+        self._since_alarm = 0 if alarm else self._since_alarm + 1
+        if self._mean is None:
+            self._mean = value
+        else:
+            delta, alpha = value - self._mean, self.magnitude_alpha
+            self._mean += alpha * delta
+            self._var = (1 - alpha) * (self._var + alpha * delta * delta)
+
+    def _size_weight(self, value: float) -> float:
+        """``floor + (1 - floor) * P(|Z| < |z|)`` for the value's z-score (1 without a floor)."""
+        if self.magnitude_floor >= 1 or self._mean is None:
+            return 1.0
+        sd = math.sqrt(self._var)
+        if sd > 0:
+            z = abs(value - self._mean) / sd
+        else:
+            z = 0.0 if value == self._mean else math.inf
+        return self.magnitude_floor + (1 - self.magnitude_floor) * math.erf(z / math.sqrt(2))
 
     def _far_beyond(self, value: float) -> bool:
         """Whether ``value`` lies more than ``rest_override`` widened ranges beyond the range."""
@@ -315,15 +360,21 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         return value > self._hi + self.margin * (self._hi - self._lo) + reach or \
             value < self._lo - self.margin * (self._hi - self._lo) - reach
 
+    def _resting(self, value: float) -> bool:
+        """Whether ``value`` is scored 0: still learning, or resting and not far beyond."""
+        return self._n < self.learning_period or (
+            self._since_alarm < self.rest_period
+            and not (self.rest_override > 0 and self._far_beyond(value))
+        )
+
     def score_one(self, x: dict) -> float:
         if self._n < self.learning_period:
             return 0.0
         value = self._value(x)
-        if self._since_alarm < self.rest_period and not (
-            self.rest_override > 0 and self._far_beyond(value)
-        ):
+        if self._resting(value):
             return 0.0
-        return min(1.0, max(0.0, self._step(value, commit=False)))
+        raw = min(1.0, max(0.0, self._step(value, commit=False)))
+        return raw * self._size_weight(value) if raw > 0 else raw
 
     @classmethod
     def _unit_test_params(cls):

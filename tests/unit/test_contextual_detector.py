@@ -93,3 +93,40 @@ def test_a_huge_spike_is_scored_even_during_a_rest_period():
     silent = ContextualAnomalyDetector(learning_period=50, rest_period=200, rest_override=0)
     _run(silent, _steady(1500) + [{"count": 130.0}])
     assert score_then_learn(silent, {"count": 5000.0}) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_only_a_reported_alarm_starts_a_rest_when_rests_do_not_extend(seed):
+    def after_unsettled_stretch(rest_extends):
+        detector = ContextualAnomalyDetector(learning_period=50, rest_period=20,
+                                             rest_extends=rest_extends)
+        _run(detector, _steady(1500))
+        assert score_then_learn(detector, {"count": 130.0}) >= 0.75  # an alarm: a rest
+        rng = random.Random(seed)  # new levels: high raw scores all through the rest
+        assert set(_run(detector, [{"count": rng.uniform(60, 125)} for _ in range(20)])) == {0.0}
+        return score_then_learn(detector, {"count": 70.0})
+
+    assert after_unsettled_stretch(rest_extends=True) == 0.0  # CAD OSE: still resting
+    assert after_unsettled_stretch(rest_extends=False) > 0.0  # the rest is over
+
+
+def test_size_weight_lowers_the_scores_of_ordinary_values_but_not_of_a_spike():
+    xs = _steady(1500, seed=4)
+    plain = ContextualAnomalyDetector(learning_period=50, rest_period=20)
+    weighed = ContextualAnomalyDetector(learning_period=50, rest_period=20, magnitude_floor=0.5)
+    a, b = _run(plain, xs), _run(weighed, xs)
+    assert all(0.5 * p - 1e-12 <= w <= p for w, p in zip(b, a)) and sum(b) < sum(a)
+    spike = {"count": 500.0}
+    assert score_then_learn(weighed, spike) == score_then_learn(plain, spike) >= 0.75
+
+
+def test_a_state_pickled_before_the_rest_and_size_options_existed_still_loads():
+    detector = ContextualAnomalyDetector(learning_period=20, rest_period=5)
+    _run(detector, _steady(300))
+    state = copy.deepcopy(detector.__getstate__())
+    for name in ("rest_extends", "magnitude_floor", "magnitude_alpha", "_mean", "_var"):
+        del state[name]
+    old = ContextualAnomalyDetector.__new__(ContextualAnomalyDetector)
+    old.__setstate__(state)
+    xs = _steady(200, seed=9)
+    assert _run(old, xs) == _run(detector, xs)
