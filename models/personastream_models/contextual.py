@@ -146,6 +146,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self._left_group: tuple = ()
         self._rebuild_indexes()
         self._crossed_left: dict[int, tuple] = {}
+        self._last_match: tuple | None = None  # (value, n) -> the match a score computed
 
     # -- state -----------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for derived in ("_ids", "_index", "_links"):
+        for derived in ("_ids", "_index", "_links", "_last_match"):
             del state[derived]
         return state
 
@@ -173,6 +174,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         state = {"rest_extends": True, "magnitude_floor": 1.0, "magnitude_alpha": 0.005,
                  "_mean": None, "_var": 0.0, **state}
         self.__dict__.update(state)
+        self._last_match = None
         self._rebuild_indexes()
 
     def _semi_id(self, side: int, facts: tuple) -> int:
@@ -234,22 +236,14 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
 
     # -- one step --------------------------------------------------------------------------
 
-    def _step(self, value: float, commit: bool) -> float:
-        """Raw score of ``value``; with ``commit``, also learn it (the only mutating path)."""
+    def _match(self, value: float) -> tuple:
+        """What ``value`` meets in memory (reads only): its facts, the zero-level context
+        (previous step -> value) and whether it is new, how many remembered contexts the past
+        selects, those the value confirms, and the partial matches to generalize."""
         current = self._facts(value)
         left_group = self._left_group
         zero = (left_group, current) if left_group else None
-        new_id = None
-        is_new = False
-        if zero is not None:
-            lid = self._ids[0].get(left_group)
-            rid = self._ids[1].get(current)
-            exists = lid is not None and rid is not None and rid in self._links.get(lid, ())
-            is_new = not exists
-            if commit:
-                new_id, created = self._add_context(left_group, current, True)
-                if not created:
-                    new_id = None
+        is_new = zero is not None and not self._known(left_group, current)
 
         crossed_right: dict[int, list] = {}
         for fact in current:
@@ -267,8 +261,6 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
                 continue
             full_left = len(crossed) == len(left_semi[lid])
             for rid, cid in links.items():
-                if cid == new_id:
-                    continue
                 right = crossed_right.get(rid)
                 if full_left:
                     n_selected += 1
@@ -279,7 +271,21 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
                             candidates.append((crossed, tuple(right)))
                 elif is_new and right and contexts[cid][1] and len(crossed) <= limit:
                     candidates.append((crossed, tuple(right)))
+        return current, zero, is_new, n_selected, active, candidates
 
+    def _step(self, value: float, commit: bool) -> float:
+        """Raw score of ``value``; with ``commit``, also learn it (the only mutating path).
+
+        The match is computed once per value: a score's match is reused by the learning of
+        the same value when nothing was learned in between (``_last_match``, not pickled).
+        """
+        key = (value, self._n)
+        if self._last_match is not None and self._last_match[0] == key:
+            match = self._last_match[1]
+        else:
+            match = self._match(value)
+        self._last_match = None if commit else (key, match)
+        current, zero, is_new, n_selected, active, candidates = match
         unique = set(candidates)
         if zero is not None:
             unique.add(zero)
@@ -293,9 +299,12 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
             share_new = n_new / len(unique) if is_new and unique else 0.0
             return (1.0 - share_confirmed + share_new) / 2.0
 
+        if zero is not None:
+            self._add_context(*zero, True)
+        contexts = self._contexts
         for cid in active:
             contexts[cid][0] += 1
-        active.sort(key=lambda c: (contexts[c][0], c))
+        active = sorted(active, key=lambda c: (contexts[c][0], c))
         neurons = {_NEURON_BASE + c for c in active[-self.max_active_contexts:]}
         self._left_group = tuple(sorted(set(current) | neurons))
         n_new = sum(1 for left, right in candidates if self._add_context(left, right, False)[1])
