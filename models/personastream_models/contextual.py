@@ -276,29 +276,36 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
     def _step(self, value: float, commit: bool) -> float:
         """Raw score of ``value``; with ``commit``, also learn it (the only mutating path).
 
-        The match is computed once per value: a score's match is reused by the learning of
-        the same value when nothing was learned in between (``_last_match``, not pickled).
+        A value is matched and scored once: the learning of the value a score just saw reuses
+        that score's match and raw score (``_last_match``, not pickled).
         """
         key = (value, self._n)
         if self._last_match is not None and self._last_match[0] == key:
-            match = self._last_match[1]
+            match, raw = self._last_match[1]
         else:
             match = self._match(value)
-        self._last_match = None if commit else (key, match)
-        current, zero, is_new, n_selected, active, candidates = match
-        unique = set(candidates)
-        if zero is not None:
-            unique.add(zero)
-        share_confirmed = len(active) / n_selected if n_selected else 0.0
-        if not commit:
-            n_new = 0
-            if is_new:
-                n_new = 1 + sum(
-                    1 for c in unique if c != zero and not self._known(*c)
-                )
-            share_new = n_new / len(unique) if is_new and unique else 0.0
-            return (1.0 - share_confirmed + share_new) / 2.0
+            raw = self._raw(match)
+        self._last_match = None if commit else (key, (match, raw))
+        if commit:
+            self._learn(match)
+        return raw
 
+    def _raw(self, match: tuple) -> float:
+        """``(1 - share of selected contexts confirmed + share of contexts new) / 2``; the new
+        ones are the zero-level context and the generalizations not yet remembered, counted
+        only when the zero-level context is new."""
+        _, zero, is_new, n_selected, active, candidates = match
+        share_confirmed = len(active) / n_selected if n_selected else 0.0
+        share_new = 0.0
+        if is_new:
+            unique = set(candidates) | {zero}
+            n_new = 1 + sum(1 for c in unique if c != zero and not self._known(*c))
+            share_new = n_new / len(unique)
+        return (1.0 - share_confirmed + share_new) / 2.0
+
+    def _learn(self, match: tuple) -> None:
+        """Remember a match: its contexts, the confirmations, and the next left group."""
+        current, zero, _, _, active, candidates = match
         if zero is not None:
             self._add_context(*zero, True)
         contexts = self._contexts
@@ -307,9 +314,8 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         active = sorted(active, key=lambda c: (contexts[c][0], c))
         neurons = {_NEURON_BASE + c for c in active[-self.max_active_contexts:]}
         self._left_group = tuple(sorted(set(current) | neurons))
-        n_new = sum(1 for left, right in candidates if self._add_context(left, right, False)[1])
-        n_new += 1 if is_new else 0
-        share_new = n_new / len(unique) if is_new and unique else 0.0
+        for left, right in candidates:
+            self._add_context(left, right, False)
 
         crossed_left: dict[int, list] = {}
         for fact in self._left_group:
@@ -318,7 +324,6 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self._crossed_left = {sid: tuple(f) for sid, f in crossed_left.items()}
         if len(self._contexts) > self.max_contexts:
             self._prune()
-        return (1.0 - share_confirmed + share_new) / 2.0
 
     def _known(self, left: tuple, right: tuple) -> bool:
         lid = self._ids[0].get(left)
