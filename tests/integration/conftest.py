@@ -167,6 +167,13 @@ class TrendTraffic:
 
     @staticmethod
     def produce(settings, records) -> None:
+        """Publish ``records`` (keyed by user, so spread over the partitions).
+
+        A burst spanning more event time than the watermark's delay goes out before the job
+        starts: a running job that reads one partition's part of the burst before another's,
+        while that other partition counts as idle (``source_idle_timeout_s``), moves the
+        watermark past the other's older events, which are then late (a CI run lost two
+        minutes of one item that way)."""
         from confluent_kafka import Producer
 
         producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})

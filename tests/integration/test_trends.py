@@ -23,11 +23,11 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
     s = trends.settings
     ingestor = Ingestor(SCHEMA_DIR, geoip_database=None, max_body_bytes=10_000_000)
     items = len(tt.STEADY_ITEMS) + 1
-    job = flink_jobs.submit(s, "score_trends", instance=trends.uid)
-
-    # 40 steady minutes; the watermark closes a window once the next minute's events arrive
+    # 40 steady minutes, in Kafka before the job starts (see TrendTraffic.produce); the
+    # watermark closes a window once the next minute's events arrive
     expected: dict = {}
     tt.produce(s, tt.traffic(range(0, 40), ingestor, expected))
+    job = flink_jobs.submit(s, "score_trends", instance=trends.uid)
     before = tt.wait_rows(s, 39 * items)
     time.sleep(12)  # at least one checkpoint (every 10 s) after those windows were scored
     flink_jobs.cancel(s, job.job_id)  # the job is killed mid-stream...
