@@ -20,7 +20,12 @@ for this project from its published description:
 - optionally (``magnitude_floor`` < 1), a score is weighed by how unusual the value's size
   is: it is multiplied by ``floor + (1 - floor) * erf(|z| / sqrt(2))``, ``z`` the value's
   distance from an exponentially weighted mean in standard deviations, so that a new
-  transition between ordinary values counts less than one into an extreme value.
+  transition between ordinary values counts less than one into an extreme value;
+- optionally (``value_min``, ``value_max``), the grid starts on a range known in advance.
+  NAB's runner gives every detector its series' minimum and maximum (a look at the whole
+  series), and CAD OSE's published score is made with them; :meth:`nab_inputs` maps them to
+  parameters, so that ``personastream bench nab --nab-inputs`` compares like with like. The
+  trends job knows no such range.
 
 Differences from CAD OSE: the value grid is learned online (CAD OSE is given the minimum and
 maximum of the whole series; here a value beyond the range seen so far is an overflow fact),
@@ -87,6 +92,9 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         Weight of a score whose value sits at the mean (1: scores are not weighed by size).
     magnitude_alpha
         Weight of each new value in the exponentially weighted mean and variance.
+    value_min, value_max
+        A range known in advance (both or neither): the grid starts on it instead of on the
+        first value, and widens with values beyond it as the learned range does.
 
     Examples
     --------
@@ -116,7 +124,17 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         rest_extends: bool = True,
         magnitude_floor: float = 1.0,
         magnitude_alpha: float = 0.005,
+        value_min: float | None = None,
+        value_max: float | None = None,
     ):
+        value_min, value_max = (None if v is None else float(v) for v in (value_min, value_max))
+        if (value_min is None) != (value_max is None) or (
+            value_min is not None and not value_min <= value_max
+        ):
+            raise ValueError(
+                f"value_min and value_max: give both, with value_min <= value_max, or neither "
+                f"(got {value_min!r}, {value_max!r})"
+            )
         self.feature = feature
         self.n_bits = n_bits
         self.learning_period = learning_period
@@ -132,11 +150,13 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self.rest_extends = rest_extends
         self.magnitude_floor = magnitude_floor
         self.magnitude_alpha = magnitude_alpha
+        self.value_min = value_min
+        self.value_max = value_max
         self._mean: float | None = None  # exponentially weighted mean and variance
         self._var = 0.0
         self._n = 0
-        self._lo = math.inf
-        self._hi = -math.inf
+        self._lo = math.inf if value_min is None else value_min
+        self._hi = -math.inf if value_max is None else value_max
         self._since_alarm = 0  # raw scores learned since the last one >= base_threshold
         self._next_id = 0
         # semi-contexts, side 0 = left, 1 = right: id -> facts tuple
@@ -172,7 +192,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
     def __setstate__(self, state):
         # states pickled before these parameters existed
         state = {"rest_extends": True, "magnitude_floor": 1.0, "magnitude_alpha": 0.005,
-                 "_mean": None, "_var": 0.0, **state}
+                 "_mean": None, "_var": 0.0, "value_min": None, "value_max": None, **state}
         self.__dict__.update(state)
         self._last_match = None
         self._rebuild_indexes()
@@ -340,7 +360,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
 
     def learn_one(self, x: dict) -> None:
         value = self._value(x)
-        if self._n == 0:
+        if self._n == 0 and self.value_min is None:
             self._lo = self._hi = value
         resting = self._resting(value)  # as the score saw it
         raw = self._step(value, commit=True)  # on the grid the score saw
@@ -389,6 +409,18 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
             return 0.0
         raw = min(1.0, max(0.0, self._step(value, commit=False)))
         return raw * self._size_weight(value) if raw > 0 else raw
+
+    @staticmethod
+    def nab_inputs(input_min: float, input_max: float, probationary_period: int) -> dict:
+        """Parameters from what NAB's runner gives every detector (``nab/detectors/base.py``:
+        the series' minimum, maximum and probationary period), used as CAD OSE uses them: the
+        grid is exactly the range, and the rest lasts a fifth of the probationary period.
+
+        >>> ContextualAnomalyDetector.nab_inputs(2.0, 9.5, 750)
+        {'value_min': 2.0, 'value_max': 9.5, 'margin': 0.0, 'rest_period': 150}
+        """
+        return {"value_min": input_min, "value_max": input_max, "margin": 0.0,
+                "rest_period": max(1, probationary_period // 5)}
 
     @classmethod
     def _unit_test_params(cls):

@@ -622,13 +622,24 @@ def _minute_of_day(t: datetime) -> int:
     return t.hour * 60 + t.minute
 
 
-def _spec_scorer(spec: specs.ModelSpec) -> Callable[[DataFile, FileLabels, list], list[float]]:
+def _spec_scorer(
+    spec: specs.ModelSpec, nab_inputs: bool = False
+) -> Callable[[DataFile, FileLabels, list], list[float]]:
     if spec.kind != "detector":
         raise NabError(f"spec {spec.key} is a {spec.kind}; NAB benchmarks detectors")
+    if nab_inputs and not hasattr(spec.estimator_class, "nab_inputs"):
+        raise NabError(
+            f"{spec.estimator} of spec {spec.key} takes no NAB runner inputs (it has no "
+            f"nab_inputs); run without --nab-inputs"
+        )
     feature_set = features.feature_set(spec.features)
 
     def score_rows(data: DataFile, labels: FileLabels, windows) -> list[float]:
-        detector = specs.build(spec)  # a fresh detector per file, as NAB requires
+        params = dict(spec.params)
+        if nab_inputs:  # what NAB's runner hands every detector: a look at the whole series
+            values = [float(v) for v in data.values]
+            params |= spec.estimator_class.nab_inputs(min(values), max(values), labels.probation)
+        detector = specs.build({**spec.to_dict(), "params": params})  # fresh per file, as NAB does
         return [
             spec.anomaly_score(
                 score_then_learn(
@@ -703,12 +714,16 @@ def run(
     spec_name: str,
     spec_version: str | None = None,
     *,
+    nab_inputs: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Run a detector spec over every NAB series, write NAB's results layout, score it.
 
     Each file gets a fresh detector built from the spec; each row is scored, then learned
-    (:func:`~personastream_models.detectors.score_then_learn`), in file order.
+    (:func:`~personastream_models.detectors.score_then_learn`), in file order. With
+    ``nab_inputs``, the detector also gets what NAB's own runner gives every detector (the
+    series' minimum, maximum and probationary period, through the estimator's ``nab_inputs``),
+    as the published scores of CAD OSE, HTM and ARTime had; results go to ``<slug>-nab-inputs``.
 
     Returns
     -------
@@ -718,7 +733,8 @@ def run(
         null and perfect scores), ``spec``, ``detector``, ``n_files``, ``n_points``, timings.
     """
     spec = specs.load(spec_name, spec_version)
-    result = _run(nab_dir, out_dir, spec.slug, _spec_scorer(spec), progress)
+    detector = f"{spec.slug}-nab-inputs" if nab_inputs else spec.slug
+    result = _run(nab_dir, out_dir, detector, _spec_scorer(spec, nab_inputs), progress)
     return {"spec": spec.key, **result}
 
 
@@ -775,15 +791,30 @@ def main(
         "--baseline", choices=sorted(BASELINES), help="score a NAB reference detector instead"
     )
     parser.add_argument("--version", help="spec version (default: the latest)")
+    parser.add_argument(
+        "--nab-inputs",
+        action="store_true",
+        help="give the detector the series' min, max and probationary period, as NAB's runner "
+        "does (a look ahead the live trends job cannot have; for comparing with published scores)",
+    )
     args = parser.parse_args(None if argv is None else list(argv))
     try:
         if args.baseline:
             result = run_baseline(args.nab_dir, args.out, args.baseline, progress=_stderr_progress)
             selection = f"--baseline {args.baseline}"
         else:
-            result = run(args.nab_dir, args.out, args.spec, args.version, progress=_stderr_progress)
+            result = run(
+                args.nab_dir,
+                args.out,
+                args.spec,
+                args.version,
+                nab_inputs=args.nab_inputs,
+                progress=_stderr_progress,
+            )
             name, version = result["spec"].split("/")
-            selection = f"--spec {name} --version {version}"
+            selection = f"--spec {name} --version {version}" + (
+                " --nab-inputs" if args.nab_inputs else ""
+            )
     except (NabError, specs.SpecError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

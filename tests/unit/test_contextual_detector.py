@@ -120,13 +120,33 @@ def test_size_weight_lowers_the_scores_of_ordinary_values_but_not_of_a_spike():
     assert score_then_learn(weighed, spike) == score_then_learn(plain, spike) >= 0.75
 
 
-def test_a_state_pickled_before_the_rest_and_size_options_existed_still_loads():
+def test_a_state_pickled_before_the_rest_size_and_range_options_existed_still_loads():
     detector = ContextualAnomalyDetector(learning_period=20, rest_period=5)
     _run(detector, _steady(300))
     state = copy.deepcopy(detector.__getstate__())
-    for name in ("rest_extends", "magnitude_floor", "magnitude_alpha", "_mean", "_var"):
+    for name in ("rest_extends", "magnitude_floor", "magnitude_alpha", "_mean", "_var",
+                 "value_min", "value_max"):
         del state[name]
     old = ContextualAnomalyDetector.__new__(ContextualAnomalyDetector)
     old.__setstate__(state)
     xs = _steady(200, seed=9)
     assert _run(old, xs) == _run(detector, xs)
+
+
+def test_a_range_given_in_advance_is_the_grid_from_the_first_value():
+    given = ContextualAnomalyDetector(learning_period=1, value_min=0, value_max=70, margin=0.0)
+    learned = ContextualAnomalyDetector(learning_period=1, margin=0.0)
+    for detector in (given, learned):
+        detector.learn_one({"count": 35.0})
+    # bins of 10 over [0, 70]: 35 and 45 are neighbours on the given grid; the learned grid
+    # is the single value 35, so 45 lies beyond it
+    assert given._facts(45.0) == (0, 2, 5) and learned._facts(45.0)[0] > 1 << 19
+    assert (given._lo, given._hi) == (0.0, 70.0)
+    given.learn_one({"count": 90.0})
+    assert given._hi == 90.0  # and widens with a value beyond it
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(1.0, None), (None, 1.0), (5.0, 4.0)])
+def test_a_range_needs_both_ends_in_order(lo, hi):
+    with pytest.raises(ValueError, match="value_min and value_max: give both"):
+        ContextualAnomalyDetector(value_min=lo, value_max=hi)
