@@ -21,6 +21,12 @@ for this project from its published description:
   is: it is multiplied by ``floor + (1 - floor) * erf(|z| / sqrt(2))``, ``z`` the value's
   distance from an exponentially weighted mean in standard deviations, so that a new
   transition between ordinary values counts less than one into an extreme value;
+- optionally (``relearn_window`` > 0), the grid stays where it is until a learned value falls
+  off it; then it is re-fitted to the range learned so far, memory is forgotten and the last
+  ``relearn_window`` values are learned again on the new grid, so that what is remembered is
+  always encoded on the grid that encodes the present (a grid that follows every new extreme
+  re-encodes the present while memory keeps the old encoding, and a slow fall never looks
+  new);
 - optionally (``value_min``, ``value_max``), the grid starts on a range known in advance.
   NAB's runner gives every detector its series' minimum and maximum (a look at the whole
   series), and CAD OSE's published score is made with them; :meth:`nab_inputs` maps them to
@@ -37,6 +43,7 @@ forgotten) so that the state fits in Flink keyed state, and the two options abov
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from river import anomaly
 
@@ -92,6 +99,10 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         Weight of a score whose value sits at the mean (1: scores are not weighed by size).
     magnitude_alpha
         Weight of each new value in the exponentially weighted mean and variance.
+    relearn_window
+        0: the grid follows the learned range at every value. N > 0: the grid is re-fitted
+        only when a learned value falls off it, and memory is then rebuilt from the last N
+        values (kept in the state).
     value_min, value_max
         A range known in advance (both or neither): the grid starts on it instead of on the
         first value, and widens with values beyond it as the learned range does.
@@ -124,6 +135,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         rest_extends: bool = True,
         magnitude_floor: float = 1.0,
         magnitude_alpha: float = 0.005,
+        relearn_window: int = 0,
         value_min: float | None = None,
         value_max: float | None = None,
     ):
@@ -135,6 +147,8 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
                 f"value_min and value_max: give both, with value_min <= value_max, or neither "
                 f"(got {value_min!r}, {value_max!r})"
             )
+        if relearn_window and freeze_grid:
+            raise ValueError("relearn_window re-fits the grid, freeze_grid fixes it: choose one")
         self.feature = feature
         self.n_bits = n_bits
         self.learning_period = learning_period
@@ -150,6 +164,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self.rest_extends = rest_extends
         self.magnitude_floor = magnitude_floor
         self.magnitude_alpha = magnitude_alpha
+        self.relearn_window = relearn_window
         self.value_min = value_min
         self.value_max = value_max
         self._mean: float | None = None  # exponentially weighted mean and variance
@@ -158,6 +173,15 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self._lo = math.inf if value_min is None else value_min
         self._hi = -math.inf if value_max is None else value_max
         self._since_alarm = 0  # raw scores learned since the last one >= base_threshold
+        # with relearn_window: the grid (low end, width) of the last re-fit, the last values
+        self._fitted: tuple[float, float] | None = None
+        self._recent = deque(maxlen=relearn_window) if relearn_window else None
+        self._forget()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _forget(self) -> None:
+        """Empty memory: no semi-contexts, contexts or left group."""
         self._next_id = 0
         # semi-contexts, side 0 = left, 1 = right: id -> facts tuple
         self._semi: tuple[dict, dict] = ({}, {})
@@ -167,8 +191,6 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self._rebuild_indexes()
         self._crossed_left: dict[int, tuple] = {}
         self._last_match: tuple | None = None  # (value, n) -> the match a score computed
-
-    # -- state -----------------------------------------------------------------------------
 
     def _rebuild_indexes(self) -> None:
         """Derived lookups (not pickled): facts -> semi-context id, fact -> ids, links."""
@@ -192,7 +214,8 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
     def __setstate__(self, state):
         # states pickled before these parameters existed
         state = {"rest_extends": True, "magnitude_floor": 1.0, "magnitude_alpha": 0.005,
-                 "_mean": None, "_var": 0.0, "value_min": None, "value_max": None, **state}
+                 "_mean": None, "_var": 0.0, "value_min": None, "value_max": None,
+                 "relearn_window": 0, "_fitted": None, "_recent": None, **state}
         self.__dict__.update(state)
         self._last_match = None
         self._rebuild_indexes()
@@ -244,15 +267,30 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         explains it); its overflow fact grows with the log of the distance, in grid steps.
         """
         n_bins = (1 << self.n_bits) - 1
-        span = self._hi - self._lo
-        lo = self._lo - self.margin * span
-        step = span * (1 + 2 * self.margin) / n_bins if span > 0 else 1.0
+        lo, width = self._grid()
+        step = width / n_bins if width > 0 else 1.0
         b = math.floor((value - lo) / step) if self._hi >= self._lo else 0
         if b > n_bins:
             return (_OVERFLOW + (b - n_bins).bit_length(),)
         if b < 0:
             return (-_OVERFLOW - (-b).bit_length(),)
         return tuple(2 * i + ((b >> i) & 1) for i in range(self.n_bits))
+
+    def _grid(self) -> tuple[float, float]:
+        """The grid's low end and width: the last re-fit's, or the learned range widened by
+        ``margin`` on each side."""
+        if self._fitted is not None:
+            return self._fitted
+        span = self._hi - self._lo
+        return self._lo - self.margin * span, span * (1 + 2 * self.margin)
+
+    def _refit(self) -> None:
+        """Fit the grid to the learned range and learn the recent values again on it."""
+        self._fitted = None
+        self._fitted = self._grid()
+        self._forget()
+        for value in self._recent:
+            self._step(value, commit=True)
 
     # -- one step --------------------------------------------------------------------------
 
@@ -375,6 +413,10 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
             delta, alpha = value - self._mean, self.magnitude_alpha
             self._mean += alpha * delta
             self._var = (1 - alpha) * (self._var + alpha * delta * delta)
+        if self.relearn_window:
+            self._recent.append(value)
+            if self._fitted is None or not 0 <= value - self._fitted[0] <= self._fitted[1]:
+                self._refit()
 
     def _size_weight(self, value: float) -> float:
         """``floor + (1 - floor) * P(|Z| < |z|)`` for the value's z-score (1 without a floor)."""

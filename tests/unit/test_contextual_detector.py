@@ -120,12 +120,12 @@ def test_size_weight_lowers_the_scores_of_ordinary_values_but_not_of_a_spike():
     assert score_then_learn(weighed, spike) == score_then_learn(plain, spike) >= 0.75
 
 
-def test_a_state_pickled_before_the_rest_size_and_range_options_existed_still_loads():
+def test_a_state_pickled_before_the_later_options_existed_still_loads():
     detector = ContextualAnomalyDetector(learning_period=20, rest_period=5)
     _run(detector, _steady(300))
     state = copy.deepcopy(detector.__getstate__())
     for name in ("rest_extends", "magnitude_floor", "magnitude_alpha", "_mean", "_var",
-                 "value_min", "value_max"):
+                 "value_min", "value_max", "relearn_window", "_fitted", "_recent"):
         del state[name]
     old = ContextualAnomalyDetector.__new__(ContextualAnomalyDetector)
     old.__setstate__(state)
@@ -150,3 +150,26 @@ def test_a_range_given_in_advance_is_the_grid_from_the_first_value():
 def test_a_range_needs_both_ends_in_order(lo, hi):
     with pytest.raises(ValueError, match="value_min and value_max: give both"):
         ContextualAnomalyDetector(value_min=lo, value_max=hi)
+
+
+def test_relearning_refits_the_grid_only_when_a_value_falls_off_it():
+    detector = ContextualAnomalyDetector(learning_period=10, rest_period=5, relearn_window=50)
+    _run(detector, _steady(300))
+    grid = detector._grid()
+    score_then_learn(detector, {"count": 101.0})  # on the grid: it stays
+    assert detector._grid() == grid
+    score_then_learn(detector, {"count": 300.0})  # off it: re-fitted to the learned range
+    lo, width = detector._grid()
+    assert (lo, width) == (98.0 - 0.25 * 202.0, 202.0 * 1.5)
+    # memory is what the last 50 values teach on the new grid, from nothing
+    recent = list(detector._recent)
+    fresh = ContextualAnomalyDetector(value_min=98.0, value_max=300.0)
+    for value in recent:
+        fresh.learn_one({"count": value})
+    assert fresh._grid() == (lo, width)
+    assert (detector._semi, detector._contexts) == (fresh._semi, fresh._contexts)
+
+
+def test_relearning_and_a_frozen_grid_exclude_each_other():
+    with pytest.raises(ValueError, match="choose one"):
+        ContextualAnomalyDetector(relearn_window=10, freeze_grid=True)
