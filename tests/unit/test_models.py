@@ -32,6 +32,7 @@ PUBLISHED = {
     "trends_detector/3-0-0": "248f08590e6f2cc76bd143f7dfaffe70e52646935727eae2ad4c623f43b01a36",
     "trends_detector/3-1-0": "ca31996e8ff986a887dd00900cf868a43c9275a03c6c50b2c99a5946775e8e10",
     "trends_detector/3-2-0": "b739c1da214ace4dc447deb40569ed3e2d5337600035546ae35d7cfd8c84b5d3",
+    "trends_detector/3-3-0": "2058b149cc63610da75afb837acd2ebda878138d2115703c60b3d13f64ca9ae8",
 }
 
 
