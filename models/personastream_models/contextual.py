@@ -277,17 +277,17 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         return tuple(2 * i + ((b >> i) & 1) for i in range(self.n_bits))
 
     def _grid(self) -> tuple[float, float]:
-        """The grid's low end and width: the last re-fit's, or the learned range widened by
-        ``margin`` on each side."""
-        if self._fitted is not None:
-            return self._fitted
+        """The grid's low end and width: the last re-fit's, or else the learned range's."""
+        return self._fitted if self._fitted is not None else self._learned_grid()
+
+    def _learned_grid(self) -> tuple[float, float]:
+        """The learned range widened by ``margin`` on each side, as (low end, width)."""
         span = self._hi - self._lo
         return self._lo - self.margin * span, span * (1 + 2 * self.margin)
 
     def _refit(self) -> None:
         """Fit the grid to the learned range and learn the recent values again on it."""
-        self._fitted = None
-        self._fitted = self._grid()
+        self._fitted = self._learned_grid()
         self._forget()
         for value in self._recent:
             self._step(value, commit=True)
