@@ -107,7 +107,7 @@ class Settings:
     segments_clusterer_version: str = _opt("", "its version; empty: the latest in models/")
     trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
     trends_detector_version: str = _opt("2-0-0", "its version at submit (empty: the latest); "
-                                                  "3-3-0 scores best on NAB but needs 100 "
+                                                  "3-4-0 scores best on NAB but needs 100 "
                                                   "windows of an item first: promote it")
     nab_dir: str = _opt("", "Numenta Anomaly Benchmark corpus; empty: ../shared/data/nab beside "
                             "the checkout")

@@ -27,6 +27,18 @@ for this project from its published description:
   always encoded on the grid that encodes the present (a grid that follows every new extreme
   re-encodes the present while memory keeps the old encoding, and a slow fall never looks
   new);
+- optionally (``spatial_tolerance`` > 0), a value beyond the range learned so far by more
+  than that fraction of the range scores 1, even during a rest, and starts a rest (the
+  "spatial anomaly" of NAB's HTM detector): a new extreme is reported however familiar the
+  transition into its overflow fact is;
+- optionally (``rate_damping`` > 0), a score is divided by ``1 + rate_damping * r``, ``r``
+  the exponentially weighted share (weight ``rate_alpha``, starting from 0) of the values
+  whose raw score reached ``base_threshold``: a series that often makes new transitions
+  raises fewer alarms for one, a per-series normalization in the spirit of HTM's anomaly
+  likelihood (which NAB's score needs, as one threshold serves every series);
+- optionally (``rest_threshold`` > 0), a rest starts from a reported score (weighed and
+  damped as above) at or above it instead of from a raw score, so that the alarms that rest
+  are the ones a detection threshold near it reports;
 - optionally (``value_min``, ``value_max``), the grid starts on a range known in advance.
   NAB's runner gives every detector its series' minimum and maximum (a look at the whole
   series), and CAD OSE's published score is made with them; :meth:`nab_inputs` maps them to
@@ -103,6 +115,17 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         0: the grid follows the learned range at every value. N > 0: the grid is re-fitted
         only when a learned value falls off it, and memory is then rebuilt from the last N
         values (kept in the state).
+    spatial_tolerance
+        0: off. Else a value farther beyond the learned range than this fraction of the range
+        scores 1, even during a rest, and starts a rest.
+    rate_alpha
+        Weight of each value in the rate of raw scores at or above ``base_threshold``.
+    rate_damping
+        0: off. Else scores are divided by ``1 + rate_damping * rate``.
+    rest_threshold
+        0: a rest starts from a raw score at or above ``base_threshold``. Else it starts from
+        a reported score (after the size weight and the rate damping) at or above this, so
+        that the alarms a detection threshold near it reports are the ones that rest.
     value_min, value_max
         A range known in advance (both or neither): the grid starts on it instead of on the
         first value, and widens with values beyond it as the learned range does.
@@ -136,6 +159,10 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         magnitude_floor: float = 1.0,
         magnitude_alpha: float = 0.005,
         relearn_window: int = 0,
+        spatial_tolerance: float = 0.0,
+        rate_alpha: float = 0.0005,
+        rate_damping: float = 0.0,
+        rest_threshold: float = 0.0,
         value_min: float | None = None,
         value_max: float | None = None,
     ):
@@ -147,6 +174,9 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
                 f"value_min and value_max: give both, with value_min <= value_max, or neither "
                 f"(got {value_min!r}, {value_max!r})"
             )
+        if rest_threshold and rest_extends:
+            raise ValueError("rest_threshold starts rests from reported scores only, "
+                             "rest_extends from raw scores during a rest too: choose one")
         if relearn_window and freeze_grid:
             raise ValueError("relearn_window re-fits the grid, freeze_grid fixes it: choose one")
         self.feature = feature
@@ -165,6 +195,10 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self.magnitude_floor = magnitude_floor
         self.magnitude_alpha = magnitude_alpha
         self.relearn_window = relearn_window
+        self.spatial_tolerance = spatial_tolerance
+        self.rate_alpha = rate_alpha
+        self.rate_damping = rate_damping
+        self.rest_threshold = rest_threshold
         self.value_min = value_min
         self.value_max = value_max
         self._mean: float | None = None  # exponentially weighted mean and variance
@@ -172,7 +206,8 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         self._n = 0
         self._lo = math.inf if value_min is None else value_min
         self._hi = -math.inf if value_max is None else value_max
-        self._since_alarm = 0  # raw scores learned since the last one >= base_threshold
+        self._since_alarm = 0  # values learned since the last alarm (the start of a rest)
+        self._rate = 0.0  # weighted share of raw scores >= base_threshold
         # with relearn_window: the grid (low end, width) of the last re-fit, the last values
         self._fitted: tuple[float, float] | None = None
         self._recent = deque(maxlen=relearn_window) if relearn_window else None
@@ -215,7 +250,10 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         # states pickled before these parameters existed
         state = {"rest_extends": True, "magnitude_floor": 1.0, "magnitude_alpha": 0.005,
                  "_mean": None, "_var": 0.0, "value_min": None, "value_max": None,
-                 "relearn_window": 0, "_fitted": None, "_recent": None, **state}
+                 "relearn_window": 0, "_fitted": None, "_recent": None,
+                 "spatial_tolerance": 0.0, "rate_alpha": 0.0005, "rate_damping": 0.0,
+                 "rest_threshold": 0.0,
+                 "_rate": 0.0, **state}
         self.__dict__.update(state)
         self._last_match = None
         self._rebuild_indexes()
@@ -401,11 +439,18 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         if self._n == 0 and self.value_min is None:
             self._lo = self._hi = value
         resting = self._resting(value)  # as the score saw it
+        spatial = self._spatial(value)
+        reported = self._report(value, resting, spatial) if self.rest_threshold else 0.0
         raw = self._step(value, commit=True)  # on the grid the score saw
         if self._n < self.learning_period or not self.freeze_grid:
             self._lo, self._hi = min(self._lo, value), max(self._hi, value)
         self._n += 1
-        alarm = raw >= self.base_threshold and (self.rest_extends or not resting)
+        high = raw >= self.base_threshold
+        if self.rest_threshold:
+            alarm = spatial or reported >= self.rest_threshold
+        else:
+            alarm = spatial or (high and (self.rest_extends or not resting))
+        self._rate += self.rate_alpha * (high - self._rate)
         self._since_alarm = 0 if alarm else self._since_alarm + 1
         if self._mean is None:
             self._mean = value
@@ -436,6 +481,14 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         return value > self._hi + self.margin * (self._hi - self._lo) + reach or \
             value < self._lo - self.margin * (self._hi - self._lo) - reach
 
+    def _spatial(self, value: float) -> bool:
+        """Whether ``value``, after the learning period, lies farther beyond the learned range
+        than ``spatial_tolerance`` of the range (never when it is off or the range empty)."""
+        span = self._hi - self._lo
+        reach = self.spatial_tolerance * span
+        return self.spatial_tolerance > 0 and self._n >= self.learning_period and span > 0 \
+            and (value > self._hi + reach or value < self._lo - reach)
+
     def _resting(self, value: float) -> bool:
         """Whether ``value`` is scored 0: still learning, or resting and not far beyond."""
         return self._n < self.learning_period or (
@@ -447,10 +500,19 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         if self._n < self.learning_period:
             return 0.0
         value = self._value(x)
-        if self._resting(value):
+        return self._report(value, self._resting(value), self._spatial(value))
+
+    def _report(self, value: float, resting: bool, spatial: bool) -> float:
+        """The score reported for ``value``: 1 for a spatial anomaly, else 0 in a rest, else
+        the raw score weighed by size; then damped by the rate of high raw scores."""
+        if spatial:
+            score = 1.0
+        elif resting:
             return 0.0
-        raw = min(1.0, max(0.0, self._step(value, commit=False)))
-        return raw * self._size_weight(value) if raw > 0 else raw
+        else:
+            raw = min(1.0, max(0.0, self._step(value, commit=False)))
+            score = raw * self._size_weight(value) if raw > 0 else raw
+        return score / (1.0 + self.rate_damping * self._rate)
 
     @staticmethod
     def nab_inputs(input_min: float, input_max: float, probationary_period: int) -> dict:

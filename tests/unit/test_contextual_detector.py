@@ -120,12 +120,71 @@ def test_size_weight_lowers_the_scores_of_ordinary_values_but_not_of_a_spike():
     assert score_then_learn(weighed, spike) == score_then_learn(plain, spike) >= 0.75
 
 
+def test_a_value_just_beyond_the_learned_range_scores_one_even_during_a_rest():
+    def after_alarm(spatial_tolerance):
+        detector = ContextualAnomalyDetector(learning_period=50, rest_period=200,
+                                             spatial_tolerance=spatial_tolerance)
+        _run(detector, _steady(1500))  # range [98, 102]
+        assert score_then_learn(detector, {"count": 130.0}) >= 0.75  # an alarm: a rest
+        return detector
+
+    spatial = after_alarm(0.05)  # range now [98, 130]: beyond it by more than 1.6
+    assert score_then_learn(spatial, {"count": 131.0}) == 0.0  # within the tolerance
+    assert score_then_learn(spatial, {"count": 134.0}) == 1.0  # beyond: scored in the rest
+    assert score_then_learn(spatial, {"count": 100.0}) == 0.0  # and it started a new rest
+    assert spatial._since_alarm == 1
+    assert score_then_learn(after_alarm(0.0), {"count": 134.0}) == 0.0  # off: still resting
+
+
+def test_rate_damping_divides_scores_by_the_rate_of_high_raw_scores():
+    rng = random.Random(5)
+    xs = [{"count": rng.uniform(0, 100)} for _ in range(1500)]  # new transitions all along
+    plain = ContextualAnomalyDetector(learning_period=50, rest_period=20)
+    damped = ContextualAnomalyDetector(learning_period=50, rest_period=20, rate_alpha=0.01,
+                                       rate_damping=10.0)
+    rates = []
+    for x in xs:
+        p, d = plain.score_one(x), damped.score_one(x)
+        assert d == pytest.approx(p / (1 + 10.0 * damped._rate))
+        rates.append(damped._rate)
+        plain.learn_one(x)
+        damped.learn_one(x)
+    assert rates[0] == 0.0 and max(rates) > 0.1
+    steady = ContextualAnomalyDetector(learning_period=50, rate_alpha=0.01, rate_damping=10.0)
+    _run(steady, _steady(1500))
+    assert steady._rate < 0.01  # a familiar series keeps its scores
+
+
+def test_with_a_rest_threshold_exactly_the_reported_alarms_start_rests():
+    rng = random.Random(11)
+    xs = _steady(600, seed=2) + [{"count": rng.uniform(90, 110)} for _ in range(900)]
+    detector = ContextualAnomalyDetector(learning_period=50, rest_period=10, base_threshold=0.6,
+                                         magnitude_floor=0.2, rest_extends=False,
+                                         rest_threshold=0.6)
+    muted = 0  # raw scores that would start a rest without the option, but are reported low
+    for x in xs:
+        reported = detector.score_one(x)
+        raw = detector._step(x["count"], commit=False)
+        resting = detector._resting(x["count"])
+        detector.learn_one(x)
+        assert (detector._since_alarm == 0) == (reported >= 0.6)
+        muted += not resting and raw >= 0.6 > reported
+    assert muted > 0
+
+
+def test_a_rest_threshold_and_rest_extends_exclude_each_other():
+    with pytest.raises(ValueError, match="choose one"):
+        ContextualAnomalyDetector(rest_threshold=0.5, rest_extends=True)
+
+
 def test_a_state_pickled_before_the_later_options_existed_still_loads():
     detector = ContextualAnomalyDetector(learning_period=20, rest_period=5)
     _run(detector, _steady(300))
     state = copy.deepcopy(detector.__getstate__())
     for name in ("rest_extends", "magnitude_floor", "magnitude_alpha", "_mean", "_var",
-                 "value_min", "value_max", "relearn_window", "_fitted", "_recent"):
+                 "value_min", "value_max", "relearn_window", "_fitted", "_recent",
+                 "spatial_tolerance", "rate_alpha", "rate_damping", "_rate",
+                 "rest_threshold"):
         del state[name]
     old = ContextualAnomalyDetector.__new__(ContextualAnomalyDetector)
     old.__setstate__(state)

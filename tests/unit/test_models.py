@@ -33,6 +33,7 @@ PUBLISHED = {
     "trends_detector/3-1-0": "ca31996e8ff986a887dd00900cf868a43c9275a03c6c50b2c99a5946775e8e10",
     "trends_detector/3-2-0": "b739c1da214ace4dc447deb40569ed3e2d5337600035546ae35d7cfd8c84b5d3",
     "trends_detector/3-3-0": "2058b149cc63610da75afb837acd2ebda878138d2115703c60b3d13f64ca9ae8",
+    "trends_detector/3-4-0": "a7739538e09770d40702a35e3784c7306d266fcd11bca76350a49b206d5f97e7",
 }
 
 
