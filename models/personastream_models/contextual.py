@@ -117,7 +117,8 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         values (kept in the state).
     spatial_tolerance
         0: off. Else a value farther beyond the learned range than this fraction of the range
-        scores 1, even during a rest, and starts a rest.
+        scores 1, even during a rest, and starts a rest (a value that ``rest_override`` lets
+        through a rest lies beyond it too, for any tolerance below ``margin``).
     rate_alpha
         Weight of each value in the rate of raw scores at or above ``base_threshold``.
     rate_damping
