@@ -11,7 +11,7 @@ from personastream import flink_jobs
 from personastream.commands.models import models_group
 from personastream.stack.cassandra import keyspace, session
 from personastream_flows.processors.ingest.event_ingest import SCHEMA_DIR, Ingestor
-LIVE, CANDIDATE = "2-0-0", "1-0-0"
+LIVE, CANDIDATE = "2-0-0", "3-4-0"  # the candidate: the best detector on NAB
 SWITCH_TIMEOUT_S = 60
 LAG_S = 120
 OPEN_MINUTES = 3  # the newest minutes, whose windows the watermark has not closed yet
