@@ -9,19 +9,16 @@ Submit with ``personastream jobs submit build_profiles``.
 """
 from __future__ import annotations
 
-import json
-
 from pyflink.common import Types
-from pyflink.datastream import MapFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream import StreamExecutionEnvironment
 
-from personastream_flink import job_args, job_io, sql_template
+from personastream_flink import job_args, job_io, late_events
 from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.profile_updates import COLUMNS, OUTPUT_TYPE, UpdateProfile
 from personastream_flows.processors.ingest.event_ingest import user_key
 
 JOB_NAME = "build_profiles"
 TABLE = "profiles"
-DEADLETTER_SCHEMA = "deadletter/1-1-0"
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -45,31 +42,6 @@ def parse_args(argv: list[str]):
     return p.parse_args(argv)
 
 
-class LateDeadLetter(MapFunction):
-    """A late event as a dead letter (reason ``late_event``), counted in metric late_events."""
-
-    def __init__(self, job_name: str):
-        self.job_name = job_name
-        self.late = None
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.late = runtime_context.get_metrics_group().counter("late_events")
-
-    def map(self, value) -> str:
-        self.late.inc()
-        event = {k: v for k, v in value.as_dict().items() if k not in ("event_ms", "watermark_time")}
-        reason = {"code": "late_event", "rule": None, "field": "/client_ts",
-                  "message": f"event time {value.event_ms} ms is behind the watermark "
-                             f"{value.watermark_time} of job {self.job_name}"}
-        return json.dumps({
-            "reason": reason, "errors": [reason], "event_type": value.event_type,
-            "schema_version": value.schema_version, "event_id": value.event_id,
-            "batch_index": None, "payload": json.dumps(event, separators=(",", ":")),
-            "received_at": value.received_at,
-            "source": {"ip": None, "user_agent": None, "content_type": None},
-            "deadletter_schema": DEADLETTER_SCHEMA}, separators=(",", ":"))
-
-
 def build(env: StreamExecutionEnvironment, args) -> None:
     """Declare source, per-minute activity, profile updates, late events and sinks."""
     t_env = job_io.table_env(env, args, time_column="client_ts_ms",
@@ -84,9 +56,7 @@ def build(env: StreamExecutionEnvironment, args) -> None:
     # stream: Row(user_key, profile_version, first_seen, ...), the user's whole profile
     write_to_cassandra(profiles, job_io.cassandra_writer(args, TABLE, COLUMNS, ["user_key"]),
                        "cassandra_profiles")
-    late = t_env.to_data_stream(t_env.sql_query(sql_template.render("late_events")))
-    late.map(LateDeadLetter(args.job_name), output_type=Types.STRING()).name("late_events") \
-        .sink_to(job_io.kafka_sink(args, args.deadletter_topic)).name("kafka_events_deadletter")
+    late_events.dead_letter(t_env, args, "/client_ts")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsetsInitializer,
                                                  KafkaRecordSerializationSchema, KafkaSink,
                                                  KafkaSource)
-from pyflink.table import StreamTableEnvironment
+from pyflink.table import Schema, StreamTableEnvironment
 
 from personastream_flink import sql_template
 from personastream_flink.cassandra_sink import CassandraUpsert
@@ -30,10 +30,42 @@ def table_env(env: StreamExecutionEnvironment, args, time_column: str | None = N
     return t_env
 
 
+#: The lateness rule of the profile and segment jobs: an event at or behind the watermark.
+BEHIND_WATERMARK = "event_time <= CURRENT_WATERMARK(event_time)"
+
+
+def window_closed(window_s: int) -> str:
+    """The lateness rule of a job counting product views in tumbling windows of ``window_s``
+    (epoch-aligned, the job's time zone being UTC): a view whose window's last millisecond is
+    at or behind the watermark, as the window operator judges it.
+
+    >>> "TO_TIMESTAMP_LTZ(event_ms - MOD(event_ms, 60000) + 59999, 3) <=" in window_closed(60)
+    True
+    """
+    ms = int(window_s) * 1000
+    return (f"event_type = 'product_view' AND TO_TIMESTAMP_LTZ(event_ms - MOD(event_ms, {ms}) "
+            f"+ {ms - 1}, 3) <= CURRENT_WATERMARK(event_time)")
+
+
+def timed_events(t_env: StreamTableEnvironment, late: str) -> None:
+    """Declare the view ``events_timed``: ``events_enriched`` with ``late`` (the SQL condition
+    ``late``, evaluated once) and the rowtime ``rowtime`` carrying the source's watermarks.
+
+    A job's windows and its late events both read this view, so they share one Kafka source and
+    one watermark: each event is on time or late, never both nor neither (two queries on
+    ``events_enriched`` would each get their own source, whose watermarks differ)."""
+    flagged = t_env.sql_query(sql_template.render("events_flagged", fragments={"late": late}))
+    schema = Schema.new_builder().column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)") \
+        .watermark("rowtime", "SOURCE_WATERMARK()").build()
+    t_env.create_temporary_view("events_timed",
+                                t_env.from_data_stream(t_env.to_data_stream(flagged), schema))
+
+
 def user_activity(t_env: StreamTableEnvironment) -> DataStream:
     """Per user id, anonymous id and minute of event time: counts, spend, item events and CRM
-    updates (``sql/user_activity_per_minute.sql``); events behind the watermark are left out."""
-    t_env.execute_sql(sql_template.render("on_time_events"))
+    updates (``sql/user_activity_per_minute.sql``) of the events on time by
+    :data:`BEHIND_WATERMARK` (declares ``events_timed``)."""
+    timed_events(t_env, BEHIND_WATERMARK)
     return t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
 
 

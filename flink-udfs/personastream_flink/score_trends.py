@@ -6,7 +6,8 @@ every task, says which spec versions are live and in shadow (``personastream mod
 promote``). Every scored window is upserted into Cassandra ``item_trends`` and, as the item's
 latest, into ``item_latest_trend`` (partition ``bucket = 'all'``: the API reads every item's
 current trend in one query); those above the live spec's threshold also go to Kafka
-``trends.anomalies``. Submit with ``personastream jobs submit score_trends``.
+``trends.anomalies``. Views that arrive after their window closed are dead-lettered (reason
+``late_event``). Submit with ``personastream jobs submit score_trends``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import json
 from pyflink.common import Row, Types
 from pyflink.datastream import StreamExecutionEnvironment
 
-from personastream_flink import job_args, job_io, sql_template
+from personastream_flink import job_args, job_io, late_events, sql_template
 from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.trend_scoring import (OUTPUT_FIELDS, OUTPUT_TYPE, PLACEMENTS,
                                                ScoreItemViews)
@@ -35,6 +36,7 @@ LATEST_TYPE = Types.ROW_NAMED(LATEST_FIELDS, [
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
     return [*job_args.arguments(settings, jars, job_name),
             "--anomalies-topic", settings.topic_trends_anomalies,
+            "--deadletter-topic", settings.topic_events_deadletter,
             "--control-topic", settings.topic_models_control,
             "--window-s", str(settings.trends_window_s),
             "--watermark-s", str(settings.trends_watermark_s),
@@ -46,6 +48,7 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
 def parse_args(argv: list[str]):
     p = job_args.parser(JOB_NAME, __doc__)
     p.add_argument("--anomalies-topic", required=True)
+    p.add_argument("--deadletter-topic", required=True)
     p.add_argument("--control-topic", required=True, help="model placements (compacted)")
     p.add_argument("--window-s", type=int, required=True)
     p.add_argument("--watermark-s", type=int, required=True)
@@ -75,6 +78,7 @@ def latest_trend(row) -> Row:
 def build(env: StreamExecutionEnvironment, args) -> None:
     """Declare source, windows, scoring and sinks on ``env``."""
     t_env = job_io.table_env(env, args, time_column="received_at_ms", watermark_s=args.watermark_s)
+    job_io.timed_events(t_env, job_io.window_closed(args.window_s))
     window = sql_template.interval(args.window_s)
     views = t_env.to_data_stream(t_env.sql_query(
         sql_template.render("item_views_per_window", fragments={"window": window})))
@@ -92,6 +96,7 @@ def build(env: StreamExecutionEnvironment, args) -> None:
                        "cassandra_item_latest_trend")
     scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING()) \
         .sink_to(job_io.kafka_sink(args, args.anomalies_topic)).name("kafka_trends_anomalies")
+    late_events.dead_letter(t_env, args, "/received_at")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -215,8 +215,6 @@ class TrendTraffic:
                 return rows
             time.sleep(1)
 
-
-
     @staticmethod
     def _iso(epoch_ms: int) -> str:
         return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc) \
@@ -226,6 +224,30 @@ class TrendTraffic:
 @pytest.fixture
 def trend_traffic():
     return TrendTraffic
+
+
+def read_deadletters(settings, timeout_s: float = 30) -> list[dict]:
+    """The dead letters on the settings' dead-letter topic, from its start, once there are
+    some (or none after ``timeout_s``)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": f"test-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([settings.topic_events_deadletter])
+    out = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not out:
+            out += [json.loads(m.value()) for m in consumer.consume(100, timeout=0.5)
+                    if m.error() is None]
+    finally:
+        consumer.close()
+    return out
+
+
+@pytest.fixture
+def deadletters():
+    return read_deadletters
 
 
 class ApiServer:

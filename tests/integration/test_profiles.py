@@ -7,7 +7,6 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer
 
 from personastream import flink_jobs
 from personastream.stack.cassandra import keyspace, session
@@ -87,7 +86,7 @@ def decayed(weight: float, minutes_before_last: float) -> float:
     return weight * 0.5 ** (minutes_before_last * 60 / HALF_LIFE_S)
 
 
-def test_scripted_events_give_exact_profile_fields(profiles, enriched):
+def test_scripted_events_give_exact_profile_fields(profiles, enriched, deadletters):
     s = profiles.settings
     flink_jobs.submit(s, "build_profiles", instance=profiles.uid)
     produce(enriched, SCRIPT)
@@ -112,24 +111,9 @@ def test_scripted_events_give_exact_profile_fields(profiles, enriched):
     assert p.attributes == {"tier": "gold", "newsletter": "true"}
 
     produce(enriched, [LATE])  # behind the watermark (minute 60 minus the allowed 5 s)
-    late = [d for d in read_deadletters(s) if d["reason"]["code"] == "late_event"]
+    late = [d for d in deadletters(s) if d["reason"]["code"] == "late_event"]
     assert len(late) == 1 and json.loads(late[0]["payload"])["event_id"] == LATE[0]["event_id"]
     assert late[0]["deadletter_schema"] == "deadletter/1-1-0"
     advance_watermark(enriched, 75)
     time.sleep(5)
     assert wait_profile(s).recent_items == p.recent_items  # the late event changed nothing
-
-
-def read_deadletters(settings, timeout_s: float = 30) -> list[dict]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": f"test-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
-    consumer.subscribe([settings.topic_events_deadletter])
-    out = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not out:
-            out += [json.loads(m.value()) for m in consumer.consume(100, timeout=0.5)
-                    if m.error() is None]
-    finally:
-        consumer.close()
-    return out

@@ -18,7 +18,8 @@ def trends(isolated):
     return dataclasses.replace(isolated, settings=s)
 
 
-def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traffic):
+def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traffic,
+                                                             deadletters):
     tt = trend_traffic
     s = trends.settings
     ingestor = Ingestor(SCHEMA_DIR, geoip_database=None, max_body_bytes=10_000_000)
@@ -38,8 +39,7 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
     flink_jobs.submit(s, "score_trends", instance=trends.uid, restore_from=checkpoint)
     rows = tt.wait_rows(s, 59 * items)
 
-    views = {(item, (calendar.timegm(start.timetuple()) * 1000 - tt.T0_MS) // tt.MINUTE_MS):
-             row.views for (item, start), row in rows.items()}
+    views = _views_by_minute(tt, rows)
     closed = {k: v for k, v in expected.items() if k[1] < 59}
     assert views == closed  # every event counted once: none lost, none twice
     assert set(before) <= set(rows)
@@ -59,6 +59,23 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
     newest = {item: max(start for (i, start) in rows if i == item) for item, _ in rows}
     expected_latest = {item: (start, rows[(item, start)].views) for item, start in newest.items()}
     assert _latest_trends(s, expected_latest) == expected_latest  # one row per item: the newest
+
+    # a view of minute 5 arriving now, long after its window closed: dead-lettered by the
+    # job, and no window changed
+    late = tt.enriched_views(tt.SPIKED, 1, 5, ingestor, seed=999)
+    tt.produce(s, late)
+    letters = [d for d in deadletters(s) if d["reason"]["code"] == "late_event"]
+    assert [json.loads(d["payload"])["event_id"] for d in letters] == \
+        [late[0].value["event_id"]]
+    assert "score_trends" in letters[0]["reason"]["message"]
+    assert letters[0]["reason"]["field"] == "/received_at"
+    assert _views_by_minute(tt, tt.trend_rows(s)) == views
+
+
+def _views_by_minute(tt, rows: dict) -> dict:
+    """{(item, minute index from TrendTraffic.T0_MS): views} of scored windows."""
+    return {(item, (calendar.timegm(start.timetuple()) * 1000 - tt.T0_MS) // tt.MINUTE_MS):
+            row.views for (item, start), row in rows.items()}
 
 
 def _latest_trends(settings, expected: dict, timeout_s: float = 30) -> dict:

@@ -607,7 +607,8 @@ def _bare_with_writes_s(s: Settings, spec: specs.ModelSpec, workload: Workload,
             row = {"item_id": item_id, "window_start": workload.window_start(window),
                    "window_end": workload.window_start(window + 1), "views": views,
                    "score": score, "flagged": flagged, "model": spec.name,
-                   "model_version": spec.version, "n_learned": n_learned}
+                   "model_version": spec.version, "n_learned": n_learned,
+                   "shadow_version": None, "shadow_score": None, "shadow_flagged": None}
             cql.execute(insert, [row[c] for c in OUTPUT_FIELDS])
         return time.perf_counter() - started
 
