@@ -475,20 +475,22 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
             z = 0.0 if value == self._mean else math.inf
         return self.magnitude_floor + (1 - self.magnitude_floor) * math.erf(z / math.sqrt(2))
 
+    def _beyond(self, value: float, reach: float) -> bool:
+        """Whether ``value`` lies farther than ``reach`` beyond the learned range."""
+        return value > self._hi + reach or value < self._lo - reach
+
     def _far_beyond(self, value: float) -> bool:
         """Whether ``value`` lies more than ``rest_override`` widened ranges beyond the range."""
-        span = (self._hi - self._lo) * (1 + 2 * self.margin)
-        reach = self.rest_override * span
-        return value > self._hi + self.margin * (self._hi - self._lo) + reach or \
-            value < self._lo - self.margin * (self._hi - self._lo) - reach
+        span = self._hi - self._lo
+        return self._beyond(value, (self.margin + self.rest_override * (1 + 2 * self.margin))
+                            * span)
 
     def _spatial(self, value: float) -> bool:
         """Whether ``value``, after the learning period, lies farther beyond the learned range
         than ``spatial_tolerance`` of the range (never when it is off or the range empty)."""
         span = self._hi - self._lo
-        reach = self.spatial_tolerance * span
         return self.spatial_tolerance > 0 and self._n >= self.learning_period and span > 0 \
-            and (value > self._hi + reach or value < self._lo - reach)
+            and self._beyond(value, self.spatial_tolerance * span)
 
     def _resting(self, value: float) -> bool:
         """Whether ``value`` is scored 0: still learning, or resting and not far beyond."""
