@@ -30,12 +30,12 @@ tools:
 # Unit tests (seconds, no servers), then the integration tests against the real servers this
 # target starts and stops.
 test: venv tools
-	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
+	$(BIN)/pytest tests/unit contracts models nifi-flows flink-udfs serving deploy benchmarks
 	status=0; $(BIN)/personastream stack up && $(BIN)/pytest tests/integration || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
 test-unit: venv
-	$(BIN)/pytest tests/unit deploy nifi-flows flink-udfs models
+	$(BIN)/pytest tests/unit contracts models nifi-flows flink-udfs serving deploy benchmarks
 
 down: venv
 	$(BIN)/personastream serve --stop

@@ -18,8 +18,8 @@ from personastream.commands.profiles import profiles_group
 from personastream.commands.serve import serve
 from personastream.commands.settings import settings_group
 from personastream.commands.stack import stack_group
-from personastream.errors import PersonastreamError
-from personastream.settings import resolve
+from personastream_contracts.errors import PersonastreamError
+from personastream_contracts.settings import resolve
 
 
 def _parse_overrides(ctx, param, values: tuple[str, ...]) -> dict[str, str]:

@@ -9,16 +9,14 @@ Submit with ``personastream jobs submit assign_segments``.
 from __future__ import annotations
 
 from pyflink.common import Types
-from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
+from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io
-from personastream_flink.cassandra_sink import write_to_cassandra
-from personastream_flink.segmentation import (ALL_CUSTOMERS, SEGMENT_FIELDS, SEGMENT_TYPE,
-                                              VECTOR_TYPE, AssignSegment, BehaviourVector)
-from personastream_flows.processors.ingest.event_ingest import user_key
+from personastream_flink.segmentation import (ALL_CUSTOMERS, OUTPUT, VECTOR_TYPE, AssignSegment,
+                                              BehaviourVector)
 
 JOB_NAME = "assign_segments"
-TABLE = "profiles"
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -38,23 +36,30 @@ def parse_args(argv: list[str]):
     return p.parse_args(argv)
 
 
-def build(env: StreamExecutionEnvironment, args) -> None:
-    """Declare source, per-minute activity, vectors, clustering and the profile upserts."""
-    t_env = job_io.table_env(env, args, time_column="client_ts_ms",
-                             watermark_s=args.allowed_lateness_s)
+def behaviour_vectors(env: StreamExecutionEnvironment, args, io) -> DataStream:
+    """Each customer's behaviour vector after each minute of their activity (what the clusterer
+    learns from; ``models train`` fits initial centres on the same vectors)."""
+    t_env = job_io.table_env(env, io, time_column="client_ts_ms",
+                             watermark_s=args.allowed_lateness_s,
+                             idle_timeout_s=args.idle_timeout_s)
     activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...), per minute
-    vectors = (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
-                               key_type=Types.STRING())
-               .process(BehaviourVector(args.clusterer, args.clusterer_version),
-                        output_type=VECTOR_TYPE).name("behaviour_vector"))
+    return (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
+                            key_type=Types.STRING())
+            .process(BehaviourVector(args.clusterer, args.clusterer_version),
+                     output_type=VECTOR_TYPE).name("behaviour_vector"))
+
+
+def build(env: StreamExecutionEnvironment, args, io) -> None:
+    """Declare source, per-minute activity, vectors, clustering and the profile upserts on
+    ``env``, reading and writing through ``io``."""
+    vectors = behaviour_vectors(env, args, io)
     # stream: Row(user_key, features as JSON), the customer's vector after each minute
     segments = (vectors.key_by(lambda r: ALL_CUSTOMERS, key_type=Types.STRING())
                 .process(AssignSegment(args.clusterer, args.clusterer_version),
-                         output_type=SEGMENT_TYPE).name("assign_segment"))
+                         output_type=OUTPUT.row_type).name("assign_segment"))
     # stream: Row(user_key, segment_id, segment_distance, segment_model)
-    write_to_cassandra(segments, job_io.cassandra_writer(args, TABLE, SEGMENT_FIELDS, ["user_key"]),
-                       "cassandra_profiles_segment")
+    io.write_rows(segments, OUTPUT, "cassandra_profiles_segment")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,13 +12,11 @@ from __future__ import annotations
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
+from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io, late_events
-from personastream_flink.cassandra_sink import write_to_cassandra
-from personastream_flink.profile_updates import COLUMNS, OUTPUT_TYPE, UpdateProfile
-from personastream_flows.processors.ingest.event_ingest import user_key
+from personastream_flink.profile_updates import OUTPUT, UpdateProfile
 
 JOB_NAME = "build_profiles"
-TABLE = "profiles"
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -42,21 +40,22 @@ def parse_args(argv: list[str]):
     return p.parse_args(argv)
 
 
-def build(env: StreamExecutionEnvironment, args) -> None:
-    """Declare source, per-minute activity, profile updates, late events and sinks."""
-    t_env = job_io.table_env(env, args, time_column="client_ts_ms",
-                             watermark_s=args.allowed_lateness_s)
+def build(env: StreamExecutionEnvironment, args, io) -> None:
+    """Declare source, per-minute activity, profile updates, late events and sinks on ``env``,
+    reading and writing through ``io``."""
+    t_env = job_io.table_env(env, io, time_column="client_ts_ms",
+                             watermark_s=args.allowed_lateness_s,
+                             idle_timeout_s=args.idle_timeout_s)
     activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ..., attribute_updates)
     profiles = (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
                                 key_type=Types.STRING())
                 .process(UpdateProfile(args.session_gap_s, args.recent_items,
-                                       args.affinity_half_life_s), output_type=OUTPUT_TYPE)
+                                       args.affinity_half_life_s), output_type=OUTPUT.row_type)
                 .name("update_profile"))
     # stream: Row(user_key, profile_version, first_seen, ...), the user's whole profile
-    write_to_cassandra(profiles, job_io.cassandra_writer(args, TABLE, COLUMNS, ["user_key"]),
-                       "cassandra_profiles")
-    late_events.dead_letter(t_env, args, "/client_ts")
+    io.write_rows(profiles, OUTPUT, "cassandra_profiles")
+    late_events.dead_letter(t_env, args, io, "/client_ts")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,33 +11,11 @@ import logging
 from pyflink.datastream import DataStream, ProcessFunction, RuntimeContext
 from pyflink.datastream.connectors.base import Sink
 
+from personastream_contracts.cassandra import cassandra_cluster, insert_statement
+
 log = logging.getLogger(__name__)
 
-
 DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
-PROTOCOL_VERSION = 5  # Cassandra 4.0+; pinned so the driver does not probe and downgrade
-
-
-def cassandra_cluster(contact_points: list[str], port: int, local_dc: str,
-                      timeout_s: float = 10):
-    """A driver ``Cluster`` preferring ``local_dc``, token-aware (one definition for jobs and CLI)."""
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)))
-    return Cluster(contact_points, port=port, connect_timeout=timeout_s,
-                   protocol_version=PROTOCOL_VERSION,
-                   execution_profiles={EXEC_PROFILE_DEFAULT: profile})
-
-
-def insert_statement(table: str, columns: list[str]) -> str:
-    """CQL upsert with bind markers for ``columns``.
-
-    >>> insert_statement("ks.events_by_user", ["user_key", "event_id"])
-    'INSERT INTO ks.events_by_user (user_key, event_id) VALUES (?, ?)'
-    """
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 class CassandraUpsert(ProcessFunction):
@@ -76,7 +54,7 @@ class CassandraUpsert(ProcessFunction):
             self._cluster.shutdown()
 
 
-def write_to_cassandra(stream: DataStream, writer: CassandraUpsert, name: str) -> None:
+def write_to_cassandra(stream: DataStream, writer: ProcessFunction, name: str) -> None:
     """Run ``writer`` on every element; the writes are the output, so the stream ends in a
     discarding sink (a DataStream needs one)."""
     stream.process(writer).name(name).sink_to(Sink(DISCARDING_SINK))

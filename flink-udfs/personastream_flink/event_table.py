@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 
+from personastream_contracts.event_schemas import NON_EVENT_SCHEMAS, SCHEMA_DIR, load_schemas
 from personastream_flink import sql_template
-from personastream_flows.processors.ingest.event_ingest import (NON_EVENT_SCHEMAS, SCHEMA_DIR,
-                                                                 load_schemas)
 
 ENVELOPE = ("envelope", "1-0-0")
 ENRICHMENT = ("enrichment", "1-0-0")
@@ -84,15 +83,31 @@ TIME_COLUMNS = {"received_at_ms": "COALESCE(`received_at_ms`, 0)",
                 "client_ts_ms": "COALESCE(LEAST(`client_ts_ms`, `received_at_ms`), 0)"}
 
 
-def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: str | None = None,
-               watermark_s: int = 0) -> str:
-    """CREATE TABLE ``events_enriched`` (JSON format) with the columns from the schemas, and
-    with ``time_column`` (one of :data:`TIME_COLUMNS`) as rowtime ``event_time`` (and
-    ``event_ms``, the same in epoch ms) whose watermark trails it by ``watermark_s`` seconds.
+def kafka_options(topic: str, bootstrap_servers: str, group_id: str) -> dict[str, str]:
+    """The table read from Kafka (as NiFi publishes it), from the consumer group's offsets."""
+    return {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap_servers,
+            "properties.group.id": group_id, "properties.auto.offset.reset": "earliest",
+            "scan.startup.mode": "group-offsets"}
 
-    >>> "WATERMARK FOR event_time AS event_time - INTERVAL '0:00:05' HOUR TO SECOND" in source_ddl(
-    ...     "t", "b", "g", time_column="received_at_ms", watermark_s=5)
+
+def file_options(path: str) -> dict[str, str]:
+    """The table read from a file of the same JSON records, one per line (bounded: at its end
+    every window closes); what unit tests and offline training read."""
+    return {"connector": "filesystem", "path": path}
+
+
+def source_ddl(options: dict[str, str], time_column: str | None = None,
+               watermark_s: int = 0) -> str:
+    """CREATE TABLE ``events_enriched`` (JSON format; connector ``options``:
+    :func:`kafka_options` or :func:`file_options`) with the columns from the schemas, and with
+    ``time_column`` (one of :data:`TIME_COLUMNS`) as rowtime ``event_time`` (and ``event_ms``,
+    the same in epoch ms) whose watermark trails it by ``watermark_s`` seconds.
+
+    >>> ddl = source_ddl(kafka_options("t", "b", "g"), time_column="received_at_ms", watermark_s=5)
+    >>> "WATERMARK FOR event_time AS event_time - INTERVAL '0:00:05' HOUR TO SECOND" in ddl
     True
+    >>> "'topic' = 't'" in ddl, "'format' = 'json'" in ddl
+    (True, True)
     """
     columns = ",\n    ".join(f"{quote(name)} {kind}" for name, kind in enriched_columns())
     time = ""
@@ -103,6 +118,5 @@ def source_ddl(topic: str, bootstrap_servers: str, group_id: str, time_column: s
         time = (f",\n    event_ms AS {expression},\n    "
                 f"event_time AS TO_TIMESTAMP_LTZ({expression}, 3),\n    "
                 f"WATERMARK FOR event_time AS event_time - {sql_template.interval(watermark_s)}")
-    return sql_template.render("events_enriched_source",
-                               fragments={"columns": columns, "time": time}, topic=topic,
-                               bootstrap_servers=bootstrap_servers, group_id=group_id)
+    return sql_template.render("events_enriched_source", fragments={
+        "columns": columns, "time": time, "options": sql_template.options(options)})

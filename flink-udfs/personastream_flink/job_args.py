@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 
+from personastream_contracts.cassandra import keyspace
+
 
 def arguments(settings, jars: list, job_name: str) -> list[str]:
-    from personastream.stack.cassandra import keyspace
-
     return ["--job-name", job_name, "--group-id", job_name,
             "--bootstrap-servers", settings.kafka_bootstrap_servers,
             "--topic", settings.topic_events_enriched,
@@ -44,7 +44,8 @@ def environment(args):
     from pyflink.datastream import StreamExecutionEnvironment
 
     config = Configuration()
-    config.set_string("pipeline.jars", args.jars)
+    if args.jars:
+        config.set_string("pipeline.jars", args.jars)
     config.set_string("execution.checkpointing.interval", f"{args.checkpoint_interval_s} s")
     config.set_string("execution.checkpointing.externalized-checkpoint-retention",
                       "RETAIN_ON_CANCELLATION")
@@ -52,10 +53,13 @@ def environment(args):
 
 
 def run(build, parse_args, argv: list[str] | None) -> None:
-    """A job's ``main``: parse its parameters, declare it with ``build``, submit it."""
+    """A job's ``main``: parse its parameters, declare it with ``build`` on Kafka and
+    Cassandra, submit it."""
     import sys
+
+    from personastream_flink.job_io import KafkaCassandra
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     env = environment(args)
-    build(env, args)
+    build(env, args, KafkaCassandra(args))
     env.execute(args.job_name)

@@ -1,6 +1,20 @@
-"""What the jobs read and write: the enriched-events table, per-minute user activity, the
-model control stream, the Cassandra writer and the Kafka string sink, built from the jobs'
-common parameters."""
+"""What the jobs read and write, behind one seam: a job's ``build(env, args, io)`` declares its
+topology on ``io``'s sources and sinks, so the same topology runs on Kafka and Cassandra
+(:class:`KafkaCassandra`, what ``main`` uses) or on files in a unit test or offline run
+(:class:`personastream_flink.testing.FileIO`).
+
+An ``io`` gives:
+
+- ``events_options``: the connector options of the ``events_enriched`` table (the table itself,
+  its columns, JSON format and watermark, is declared here, the same for every ``io``);
+- ``control(env)``: the model control records (JSON strings), broadcast to the jobs that follow
+  model placements;
+- ``write_rows(stream, output, name)``: upsert each row of ``stream`` into ``output``'s table
+  (:class:`~personastream_flink.rows.Output`);
+- ``write_strings(stream, topic, name)``: publish each string of ``stream`` to ``topic``.
+
+Also here: the per-minute user activity and the lateness rules the windowed jobs share.
+"""
 from __future__ import annotations
 
 from pyflink.common import WatermarkStrategy
@@ -12,21 +26,60 @@ from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsets
 from pyflink.table import Schema, StreamTableEnvironment
 
 from personastream_flink import sql_template
-from personastream_flink.cassandra_sink import CassandraUpsert
-from personastream_flink.event_table import source_ddl
+from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
+from personastream_flink.event_table import kafka_options, source_ddl
+from personastream_flink.rows import Output
 
 
-def table_env(env: StreamExecutionEnvironment, args, time_column: str | None = None,
-              watermark_s: int = 0) -> StreamTableEnvironment:
-    """A table environment in UTC with ``events_enriched`` declared (with its rowtime when
-    ``time_column`` is given; a partition silent for ``args.idle_timeout_s`` does not hold the
+class KafkaCassandra:
+    """The production seam: events from Kafka, control records from the compacted control
+    topic, rows upserted into Cassandra, strings published to Kafka (at least once)."""
+
+    def __init__(self, args):
+        self.args = args
+
+    @property
+    def events_options(self) -> dict[str, str]:
+        a = self.args
+        return kafka_options(a.topic, a.bootstrap_servers, a.group_id)
+
+    def control(self, env: StreamExecutionEnvironment) -> DataStream:
+        """The model control topic from its start (it is compacted: the latest placement of each
+        model), as JSON strings; it carries no event time and never holds a watermark back."""
+        a = self.args
+        source = KafkaSource.builder().set_bootstrap_servers(a.bootstrap_servers) \
+            .set_topics(a.control_topic).set_group_id(f"{a.group_id}.control") \
+            .set_starting_offsets(KafkaOffsetsInitializer.earliest()) \
+            .set_value_only_deserializer(SimpleStringSchema()).build()
+        return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_models_control") \
+            .uid("kafka_models_control")
+
+    def write_rows(self, stream: DataStream, output: Output, name: str) -> None:
+        a = self.args
+        writer = CassandraUpsert(a.cassandra_hosts.split(","), a.cassandra_port,
+                                 a.cassandra_local_dc, a.keyspace, output.table_name,
+                                 list(output.columns), list(output.table.key))
+        write_to_cassandra(stream, writer, name)
+
+    def write_strings(self, stream: DataStream, topic: str, name: str) -> None:
+        sink = KafkaSink.builder().set_bootstrap_servers(self.args.bootstrap_servers) \
+            .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
+                                   .set_value_serialization_schema(SimpleStringSchema()).build()) \
+            .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
+        stream.sink_to(sink).name(name)
+
+
+def table_env(env: StreamExecutionEnvironment, io, time_column: str | None = None,
+              watermark_s: int = 0, idle_timeout_s: int | None = None) -> StreamTableEnvironment:
+    """A table environment in UTC with ``events_enriched`` declared on ``io`` (with its rowtime
+    when ``time_column`` is given; a partition silent for ``idle_timeout_s`` does not hold the
     watermark back)."""
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("table.local-time-zone", "UTC")
-    if time_column is not None:
-        t_env.get_config().set("table.exec.source.idle-timeout", f"{args.idle_timeout_s} s")
-    t_env.execute_sql(source_ddl(args.topic, args.bootstrap_servers, args.group_id,
-                                 time_column=time_column, watermark_s=watermark_s))
+    if time_column is not None and idle_timeout_s is not None:
+        t_env.get_config().set("table.exec.source.idle-timeout", f"{idle_timeout_s} s")
+    t_env.execute_sql(source_ddl(io.events_options, time_column=time_column,
+                                 watermark_s=watermark_s))
     return t_env
 
 
@@ -51,8 +104,8 @@ def timed_events(t_env: StreamTableEnvironment, late: str) -> None:
     """Declare the view ``events_timed``: ``events_enriched`` with ``late`` (the SQL condition
     ``late``, evaluated once) and the rowtime ``rowtime`` carrying the source's watermarks.
 
-    A job's windows and its late events both read this view, so they share one Kafka source and
-    one watermark: each event is on time or late, never both nor neither (two queries on
+    A job's windows and its late events both read this view, so they share one source and one
+    watermark: each event is on time or late, never both nor neither (two queries on
     ``events_enriched`` would each get their own source, whose watermarks differ)."""
     flagged = t_env.sql_query(sql_template.render("events_flagged", fragments={"late": late}))
     schema = Schema.new_builder().column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)") \
@@ -67,28 +120,3 @@ def user_activity(t_env: StreamTableEnvironment) -> DataStream:
     :data:`BEHIND_WATERMARK` (declares ``events_timed``)."""
     timed_events(t_env, BEHIND_WATERMARK)
     return t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
-
-
-def control_stream(env: StreamExecutionEnvironment, args) -> DataStream:
-    """The model control topic from its start (it is compacted: the latest placement of each
-    model), as JSON strings; it carries no event time and never holds a watermark back."""
-    source = KafkaSource.builder().set_bootstrap_servers(args.bootstrap_servers) \
-        .set_topics(args.control_topic).set_group_id(f"{args.group_id}.control") \
-        .set_starting_offsets(KafkaOffsetsInitializer.earliest()) \
-        .set_value_only_deserializer(SimpleStringSchema()).build()
-    return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_models_control") \
-        .uid("kafka_models_control")
-
-
-def cassandra_writer(args, table: str, columns: list[str],
-                     key_columns: list[str]) -> CassandraUpsert:
-    return CassandraUpsert(args.cassandra_hosts.split(","), args.cassandra_port,
-                           args.cassandra_local_dc, args.keyspace, table, columns, key_columns)
-
-
-def kafka_sink(args, topic: str) -> KafkaSink:
-    """At-least-once sink of JSON strings to ``topic``."""
-    return KafkaSink.builder().set_bootstrap_servers(args.bootstrap_servers) \
-        .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
-                               .set_value_serialization_schema(SimpleStringSchema()).build()) \
-        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()

@@ -8,14 +8,11 @@ from __future__ import annotations
 from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_flink import job_args, job_io, sql_template
-from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.identity import user_key_udf
+from personastream_flink.rows import Output
 
 JOB_NAME = "land_events"
-TABLE = "events_by_user"
-COLUMNS = ["user_key", "received_at", "event_id", "event_type", "item_id", "category", "brand",
-           "price", "query", "page_url", "country", "device_type", "landed_at"]
-KEY_COLUMNS = ["user_key", "received_at", "event_id"]
+OUTPUT = Output("events_by_user", JOB_NAME)
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -26,13 +23,13 @@ def parse_args(argv: list[str]):
     return job_args.parser(JOB_NAME, __doc__).parse_args(argv)
 
 
-def build(env: StreamExecutionEnvironment, args) -> None:
-    """Declare source, query and sink on ``env``."""
-    t_env = job_io.table_env(env, args)
+def build(env: StreamExecutionEnvironment, args, io) -> None:
+    """Declare source, query and sink on ``env``, reading and writing through ``io``."""
+    t_env = job_io.table_env(env, io)
     t_env.create_temporary_function("user_key", user_key_udf)
     landed = t_env.to_data_stream(t_env.sql_query(sql_template.render("land_events")))
-    write_to_cassandra(landed, job_io.cassandra_writer(args, TABLE, COLUMNS, KEY_COLUMNS),
-                       "cassandra_events_by_user")
+    # stream: Row(user_key, received_at, event_id, event_type, ...), one per event
+    io.write_rows(landed, OUTPUT, "cassandra_events_by_user")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,20 +29,20 @@ import json
 from dataclasses import dataclass, field
 
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext, \
-    StreamExecutionEnvironment
+from pyflink.datastream import (KeyedProcessFunction, OutputTag, RuntimeContext,
+                                StreamExecutionEnvironment)
 from pyflink.datastream.state import ValueStateDescriptor
 
+from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io, sql_template
-from personastream_flink.cassandra_sink import write_to_cassandra
 from personastream_flink.event_table import TIME_COLUMNS
-from personastream_flows.processors.ingest.event_ingest import user_key
-from personastream_models.recommend import (bump_affinity, co_view_pairs, decayed,
-                                            merge_neighbour, update_profile)
+from personastream_flink.rows import Output
+from personastream_models.recommend import (bump_affinity, co_view_pairs, decayed, merge_neighbour,
+                                            update_profile)
 
 JOB_NAME = "live_activity"
-PROFILES_TABLE = "live_profiles"
-NEIGHBOURS_TABLE = "item_neighbours"
+PROFILES = Output("live_profiles", JOB_NAME)
+NEIGHBOURS = Output("item_neighbours", JOB_NAME)
 #: Python UDF bundles: finished after this many elements or milliseconds, whichever first.
 BUNDLE_SIZE = 100
 BUNDLE_TIME_MS = 50
@@ -52,21 +52,11 @@ BUFFER_TIMEOUT_MS = 10
 CO_VIEW_EVENTS = frozenset({"product_view", "add_to_cart"})
 VIEW_EVENT = "product_view"
 
-PROFILE_COLUMNS = ["user_key", "recent_items", "category_affinity", "brand_affinity",
-                   "purchased", "updated_at", "n_events", "written_at"]
-PROFILE_TYPE = Types.ROW_NAMED(PROFILE_COLUMNS, [
-    Types.STRING(), Types.LIST(Types.STRING()), Types.MAP(Types.STRING(), Types.DOUBLE()),
-    Types.MAP(Types.STRING(), Types.DOUBLE()), Types.LIST(Types.STRING()),
-    Types.SQL_TIMESTAMP(), Types.LONG(), Types.SQL_TIMESTAMP()])
 #: One item's share of an event: co-view weights to add, and whether the event viewed it.
 ITEM_UPDATE_FIELDS = ["item_id", "co_views", "viewed", "event_ms"]
 ITEM_UPDATE_TYPE = Types.ROW_NAMED(ITEM_UPDATE_FIELDS, [
     Types.STRING(), Types.MAP(Types.STRING(), Types.DOUBLE()), Types.BOOLEAN(), Types.LONG()])
 ITEM_UPDATES = OutputTag("item_updates", ITEM_UPDATE_TYPE)
-NEIGHBOUR_COLUMNS = ["item_id", "neighbours", "views", "updated_at"]
-NEIGHBOUR_TYPE = Types.ROW_NAMED(NEIGHBOUR_COLUMNS, [
-    Types.STRING(), Types.MAP(Types.STRING(), Types.DOUBLE()), Types.DOUBLE(),
-    Types.SQL_TIMESTAMP()])
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -181,11 +171,13 @@ class UpdateLiveProfile(KeyedProcessFunction):
         profile = update_profile(before, event, half_life_s=self.half_life_s,
                                  max_recent=self.recent_items)
         self.state.update(profile)
-        out = Row(ctx.get_current_key(), profile.recent_items, profile.category_affinity,
-                  profile.brand_affinity, profile.purchased, _utc(profile.updated_ms),
-                  profile.n_events, _now())
-        out.set_field_names(PROFILE_COLUMNS)  # named even when the next operator is chained
-        yield out
+        yield PROFILES.row({"user_key": ctx.get_current_key(),
+                            "recent_items": profile.recent_items,
+                            "category_affinity": profile.category_affinity,
+                            "brand_affinity": profile.brand_affinity,
+                            "purchased": profile.purchased,
+                            "updated_at": _utc(profile.updated_ms),
+                            "n_events": profile.n_events, "written_at": _now()})
         for item, (co_views, viewed) in item_updates(
                 before.recent_items if before else [], event).items():
             update = Row(item, co_views, viewed, int(value.event_ms))
@@ -209,9 +201,7 @@ class UpdateItemNeighbours(KeyedProcessFunction):
                           int(value.event_ms), self.half_life_s)
         self.state.update(state)
         row = item_row(ctx.get_current_key(), state, self.half_life_s)
-        out = Row(row["item_id"], row["neighbours"], row["views"], _utc(row["updated_ms"]))
-        out.set_field_names(NEIGHBOUR_COLUMNS)
-        yield out
+        yield NEIGHBOURS.row({**row, "updated_at": _utc(row["updated_ms"])})
 
 
 def low_latency(env: StreamExecutionEnvironment) -> None:
@@ -223,10 +213,11 @@ def low_latency(env: StreamExecutionEnvironment) -> None:
     env.set_buffer_timeout(BUFFER_TIMEOUT_MS)
 
 
-def build(env: StreamExecutionEnvironment, args) -> None:
-    """Declare source, the two keyed folds and their Cassandra upserts on ``env``."""
+def build(env: StreamExecutionEnvironment, args, io) -> None:
+    """Declare source, the two keyed folds and their Cassandra upserts on ``env``, reading and
+    writing through ``io``."""
     low_latency(env)
-    t_env = job_io.table_env(env, args)
+    t_env = job_io.table_env(env, io)
     events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
         "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"]})))
     # stream: Row(user_id, anonymous_id, event_type, item_id, category, brand, event_ms,
@@ -234,21 +225,17 @@ def build(env: StreamExecutionEnvironment, args) -> None:
     profiles = (events.filter(lambda r: user_key(r.user_id, r.anonymous_id) is not None)
                 .key_by(lambda r: user_key(r.user_id, r.anonymous_id), key_type=Types.STRING())
                 .process(UpdateLiveProfile(args.recent_items, args.affinity_half_life_s),
-                         output_type=PROFILE_TYPE)
+                         output_type=PROFILES.row_type)
                 .name("update_live_profile").uid("update_live_profile"))
     # stream: Row(user_key, recent_items, ..., written_at), the customer's whole live profile
-    write_to_cassandra(profiles, job_io.cassandra_writer(args, PROFILES_TABLE, PROFILE_COLUMNS,
-                                                         ["user_key"]),
-                       "cassandra_live_profiles")
+    io.write_rows(profiles, PROFILES, "cassandra_live_profiles")
     neighbours = (profiles.get_side_output(ITEM_UPDATES)
                   .key_by(lambda r: r.item_id, key_type=Types.STRING())
                   .process(UpdateItemNeighbours(args.affinity_half_life_s),
-                           output_type=NEIGHBOUR_TYPE)
+                           output_type=NEIGHBOURS.row_type)
                   .name("update_item_neighbours").uid("update_item_neighbours"))
     # stream: Row(item_id, neighbours, views, updated_at), the item's whole row
-    write_to_cassandra(neighbours, job_io.cassandra_writer(args, NEIGHBOURS_TABLE,
-                                                           NEIGHBOUR_COLUMNS, ["item_id"]),
-                       "cassandra_item_neighbours")
+    io.write_rows(neighbours, NEIGHBOURS, "cassandra_item_neighbours")
 
 
 def main(argv: list[str] | None = None) -> None:

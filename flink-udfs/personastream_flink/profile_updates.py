@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyflink.common import Row, Types
+from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from personastream_flink.profiles import (Activity, ProfileRules, ProfileState, apply,
-                                          parse_attribute_updates, parse_item_events,
-                                          profile_row)
+                                          parse_attribute_updates, parse_item_events, profile_row)
+from personastream_flink.rows import Output
 
-COLUMNS = ["user_key", "profile_version", "first_seen", "last_seen", "views_1h", "carts_1h",
-           "purchases_1h", "spend_1h", "views_1d", "carts_1d", "purchases_1d", "spend_1d",
-           "sessions", "session_start", "session_events", "session_duration_s", "recent_items",
-           "category_affinity", "brand_affinity", "attributes", "updated_at"]
-OUTPUT_TYPE = Types.ROW_NAMED(COLUMNS, [
-    Types.STRING(), Types.INT(), Types.SQL_TIMESTAMP(), Types.SQL_TIMESTAMP(), Types.INT(),
-    Types.INT(), Types.INT(), Types.DOUBLE(), Types.INT(), Types.INT(), Types.INT(),
-    Types.DOUBLE(), Types.INT(), Types.SQL_TIMESTAMP(), Types.INT(), Types.DOUBLE(),
-    Types.LIST(Types.STRING()), Types.MAP(Types.STRING(), Types.DOUBLE()),
-    Types.MAP(Types.STRING(), Types.DOUBLE()), Types.MAP(Types.STRING(), Types.STRING()),
-    Types.SQL_TIMESTAMP()])
+OUTPUT = Output("profiles", "build_profiles")
 
 
 def _utc(ms: int) -> dt.datetime:
@@ -49,13 +39,7 @@ class UpdateProfile(KeyedProcessFunction):
             attribute_updates=parse_attribute_updates(value.attribute_updates)), self.rules)
         self.state.update(state)
         row = profile_row(ctx.get_current_key(), state, self.rules)
-        out = Row(row["user_key"], row["profile_version"], _utc(row["first_seen_ms"]),
-                  _utc(row["last_seen_ms"]), row["views_1h"], row["carts_1h"],
-                  row["purchases_1h"], row["spend_1h"], row["views_1d"], row["carts_1d"],
-                  row["purchases_1d"], row["spend_1d"], row["sessions"],
-                  _utc(row["session_start_ms"]), row["session_events"],
-                  row["session_duration_s"], row["recent_items"], row["category_affinity"],
-                  row["brand_affinity"], row["attributes"],
-                  dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
-        out.set_field_names(COLUMNS)  # named even when the next operator is chained
-        yield out
+        yield OUTPUT.row({**row, "first_seen": _utc(row["first_seen_ms"]),
+                          "last_seen": _utc(row["last_seen_ms"]),
+                          "session_start": _utc(row["session_start_ms"]),
+                          "updated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)})

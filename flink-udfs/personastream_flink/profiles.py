@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from personastream_contracts.tables import PROFILES
 from personastream_models.features import AFFINITY_WEIGHTS
 from personastream_models.recommend import bump_affinity as _bump
 from personastream_models.recommend import decayed as _decayed
 
-PROFILE_VERSION = 2  # the profiles layout (personastream.stack.migrations) this job writes
+PROFILE_VERSION = PROFILES.layout_version  # the profiles layout this job writes
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MINUTE_MS = 60_000

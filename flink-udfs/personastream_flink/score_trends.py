@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import json
 
-from pyflink.common import Row, Types
+from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
+from personastream_contracts.tables import LATEST_TREND_BUCKET
 from personastream_flink import job_args, job_io, late_events, sql_template
-from personastream_flink.cassandra_sink import write_to_cassandra
-from personastream_flink.trend_scoring import (OUTPUT_FIELDS, OUTPUT_TYPE, PLACEMENTS,
-                                               ScoreItemViews)
+from personastream_flink.rows import Output
+from personastream_flink.trend_scoring import OUTPUT, PLACEMENTS, ScoreItemViews
 
 JOB_NAME = "score_trends"
-TABLE = "item_trends"
-KEY_COLUMNS = ["item_id", "window_start"]
-LATEST_TABLE = "item_latest_trend"
-LATEST_BUCKET = "all"
-LATEST_FIELDS = ["bucket", "item_id", "window_start", "views", "score", "flagged",
-                 "model_version"]
-LATEST_TYPE = Types.ROW_NAMED(LATEST_FIELDS, [
-    Types.STRING(), Types.STRING(), Types.SQL_TIMESTAMP(), Types.LONG(), Types.DOUBLE(),
-    Types.BOOLEAN(), Types.STRING()])
+LATEST = Output("item_latest_trend", JOB_NAME)
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -66,37 +58,34 @@ def anomaly_json(row) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-def latest_trend(row) -> Row:
+def latest_trend(row):
     """The ``item_latest_trend`` row of a scored window (windows of an item close in order,
     so the last one written is the latest)."""
-    out = Row(LATEST_BUCKET, row.item_id, row.window_start, row.views, row.score, row.flagged,
-              row.model_version)
-    out.set_field_names(LATEST_FIELDS)  # named even when the next operator is chained
-    return out
+    return LATEST.row({**row.as_dict(), "bucket": LATEST_TREND_BUCKET})
 
 
-def build(env: StreamExecutionEnvironment, args) -> None:
-    """Declare source, windows, scoring and sinks on ``env``."""
-    t_env = job_io.table_env(env, args, time_column="received_at_ms", watermark_s=args.watermark_s)
+def build(env: StreamExecutionEnvironment, args, io) -> None:
+    """Declare source, windows, scoring and sinks on ``env``, reading and writing through
+    ``io``."""
+    t_env = job_io.table_env(env, io, time_column="received_at_ms", watermark_s=args.watermark_s,
+                             idle_timeout_s=args.idle_timeout_s)
     job_io.timed_events(t_env, job_io.window_closed(args.window_s))
     window = sql_template.interval(args.window_s)
     views = t_env.to_data_stream(t_env.sql_query(
         sql_template.render("item_views_per_window", fragments={"window": window})))
     # stream: Row(item_id, window_start, window_end, views), one per item and window
-    placements = job_io.control_stream(env, args).broadcast(PLACEMENTS)
+    placements = io.control(env).broadcast(PLACEMENTS)
     scored = (views.key_by(lambda r: r.item_id, key_type=Types.STRING()).connect(placements)
               .process(ScoreItemViews(args.detector, args.detector_version),
-                       output_type=OUTPUT_TYPE).name("score_item_views").uid("score_item_views"))
+                       output_type=OUTPUT.row_type).name("score_item_views")
+              .uid("score_item_views"))
     # stream: Row(item_id, window_start, window_end, views, score, flagged, model, ...)
-    write_to_cassandra(scored, job_io.cassandra_writer(args, TABLE, OUTPUT_FIELDS, KEY_COLUMNS),
-                       "cassandra_item_trends")
-    latest = scored.map(latest_trend, output_type=LATEST_TYPE).name("latest_trend")
-    write_to_cassandra(latest, job_io.cassandra_writer(args, LATEST_TABLE, LATEST_FIELDS,
-                                                       ["bucket", "item_id"]),
-                       "cassandra_item_latest_trend")
-    scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING()) \
-        .sink_to(job_io.kafka_sink(args, args.anomalies_topic)).name("kafka_trends_anomalies")
-    late_events.dead_letter(t_env, args, "/received_at")
+    io.write_rows(scored, OUTPUT, "cassandra_item_trends")
+    latest = scored.map(latest_trend, output_type=LATEST.row_type).name("latest_trend")
+    io.write_rows(latest, LATEST, "cassandra_item_latest_trend")
+    anomalies = scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING())
+    io.write_strings(anomalies, args.anomalies_topic, "kafka_trends_anomalies")
+    late_events.dead_letter(t_env, args, io, "/received_at")
 
 
 def main(argv: list[str] | None = None) -> None:

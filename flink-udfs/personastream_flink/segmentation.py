@@ -14,13 +14,12 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from personastream_flink.profiles import DAY_MS, parse_item_events
+from personastream_flink.rows import Output
 
 ALL_CUSTOMERS = "all"
 VECTOR_FIELDS = ["user_key", "features"]
 VECTOR_TYPE = Types.ROW_NAMED(VECTOR_FIELDS, [Types.STRING(), Types.STRING()])
-SEGMENT_FIELDS = ["user_key", "segment_id", "segment_distance", "segment_model"]
-SEGMENT_TYPE = Types.ROW_NAMED(SEGMENT_FIELDS, [Types.STRING(), Types.INT(), Types.DOUBLE(),
-                                                Types.STRING()])
+OUTPUT = Output("profiles", "assign_segments")
 
 
 def new_totals(first_ms: int, last_ms: int) -> dict:
@@ -31,10 +30,10 @@ def new_totals(first_ms: int, last_ms: int) -> dict:
 
 def add_activity(totals: dict, first_ms: int, last_ms: int, views: int, carts: int,
                  purchases: int, spend: float | None, item_events) -> dict:
-    """Add activity (a minute's sums from Flink SQL, or one event: :func:`event_activity`).
+    """Add a minute of activity (its sums from Flink SQL) to a customer's totals.
 
-    >>> t = add_activity(new_totals(5, 5), **event_activity(
-    ...     {"event_type": "product_view", "client_ts_ms": 9, "category": "shoes"}))
+    >>> t = add_activity(new_totals(5, 5), first_ms=9, last_ms=9, views=1, carts=0, purchases=0,
+    ...                  spend=None, item_events=[(9, "product_view", "i1", "shoes", "")])
     >>> t["views"], t["category_views"], t["last_ms"]
     (1, {'shoes': 1}, 9)
     """
@@ -48,16 +47,6 @@ def add_activity(totals: dict, first_ms: int, last_ms: int, views: int, carts: i
         if event_type == "product_view" and category:
             totals["category_views"][category] = totals["category_views"].get(category, 0) + 1
     return totals
-
-
-def event_activity(event: dict) -> dict:
-    """One enriched event as :func:`add_activity`'s input, counted as the per-minute SQL
-    (``sql/user_activity_per_minute.sql``) counts it: for training from recorded events."""
-    kind, ms = event.get("event_type"), int(event["client_ts_ms"])
-    return {"first_ms": ms, "last_ms": ms, "views": int(kind == "product_view"),
-            "carts": int(kind == "add_to_cart"), "purchases": int(kind == "purchase"),
-            "spend": float(event.get("total") or 0.0) if kind == "purchase" else 0.0,
-            "item_events": [(ms, kind, event.get("item_id"), event.get("category") or "", "")]}
 
 
 def totals_profile(totals: dict) -> dict:
@@ -120,6 +109,5 @@ class AssignSegment(KeyedProcessFunction):
         model.learn_one(features)
         segment, distance = model.nearest(features)
         self.model.update(model)
-        out = Row(value.user_key, int(segment), float(distance), self.spec.key)
-        out.set_field_names(SEGMENT_FIELDS)
-        yield out
+        yield OUTPUT.row({"user_key": value.user_key, "segment_id": int(segment),
+                          "segment_distance": float(distance), "segment_model": self.spec.key})

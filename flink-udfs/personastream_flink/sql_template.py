@@ -36,6 +36,15 @@ def literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def options(values: dict[str, str]) -> str:
+    """A ``WITH (...)`` option list, keys and values as quoted literals.
+
+    >>> options({"connector": "kafka", "topic": "it's"})
+    "'connector' = 'kafka',\\n    'topic' = 'it''s'"
+    """
+    return ",\n    ".join(f"{literal(k)} = {literal(v)}" for k, v in values.items())
+
+
 def render_text(text: str, **params: object) -> str:
     missing = sorted(set(_PLACEHOLDER.findall(text)) - set(params))
     if missing:

@@ -1,8 +1,8 @@
 """The trends UDF: River-style detectors per item, in Flink keyed state, switched live.
 
 The PyFlink class is a thin adapter: plain values in ``__init__``, specs loaded on first use,
-features built by shared code (``personastream_models.features``), then the same
-``score_then_learn`` the NAB benchmark runs. Which spec versions run comes from the model
+then :func:`personastream_models.placement_scoring.score_window` (features by shared code,
+the same ``score_then_learn`` the NAB benchmark runs) over the item's ``MapState``. Which spec versions run comes from the model
 control topic, connected as a broadcast stream (:mod:`personastream_models.registry`): the
 live version's score decides ``flagged``; a shadow version is scored beside it on the same
 windows; the previous live version keeps learning so that a rollback returns to a model that
@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import logging
 
-from pyflink.common import Row, Types
+from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor
 
+from personastream_flink.rows import Output
+
 log = logging.getLogger(__name__)
 
-OUTPUT_FIELDS = ["item_id", "window_start", "window_end", "views", "score", "flagged", "model",
-                 "model_version", "n_learned", "shadow_version", "shadow_score",
-                 "shadow_flagged"]
-OUTPUT_TYPE = Types.ROW_NAMED(OUTPUT_FIELDS, [
-    Types.STRING(), Types.SQL_TIMESTAMP(), Types.SQL_TIMESTAMP(), Types.LONG(), Types.DOUBLE(),
-    Types.BOOLEAN(), Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(),
-    Types.DOUBLE(), Types.BOOLEAN()])
+OUTPUT = Output("item_trends", "score_trends")
 #: Broadcast state of the control topic: model name -> placement record (JSON).
 PLACEMENTS = MapStateDescriptor("model_placements", Types.STRING(), Types.STRING())
 
@@ -80,26 +76,9 @@ class ScoreItemViews(KeyedBroadcastProcessFunction):
         return Placement.from_json(record) if record else self.default
 
     def process_element(self, value, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
-        from personastream_models.artifacts import build_warm
-        from personastream_models.detectors import score_then_learn
-        from personastream_models.features import feature_set
+        from personastream_models.placement_scoring import score_window
 
-        placement = self._placement(ctx)
-        results = {}
-        for version in placement.running_versions():
-            spec = self._spec(version)
-            detector, n_learned = self.detectors.get(version) or (build_warm(spec), 0)
-            features = feature_set(spec.features)(count=float(value.views))
-            score = float(score_then_learn(detector, features))
-            self.detectors.put(version, (detector, n_learned + 1))
-            results[version] = (spec, score, n_learned + 1)
-        for version in [v for v in self.detectors.keys() if v not in results]:
-            self.detectors.remove(version)  # neither live, shadow nor the rollback target
-        spec, score, n_learned = results[placement.live]
-        shadow = results.get(placement.shadow) if placement.shadow else None
-        out = Row(value.item_id, value.window_start, value.window_end, value.views, score,
-                  spec.is_anomaly(score), spec.name, spec.version, n_learned,
-                  placement.shadow, shadow[1] if shadow else None,
-                  shadow[0].is_anomaly(shadow[1]) if shadow else None)
-        out.set_field_names(OUTPUT_FIELDS)  # named even when the next operator is chained
-        yield out
+        result = score_window(self.detectors, self._placement(ctx), self._spec, value.views)
+        yield OUTPUT.row({"item_id": value.item_id, "window_start": value.window_start,
+                          "window_end": value.window_end, "views": value.views,
+                          **result.columns()})

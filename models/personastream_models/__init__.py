@@ -1,8 +1,15 @@
-"""personastream models: versioned specs, feature sets, estimators and the NAB benchmark.
+"""personastream models: versioned specs, feature sets, estimators, ranking (pure Python).
 
-- :mod:`~personastream_models.specs`: load, validate and build ``specs/<name>/<version>.json``.
+- :mod:`~personastream_models.specs`: load, validate and build ``specs/<name>/<version>.json``;
+  :mod:`~personastream_models.artifacts` what training made for a spec version.
 - :mod:`~personastream_models.features`: the feature sets specs refer to.
-- :mod:`~personastream_models.detectors`: the project's estimators and ``score_then_learn``,
-  the scoring step shared by the Flink trends job and the benchmark.
-- :mod:`~personastream_models.nab`: NAB corpus, results layout, scoring and runner.
+- :mod:`~personastream_models.detectors`, :mod:`~personastream_models.contextual`,
+  :mod:`~personastream_models.clustering`: the project's estimators and ``score_then_learn``,
+  the scoring step shared by the Flink trends job and the NAB benchmark.
+- :mod:`~personastream_models.registry`: which version is live, in shadow, the rollback target;
+  :mod:`~personastream_models.placement_scoring` one item's window scored by them.
+- :mod:`~personastream_models.recommend`: live profiles, co-views and the ranking.
+- :mod:`~personastream_models.harness`: the property checks every spec passes.
+
+The NAB runner and scorer live with the other benchmarks (:mod:`personastream_bench.nab`).
 """

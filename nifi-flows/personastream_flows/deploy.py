@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import nipyapi
 
+from personastream_flows import bundle
 from personastream_flows.client import connect
 from personastream_flows.definitions import bind_context, load_definition
 from personastream_flows.errors import FlowError
@@ -51,8 +52,12 @@ def live_definition(group_id: str) -> dict:
 def deploy(settings, flow: str, env: str | None = None, group_name: str | None = None,
            update_secrets: bool = False, timeout_s: float = 180) -> Deployed:
     """Create or replace process group ``group_name`` (default: the flow's name), bound to the
-    environment's parameter context filled from settings, and start it."""
+    environment's parameter context filled from settings, and start it; first bring the Python
+    bundle in ``nifi_python_extensions_dir`` up to date with its sources."""
     connect(settings)
+    if bundle.differences(settings.nifi_python_extensions_dir, with_requirements=True):
+        bundle.build(settings.nifi_python_extensions_dir, settings.nifi_python,
+                     settings.cache_dir / "nifi-python-deps")
     definition = load_definition(flow)
     context = context_name(definition["flowContents"]["parameterContextName"], env)
     definition = bind_context(definition, context)

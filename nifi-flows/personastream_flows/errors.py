@@ -1,5 +1,5 @@
 """Errors of flow deployment; the message says what failed and how to fix it."""
-from personastream.errors import PersonastreamError
+from personastream_contracts.errors import PersonastreamError
 
 
 class FlowError(PersonastreamError):

@@ -19,17 +19,11 @@ class Parameter:
     sensitive: bool = False
 
 
-def _geoip(settings) -> str:
-    from personastream.geoip import fetch
-
-    return str(fetch(settings))
-
-
 PARAMETERS = (
     Parameter("ingest_port", lambda s: str(s.nifi_ingest_port)),
     Parameter("ingest_bind_host", lambda s: s.nifi_ingest_bind_host),
     Parameter("ingest_max_body_bytes", lambda s: str(s.ingest_max_body_bytes)),
-    Parameter("geoip_database", _geoip),
+    Parameter("geoip_database", lambda s: s.geoip_database),
     Parameter("kafka_bootstrap_servers", lambda s: s.kafka_bootstrap_servers),
     Parameter("kafka_security_protocol", lambda s: s.kafka_security_protocol),
     Parameter("kafka_sasl_mechanism", lambda s: s.kafka_sasl_mechanism),

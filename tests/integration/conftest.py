@@ -12,17 +12,16 @@ import uuid
 import nipyapi
 import pytest
 
-from personastream import flink_jobs
-from personastream.sample_traffic import sample_events
-from personastream.settings import resolve
-from personastream.stack import lifecycle
-from personastream.stack.cassandra import ensure_schema, keyspace, session
-from personastream.stack.migrations import migrate
-from personastream.stack.process import free_port
-from personastream.stack.kafka import admin_client, ensure_topics, pipeline_topics
+from personastream_bench.traffic import sample_events
+from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
+from personastream_contracts.settings import resolve
+from personastream_contracts.topics import pipeline_topics
 from personastream_flows.client import connect
 from personastream_flows.deploy import deploy, find_group
 from personastream_flows.parameters import context_name
+from personastream_stack import flink_jobs, lifecycle
+from personastream_stack.kafka import admin_client, ensure_topics
+from personastream_stack.process import free_port
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +101,7 @@ class EnrichedProducer:
     def __init__(self, settings):
         from confluent_kafka import Producer
 
-        from personastream_flows.processors.ingest.event_ingest import Ingestor, SCHEMA_DIR
+        from personastream_flows.ingest.event_ingest import SCHEMA_DIR, Ingestor
 
         self.settings = settings
         self.ingestor = Ingestor(SCHEMA_DIR, geoip_database=None, max_body_bytes=10_000_000)
@@ -258,7 +257,7 @@ class ApiServer:
 
         import uvicorn
 
-        from personastream.api.app import create_app
+        from personastream_serving.app import create_app
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -6,10 +6,12 @@ import uuid
 
 import requests
 
-from personastream import flink_jobs
-from personastream.api.store import USER_TABLES
-from personastream.sample_traffic import catalogue
-from personastream.stack.cassandra import keyspace, session
+from personastream_contracts.cassandra import keyspace, session
+from personastream_contracts.tables import user_tables
+from personastream_serving.catalogue import catalogue
+from personastream_stack import flink_jobs
+
+USER_TABLES = [t.name for t in user_tables()]
 
 USER = "user-api"
 T0_MS = int(time.time() * 1000) - 60_000

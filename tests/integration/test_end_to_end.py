@@ -1,8 +1,9 @@
 """Events real all the way: HTTP POST to NiFi -> Kafka -> PyFlink (Python UDF) -> Cassandra."""
 import nipyapi
 
-from personastream import flink_jobs, sample_traffic
+from personastream_bench import traffic
 from personastream_flows.parameters import parameter_values
+from personastream_stack import flink_jobs
 
 
 def test_events_posted_to_nifi_land_in_cassandra(isolated):
@@ -12,13 +13,13 @@ def test_events_posted_to_nifi_land_in_cassandra(isolated):
     assert job.state == "RUNNING"
     assert any(j.job_id == job.job_id for j in flink_jobs.list_jobs(s))
 
-    events = sample_traffic.sample_events(n_events=12, n_users=4, seed=11)
-    sample_traffic.post_events(s.nifi_ingest_url, events)
-    rows = {r.event_id: r for r in sample_traffic.wait_landed(s, events, timeout_s=90)}
+    events = traffic.sample_events(n_events=12, n_users=4, seed=11)
+    traffic.post_events(s.nifi_ingest_url, events)
+    rows = {r.event_id: r for r in traffic.wait_landed(s, events, timeout_s=90)}
 
     for event in events:
         row = rows[event["event_id"]]
-        assert row.user_key == sample_traffic.user_key_of(event)
+        assert row.user_key == traffic.user_key_of(event)
         assert row.event_type == event["event_type"]
         for field in ("item_id", "category", "brand", "price", "query", "page_url"):
             assert getattr(row, field) == event.get(field), field

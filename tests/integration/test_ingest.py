@@ -9,13 +9,13 @@ import pytest
 import requests
 from confluent_kafka import Consumer
 
-from personastream import sample_traffic
-from personastream.stack import lifecycle
-from personastream.stack.kafka import record_counts
+from personastream_bench import traffic
+from personastream_contracts.identity import user_key
 from personastream_flows import export
 from personastream_flows.deploy import find_group
-from personastream_flows.processors.ingest.event_ingest import user_key
 from personastream_flows.normalize import dumps
+from personastream_stack import lifecycle
+from personastream_stack.kafka import record_counts
 
 
 def read_topic(settings, topic: str, n_records: int, timeout_s: float = 60) -> list[tuple]:
@@ -49,9 +49,9 @@ def post(iso, body: bytes, **headers) -> requests.Response:
 
 def test_valid_events_of_every_type_are_enriched(ingest):
     s = ingest.settings
-    events = sample_traffic.sample_events(n_events=120, n_users=9, seed=21)
-    assert {e["event_type"] for e in events} == set(sample_traffic.EVENT_MIX)
-    resp = post(ingest, json.dumps(events).encode(), **sample_traffic.client_headers(0))
+    events = traffic.sample_events(n_events=120, n_users=9, seed=21)
+    assert {e["event_type"] for e in events} == set(traffic.EVENT_MIX)
+    resp = post(ingest, json.dumps(events).encode(), **traffic.client_headers(0))
     assert resp.status_code == 200 and resp.json()["accepted"] == len(events)
 
     records = read_topic(s, s.topic_events_enriched, len(events))
@@ -70,7 +70,7 @@ def test_valid_events_of_every_type_are_enriched(ingest):
 
 def test_each_bad_input_is_dead_lettered_with_its_reason(ingest):
     s = ingest.settings
-    bodies = sample_traffic.bad_bodies()
+    bodies = traffic.bad_bodies()
     for reason, body in bodies.items():
         resp = post(ingest, body)
         assert resp.status_code == 400, (reason, resp.text)
@@ -79,8 +79,8 @@ def test_each_bad_input_is_dead_lettered_with_its_reason(ingest):
     resp = post(ingest, too_large)
     assert resp.status_code == 413 and resp.json()["first_reason"] == "body_too_large"
 
-    good = sample_traffic.sample_events(n_events=3, n_users=2, seed=8)
-    wrong_type = {**sample_traffic.sample_events(1, 1, seed=9)[0], "event_type": "product_view",
+    good = traffic.sample_events(n_events=3, n_users=2, seed=8)
+    wrong_type = {**traffic.sample_events(1, 1, seed=9)[0], "event_type": "product_view",
                   "item_id": "i-1", "category": "shoes", "price": "free"}
     mixed = [good[0], {"event_type": "teleport"}, good[1], "not an object", good[2], wrong_type]
     resp = post(ingest, json.dumps(mixed).encode())
@@ -118,8 +118,8 @@ def test_conservation_under_load(ingest):
     s = ingest.settings
     rng = random.Random(99)
     n_events, batch_size = 100_000, 250
-    events = sample_traffic.sample_events(n_events=n_events, n_users=500, seed=4)
-    bad = list(sample_traffic.bad_bodies().values())
+    events = traffic.sample_events(n_events=n_events, n_users=500, seed=4)
+    bad = list(traffic.bad_bodies().values())
     bodies, expected = [], 0
     for i in range(0, n_events, batch_size):
         batch = events[i:i + batch_size]
@@ -130,8 +130,8 @@ def test_conservation_under_load(ingest):
         if rng.random() < 0.05:  # and some whole bad bodies
             bodies.append(rng.choice(bad))
             expected += 1
-    answers = sample_traffic.post_bodies(s.nifi_ingest_url, bodies, concurrency=4,
-                                         headers_of=sample_traffic.client_headers)
+    answers = traffic.post_bodies(s.nifi_ingest_url, bodies, concurrency=4,
+                                         headers_of=traffic.client_headers)
     assert all(a.status in (200, 400) for a in answers)
     answered = sum(a.body["accepted"] + a.body["rejected"] for a in answers)
     assert answered == expected

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from personastream import flink_jobs
-from personastream.stack.cassandra import keyspace, session
+from personastream_contracts.cassandra import keyspace, session
+from personastream_stack import flink_jobs
 
 #: Produce -> row readable in Cassandra, per event (the job aims at about a second).
 LATENCY_BOUND_S = 10.0

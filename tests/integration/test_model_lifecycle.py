@@ -7,10 +7,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from personastream import flink_jobs
 from personastream.commands.models import models_group
-from personastream.stack.cassandra import keyspace, session
-from personastream_flows.processors.ingest.event_ingest import SCHEMA_DIR, Ingestor
+from personastream_contracts.cassandra import keyspace, session
+from personastream_flows.ingest.event_ingest import SCHEMA_DIR, Ingestor
+from personastream_stack import flink_jobs
+
 LIVE, CANDIDATE = "2-0-0", "3-4-0"  # the candidate: the best detector on NAB
 SWITCH_TIMEOUT_S = 60
 LAG_S = 120

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from personastream import flink_jobs
-from personastream.stack.cassandra import keyspace, session
+from personastream_contracts.cassandra import keyspace, session
+from personastream_stack import flink_jobs
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
 HALF_LIFE_S = 3600
@@ -70,15 +70,17 @@ def advance_watermark(enriched, minute: float) -> None:
         ms(minute))
 
 
-def wait_profile(settings, timeout_s: float = 120):
+def wait_profile(settings, users=(USER,), last_seen=at(48), timeout_s: float = 120):
+    """The profile row of ``users[0]`` once every one of ``users`` was last seen at
+    ``last_seen`` (polled)."""
     deadline = time.monotonic() + timeout_s
     with session(settings) as cql:
         query = cql.prepare(f"SELECT * FROM {keyspace(settings)}.profiles WHERE user_key = ?")
         while True:
-            row = cql.execute(query, [USER]).one()
-            if row is not None and row.last_seen == at(48).replace(tzinfo=None):
-                return row
-            assert time.monotonic() < deadline, f"profile of {USER} not complete: {row}"
+            rows = [cql.execute(query, [user]).one() for user in users]
+            if all(r is not None and r.last_seen == last_seen.replace(tzinfo=None) for r in rows):
+                return rows[0]
+            assert time.monotonic() < deadline, f"profiles of {users} not complete: {rows}"
             time.sleep(1)
 
 
@@ -115,5 +117,7 @@ def test_scripted_events_give_exact_profile_fields(profiles, enriched, deadlette
     assert len(late) == 1 and json.loads(late[0]["payload"])["event_id"] == LATE[0]["event_id"]
     assert late[0]["deadletter_schema"] == "deadletter/1-1-0"
     advance_watermark(enriched, 75)
-    time.sleep(5)
+    # the clock users' minute-60 windows close once the job is past minute 61, i.e. past LATE
+    clocks = [f"clock-{n}" for n in range(s.kafka_partitions)]
+    wait_profile(s, users=clocks, last_seen=at(60))
     assert wait_profile(s).recent_items == p.recent_items  # the late event changed nothing

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
-from personastream import flink_jobs
-from personastream.profiles import ProfileError, read_profile
-from personastream.stack.cassandra import keyspace, session
+from personastream_contracts.cassandra import keyspace, read_profile, session
+from personastream_contracts.tables import LayoutError
+from personastream_models import artifacts, specs
+from personastream_stack import flink_jobs, training
 
 T0 = dt.datetime(2026, 4, 1, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -98,5 +99,24 @@ def test_reader_accepts_the_previous_profile_layout(isolated):
                     "VALUES ('future-user', 3)")
     old = read_profile(s, "old-user")
     assert (old["views_1h"], old["segment_id"], old["segment_model"]) == (3, None, None)
-    with pytest.raises(ProfileError, match="newer than this reader"):
+    with pytest.raises(LayoutError, match="newer than this reader"):
         read_profile(s, "future-user")
+
+
+def test_training_fits_centres_on_the_recorded_customers(isolated, enriched, tmp_path):
+    """``models train``: the enriched topic read to its end, behaviour vectors by the segments
+    job's own topology (local Flink), KMeans centres written as the spec's artifact."""
+    s = isolated.settings
+    browsers, buyers = [f"browser-{i}" for i in range(8)], [f"buyer-{i}" for i in range(8)]
+    for i, (b, c) in enumerate(zip(browsers, buyers)):
+        enriched.produce(browser(b, i) + buyer(c, i))
+    enriched.advance_watermark(clock(30), ms(30))
+    spec = specs.load("customer_segments", "1-0-0")
+    result = training.train(s, spec, max_events=100_000, progress=lambda message: None,
+                            root=tmp_path)
+    n_events = len(browsers) * 12 + len(buyers) * 9 + s.kafka_partitions
+    assert result["data"]["n_events"] == n_events
+    artifact = artifacts.load(spec, "initial_centres", root=tmp_path)
+    assert artifact.data["n_customers"] == len(browsers) + len(buyers) + s.kafka_partitions
+    assert len(artifact.payload["centres"]) == spec.params["n_clusters"]
+    assert result["metrics"]["warm_clusters_used"] >= 2

@@ -4,8 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from personastream.stack import lifecycle
-from personastream.stack.kafka import admin_client
+from personastream_flows import bundle
+from personastream_stack import lifecycle
+from personastream_stack.kafka import admin_client
 
 MAIN_CLASSES = {
     "kafka": ["kafka.Kafka"],
@@ -53,3 +54,11 @@ def test_down_stops_only_what_it_names_and_keeps_data(healthy_stack, settings):
     report = json.loads(cli("stack", "status", "--json").stdout)
     assert report["kafka"]["healthy"]
     assert topics_before <= set(admin_client(settings).list_topics(timeout=10).topics)
+
+
+def test_nifi_loads_the_python_bundle_copied_from_the_sources(healthy_stack, settings):
+    """The processors NiFi runs, with the contracts and ingest code they import and their
+    pinned dependencies, are byte for byte what the repository holds."""
+    target = settings.nifi_python_extensions_dir
+    assert bundle.differences(target, with_requirements=True) == []
+    assert (target / bundle.BUNDLED / "jsonschema").is_dir()

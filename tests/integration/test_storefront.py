@@ -11,7 +11,7 @@ import time
 import requests
 from selenium.webdriver.common.by import By
 
-from personastream import flink_jobs
+from personastream_stack import flink_jobs
 
 CATEGORIES = ("watches", "bags", "hats", "scarves", "shoes")  # one new shopper each
 VISIBLE_S = 10.0  # the stated bound: click on the third product to category on the home page

@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
-from personastream import flink_jobs
-from personastream.stack.cassandra import keyspace, session
-from personastream_flows.processors.ingest.event_ingest import Ingestor, SCHEMA_DIR
+from personastream_contracts.cassandra import keyspace, session
+from personastream_flows.ingest.event_ingest import SCHEMA_DIR, Ingestor
+from personastream_stack import flink_jobs
+
 
 @pytest.fixture
 def trends(isolated):
@@ -30,9 +31,9 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
     tt.produce(s, tt.traffic(range(0, 40), ingestor, expected))
     job = flink_jobs.submit(s, "score_trends", instance=trends.uid)
     before = tt.wait_rows(s, 39 * items)
-    time.sleep(12)  # at least one checkpoint (every 10 s) after those windows were scored
+    # a checkpoint taken after those windows were scored holds the detectors that scored them
+    checkpoint = flink_jobs.wait_checkpoint(s, job.job_id, after_ms=int(time.time() * 1000))
     flink_jobs.cancel(s, job.job_id)  # the job is killed mid-stream...
-    checkpoint = flink_jobs.last_checkpoint(s, f"score_trends_{trends.uid}")
 
     # ...while traffic goes on, with a spike on one item at minute 50
     tt.produce(s, tt.traffic(range(40, 60), ingestor, expected, spike_minute=50))

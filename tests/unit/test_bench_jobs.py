@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from personastream.benchmarks import jobs
 from personastream.commands.bench import _jobs_report
-from personastream.settings import resolve
-from personastream.stack.cassandra import keyspace, schema_statements
+from personastream_bench import jobs
+from personastream_contracts.cassandra import keyspace, schema_statements
+from personastream_contracts.settings import resolve
 from personastream_flink.catalog import JOBS
 from personastream_models import specs
 from personastream_models.features import feature_set
@@ -103,8 +103,8 @@ def test_bare_loop_scores_each_item_with_its_own_detector(workload):
                 x = feature_set(spec.features)(count=float(n))
                 expected.append(detector.score_one(x))
                 detector.learn_one(x)
-        assert [r[3] for r in rows if r[0] == item] == expected
-        assert [r[5] for r in rows if r[0] == item] == list(range(1, len(expected) + 1))
+        assert [r[3]["score"] for r in rows if r[0] == item] == expected
+        assert [r[3]["n_learned"] for r in rows if r[0] == item] == list(range(1, len(expected) + 1))
 
 
 def test_report_shows_rates_ratio_and_the_command():

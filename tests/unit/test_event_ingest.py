@@ -1,25 +1,27 @@
 """Ingest logic: one record out per event in, exact original payloads, pointers, enrichment."""
-import ast
 import base64
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
 
-from personastream_flows.processors.ingest import event_ingest as ei
+from personastream_contracts.deadletters import DEADLETTER_SCHEMA, MAX_MESSAGE_CHARS
+from personastream_contracts.event_schemas import load_schemas, validator
+from personastream_contracts.formats import epoch_ms, is_rfc3339_date_time
+from personastream_contracts.identity import user_key
+from personastream_flows import bundle
+from personastream_flows.ingest import devices
+from personastream_flows.ingest import event_ingest as ei
+from personastream_flows.ingest.geo import NULL_GEO, geo_from_record
 
 SAMPLES = json.loads((Path(__file__).parent / "data" / "valid_events.json").read_text())
 MAX_BODY = 4096
 SOURCE = {"ip": "203.0.113.9", "user_agent": None, "received_at_ms": 1714564800123,
           "content_type": "application/json"}
-SCHEMAS = ei.load_schemas(ei.SCHEMA_DIR)
-DEADLETTER = Draft202012Validator(SCHEMAS[tuple(ei.DEADLETTER_SCHEMA.split("/"))],
-                                  format_checker=ei.format_checker())
+SCHEMAS = load_schemas(ei.SCHEMA_DIR)
+DEADLETTER = validator(SCHEMAS, tuple(DEADLETTER_SCHEMA.split("/")))
 
 CHROME_DESKTOP = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                   "Chrome/124.0.0.0 Safari/537.36")
@@ -82,13 +84,13 @@ def test_valid_event_is_enriched_with_its_fields_untouched(ingestor, event):
     result = process(ingestor, json.dumps(event).encode())
     assert (result.accepted, result.rejected, result.first_reason) == (1, 0, None)
     record = result.enriched[0]
-    assert record.key == ei.user_key(event.get("user_id"), event.get("anonymous_id"))
+    assert record.key == user_key(event.get("user_id"), event.get("anonymous_id"))
     assert {k: record.value[k] for k in event} == event
     assert record.value["schema"] == f"{event['event_type']}/1-0-0"
     assert record.value["received_at"] == "2024-05-01T12:00:00.123Z"
     assert record.value["received_at_ms"] == 1714564800123
-    assert record.value["client_ts_ms"] == ei.epoch_ms(event["client_ts"])
-    assert record.value["geo"] == ei.NULL_GEO  # no database
+    assert record.value["client_ts_ms"] == epoch_ms(event["client_ts"])
+    assert record.value["geo"] == NULL_GEO  # no database
     assert record.value["device"] == {"type": None, "os": None, "os_version": None,
                                       "browser": None, "browser_version": None}
     assert set(record.value) == set(event) | {"received_at", "received_at_ms", "client_ts_ms",
@@ -296,7 +298,7 @@ def test_errors_are_deterministic_and_messages_short(ingestor):
     event = sample("purchase", currency="x" * 1000, order_id=5, total=-1, items="none")
     first = errors_of(ingestor, event)
     assert errors_of(ingestor, event) == first
-    assert all(len(e["message"]) <= ei.MAX_MESSAGE_CHARS for e in first[1]["errors"])
+    assert all(len(e["message"]) <= MAX_MESSAGE_CHARS for e in first[1]["errors"])
     assert first[0] == [("pattern", "/currency"), ("type", "/items"), ("type", "/order_id"),
                         ("minimum", "/total")]
 
@@ -329,7 +331,7 @@ def test_source_echoed_in_deadletters(ingestor):
     assert dead["source"] == {"ip": "203.0.113.9", "user_agent": GOOGLEBOT,
                               "content_type": "application/json"}
     assert dead["received_at"] == "1970-01-01T00:00:00.000Z"
-    assert dead["deadletter_schema"] == "deadletter/1-0-0"
+    assert dead["deadletter_schema"] == DEADLETTER_SCHEMA
 
 
 def test_value_bytes_with_a_lone_surrogate(ingestor):
@@ -344,7 +346,7 @@ def test_value_bytes_with_a_lone_surrogate(ingestor):
     ("", "a-7", "anon:a-7"), (None, None, None), ("", "", None), (42, None, None),
 ])
 def test_user_key(user_id, anonymous_id, key):
-    assert ei.user_key(user_id, anonymous_id) == key
+    assert user_key(user_id, anonymous_id) == key
 
 
 # --- geo -----------------------------------------------------------------------------------
@@ -364,15 +366,15 @@ DBIP_CITY_LITE = {"city": {"names": {"en": "Lyon"}}, "continent": {"code": "EU"}
 @pytest.mark.parametrize("record, geo", [
     (CITY, {"country": "DE", "region": "BE", "city": "Berlin", "latitude": 52.5196,
             "longitude": 13.4069}),
-    (COUNTRY, {**ei.NULL_GEO, "country": "FR"}),
+    (COUNTRY, {**NULL_GEO, "country": "FR"}),
     (DBIP_CITY_LITE, {"country": "FR", "region": None, "city": "Lyon", "latitude": 45.75,
                       "longitude": 4.85}),
-    (None, ei.NULL_GEO), ({}, ei.NULL_GEO), ({"subdivisions": []}, ei.NULL_GEO),
-    ({"country": "FR", "location": {"latitude": True}}, ei.NULL_GEO),
+    (None, NULL_GEO), ({}, NULL_GEO), ({"subdivisions": []}, NULL_GEO),
+    ({"country": "FR", "location": {"latitude": True}}, NULL_GEO),
 ], ids=["geolite2-city", "geolite2-country", "dbip-city-lite", "none", "empty", "no-subdivision",
         "malformed"])
 def test_geo_from_record(record, geo):
-    assert ei.geo_from_record(record) == geo
+    assert geo_from_record(record) == geo
 
 
 class FakeReader:
@@ -390,13 +392,13 @@ class FakeReader:
 @pytest.mark.parametrize("ip, country", [("203.0.113.9", "DE"), ("10.0.0.1", None),
                                          ("not-an-ip", None), (None, None)])
 def test_geo_lookup_per_request(ingestor, monkeypatch, ip, country):
-    monkeypatch.setattr(ingestor, "_geoip", FakeReader())
+    monkeypatch.setattr(ingestor._geo, "_reader", FakeReader())
     result = process(ingestor, json.dumps(sample("search")).encode(), ip=ip)
     assert result.enriched[0].value["geo"]["country"] == country
 
 
 def test_no_database_gives_null_geo(ingestor):
-    assert ingestor.geo("8.8.8.8") == ei.NULL_GEO
+    assert ingestor.geo("8.8.8.8") == NULL_GEO
 
 
 @pytest.mark.parametrize("content", [None, b"not a maxmind database"])
@@ -410,7 +412,8 @@ def test_unusable_geoip_database_is_refused(tmp_path, content):
 
 # --- device --------------------------------------------------------------------------------
 
-PARSERS = {"native": ei.build_ua_parser(native=True), "basic": ei.build_ua_parser(native=False)}
+PARSERS = {"native": devices.build_ua_parser(native=True),
+           "basic": devices.build_ua_parser(native=False)}
 
 
 @pytest.mark.parametrize("parser", PARSERS)
@@ -435,9 +438,9 @@ PARSERS = {"native": ei.build_ua_parser(native=True), "basic": ei.build_ua_parse
 ], ids=["chrome-desktop", "iphone-safari", "ipad", "android-phone", "android-tablet", "googlebot",
         "mac-safari", "curl", "empty"])
 def test_device_from_user_agent(parser, ua, device):
-    if parser == "native" and ei.NativeResolver is None:
+    if parser == "native" and devices.NativeResolver is None:
         pytest.skip("ua-parser-rs is not installed")
-    assert ei.device_from_user_agent(PARSERS[parser], ua) == device
+    assert devices.device_from_user_agent(PARSERS[parser], ua) == device
 
 
 def test_device_in_enriched_event(ingestor):
@@ -455,41 +458,13 @@ def test_device_in_enriched_event(ingestor):
     ("2024-05-01T12:00:00.Z", False), ("２０２４-05-01T12:00:00Z", False), ("", False),
 ])
 def test_rfc3339_date_time(text, ok):
-    assert ei.is_rfc3339_date_time(text) is ok
-
-
-def test_module_is_self_contained_for_nifi():
-    """NiFi loads the file as a top-level module; it may import no project module."""
-    path = Path(ei.__file__)
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not [n for n in imported if n is None or n.startswith("personastream")]
-    assert all(node.level == 0 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))
-    spec = importlib.util.spec_from_file_location("event_ingest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["event_ingest"] = module
-    try:
-        spec.loader.exec_module(module)
-        ingestor = module.Ingestor(module.SCHEMA_DIR, geoip_database=None, max_body_bytes=MAX_BODY)
-        assert ingestor.process(json.dumps(SAMPLES).encode(), SOURCE).accepted == len(SAMPLES)
-    finally:
-        del sys.modules["event_ingest"]
-
-
-def _processor_dependencies() -> list[str]:
-    """ValidateEnrichEvents' ``dependencies`` literal, read as NiFi reads it (without running it)."""
-    path = Path(ei.__file__).with_name("ValidateEnrichEvents.py")
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "dependencies":
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"no dependencies list in {path}")
+    assert is_rfc3339_date_time(text) is ok
 
 
 def test_nifi_processor_pins_are_the_tested_versions():
-    pins = _processor_dependencies()
+    pins = bundle.requirements()
     assert any(p.startswith("jsonschema==") for p in pins)
+    assert any(p.startswith("confluent-kafka==") for p in pins)
     for pin in pins:
         name, version = pin.split("==")
         installed = importlib.metadata.version(name)
@@ -502,7 +477,7 @@ def test_bad_max_body_bytes_is_refused():
 
 
 def test_sample_traffic_is_valid_and_bad_bodies_get_their_reason(large_ingestor):
-    from personastream.sample_traffic import bad_bodies, sample_events
+    from personastream_bench.traffic import bad_bodies, sample_events
 
     events = sample_events(n_events=300, n_users=12, seed=5)
     result = process(large_ingestor, json.dumps(events).encode())

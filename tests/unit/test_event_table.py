@@ -2,15 +2,15 @@
 import json
 import shutil
 
-import jsonschema
 import pytest
 
-from personastream.sample_traffic import client_headers, sample_events
+from personastream_bench.traffic import client_headers, sample_events
+from personastream_contracts.event_schemas import load_schemas, validator
 from personastream_flink.event_table import (SchemaTypeError, enriched_columns, flink_type,
-                                             source_ddl)
-from personastream_flows.processors.ingest import event_ingest as ei
+                                             kafka_options, source_ddl)
+from personastream_flows.ingest import event_ingest as ei
 
-SCHEMAS = ei.load_schemas(ei.SCHEMA_DIR)
+SCHEMAS = load_schemas(ei.SCHEMA_DIR)
 
 
 def test_every_schema_property_is_a_column():
@@ -32,8 +32,7 @@ def test_enriched_output_validates_and_fits_the_table():
               "user_agent": client_headers(0)["User-Agent"]}
     result = ingestor.process(json.dumps(events).encode(), source)
     assert result.accepted == len(events)
-    enrichment = jsonschema.Draft202012Validator(SCHEMAS[("enrichment", "1-0-0")],
-                                                 format_checker=ei.format_checker())
+    enrichment = validator(SCHEMAS, ("enrichment", "1-0-0"))
     columns = dict(enriched_columns())
     for record in result.enriched:
         enrichment.validate(record.value)
@@ -41,7 +40,7 @@ def test_enriched_output_validates_and_fits_the_table():
 
 
 def test_ddl_quotes_every_column_and_fills_the_options():
-    ddl = source_ddl("events.enriched", "k1:9092", "land_events")
+    ddl = source_ddl(kafka_options("events.enriched", "k1:9092", "land_events"))
     assert "`query` STRING" in ddl and "'topic' = 'events.enriched'" in ddl
     assert ddl.count("`event_id`") == 1
 

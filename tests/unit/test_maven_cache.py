@@ -1,9 +1,9 @@
 """A fetched server is stamped; later runs neither call Maven nor download anything."""
 import pytest
 
-from personastream.errors import FetchError
-from personastream.settings import resolve
-from personastream.stack import maven
+from personastream_contracts.settings import resolve
+from personastream_stack import maven
+from personastream_stack.errors import FetchError
 
 
 def test_second_fetch_uses_cache_without_maven(tmp_path):

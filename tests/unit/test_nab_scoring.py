@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from personastream.settings import resolve
-
-from personastream_models import nab, specs
+from personastream_bench.nab import corpus, runner, scoring
+from personastream_contracts.settings import resolve
+from personastream_models import specs
 from personastream_models.detectors import score_then_learn
 
 BASE = datetime(2020, 1, 1)
-STANDARD = nab.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=1.0)
-LOW_FP = nab.CostMatrix(tp_weight=1.0, fp_weight=0.22, fn_weight=1.0)
-LOW_FN = nab.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=2.0)
+STANDARD = corpus.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=1.0)
+LOW_FP = corpus.CostMatrix(tp_weight=1.0, fp_weight=0.22, fn_weight=1.0)
+LOW_FN = corpus.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=2.0)
 PROFILES = {"standard": STANDARD, "reward_low_FP_rate": LOW_FP, "reward_low_FN_rate": LOW_FN}
 
 # Hand-computed values (see the module docstring).
@@ -45,24 +45,24 @@ def _window(left: int, right: int) -> tuple[datetime, datetime]:
     return BASE + timedelta(minutes=left), BASE + timedelta(minutes=right)
 
 
-def _labels(n: int = 20, windows=((8, 11),), name: str = "synthetic/f.csv") -> nab.FileLabels:
-    return nab.label_rows(name, _times(n), [_window(*w) for w in windows])
+def _labels(n: int = 20, windows=((8, 11),), name: str = "synthetic/f.csv") -> scoring.FileLabels:
+    return scoring.label_rows(name, _times(n), [_window(*w) for w in windows])
 
 
 def _raw(detected, n=20, windows=((8, 11),), cost=STANDARD) -> float:
     scores = [1.0 if i in detected else 0.0 for i in range(n)]
-    return nab.score_file(_labels(n, windows), scores, cost, threshold=1.0).score
+    return scoring.score_file(_labels(n, windows), scores, cost, threshold=1.0).score
 
 
 def test_scaled_sigmoid_matches_tanh_form():
     for y in (-1.0, -0.5, -0.25, 0.0, 0.5, 2.0, 3.0):
-        assert nab.scaled_sigmoid(y) == pytest.approx(math.tanh(-5 * y / 2), abs=1e-15)
-    assert nab.scaled_sigmoid(3.0001) == -1.0
+        assert scoring.scaled_sigmoid(y) == pytest.approx(math.tanh(-5 * y / 2), abs=1e-15)
+    assert scoring.scaled_sigmoid(3.0001) == -1.0
 
 
 @pytest.mark.parametrize(("n_rows", "probation"), [(20, 3), (4032, 604), (5000, 750), (22695, 750)])
 def test_probation_is_15_percent_capped_at_750_rows(n_rows, probation):
-    assert nab.probation_length(n_rows) == probation
+    assert scoring.probation_length(n_rows) == probation
 
 
 @pytest.mark.parametrize(
@@ -128,20 +128,20 @@ def test_detection_is_score_at_or_above_threshold():
     labels = _labels()
     scores = [0.0] * 20
     scores[8] = 0.7
-    assert nab.score_file(labels, scores, STANDARD, threshold=0.7).tp == 1
-    assert nab.score_file(labels, scores, STANDARD, threshold=0.7000001).tp == 0
+    assert scoring.score_file(labels, scores, STANDARD, threshold=0.7).tp == 1
+    assert scoring.score_file(labels, scores, STANDARD, threshold=0.7000001).tp == 0
 
 
 def test_counts_exclude_probation():
     scores = [1.0] * 20
-    result = nab.score_file(_labels(), scores, STANDARD, threshold=1.0)
+    result = scoring.score_file(_labels(), scores, STANDARD, threshold=1.0)
     assert (result.tp, result.fp, result.tn, result.fn, result.total) == (4, 13, 0, 0, 17)
 
 
 def test_windows_are_found_by_first_matching_row_like_nab():
     times = _times(10)
     times.insert(3, times[2])  # a repeated timestamp, as in the DST hours of some NAB series
-    labels = nab.label_rows("synthetic/dup.csv", times, [(times[2], times[5])])
+    labels = scoring.label_rows("synthetic/dup.csv", times, [(times[2], times[5])])
     assert labels.window_of_row == (None, None, 0, 0, 0, 0, None, None, None, None, None)
 
 
@@ -158,8 +158,8 @@ def test_windows_are_found_by_first_matching_row_like_nab():
     ],
 )
 def test_bad_windows_are_refused(windows, message):
-    with pytest.raises(nab.NabDataError, match=message):
-        nab.label_rows("synthetic/f.csv", _times(20), windows)
+    with pytest.raises(corpus.NabDataError, match=message):
+        scoring.label_rows("synthetic/f.csv", _times(20), windows)
 
 
 # -- threshold search ----------------------------------------------------------------------
@@ -167,9 +167,9 @@ def test_bad_windows_are_refused(windows, message):
 
 def test_sweep_starts_with_no_detection():
     files = [(_labels(), [0.5] * 20), (_labels(windows=()), [0.5] * 20)]
-    first = nab.threshold_sweep(files, STANDARD)[0]
-    assert first == nab.ThresholdScore(
-        nab.NO_DETECTION_THRESHOLD, -1.0, tp=0, tn=13 + 17, fp=0, fn=4
+    first = scoring.threshold_sweep(files, STANDARD)[0]
+    assert first == scoring.ThresholdScore(
+        scoring.NO_DETECTION_THRESHOLD, -1.0, tp=0, tn=13 + 17, fp=0, fn=4
     )
 
 
@@ -184,13 +184,13 @@ def test_sweep_equals_scoring_every_threshold_directly():
         (labels, [round(rng.random(), 1) for _ in range(labels.n_rows)]) for labels, _ in corpus
     ]
     for cost in PROFILES.values():
-        sweep = nab.threshold_sweep(corpus, cost)
+        sweep = scoring.threshold_sweep(corpus, cost)
         assert [s.threshold for s in sweep] == [1.1] + sorted(
             {x for _, s in corpus for x in s}, reverse=True
         )
         for entry in sweep:
             direct = [
-                nab.score_file(labels, scores, cost, entry.threshold) for labels, scores in corpus
+                scoring.score_file(labels, scores, cost, entry.threshold) for labels, scores in corpus
             ]
             assert entry.score == pytest.approx(sum(d.score for d in direct), abs=1e-12)
             assert (entry.tp, entry.fp) == (sum(d.tp for d in direct), sum(d.fp for d in direct))
@@ -199,7 +199,7 @@ def test_sweep_equals_scoring_every_threshold_directly():
 def test_threshold_ties_go_to_the_higher_threshold():
     scores = [0.0] * 20
     scores[8], scores[10] = 0.9, 0.8  # detecting row 10 as well adds nothing: same score
-    best = nab.optimize_threshold(nab.threshold_sweep([(_labels(), scores)], STANDARD))
+    best = scoring.optimize_threshold(scoring.threshold_sweep([(_labels(), scores)], STANDARD))
     assert (best.threshold, best.score) == (0.9, pytest.approx(TP_ROW_8))
 
 
@@ -211,11 +211,11 @@ def test_threshold_is_optimized_over_the_corpus_per_profile():
     b[5:15] = [0.7] * 10
     corpus = [(_labels(name="x/a.csv"), a), (_labels(windows=(), name="x/b.csv"), b)]
     # standard: 0.6 catches the window for ten false positives: 1 - 10 * 0.11 = -0.1 > -1.
-    best = nab.optimize_threshold(nab.threshold_sweep(corpus, STANDARD))
+    best = scoring.optimize_threshold(scoring.threshold_sweep(corpus, STANDARD))
     assert (best.threshold, best.score) == (0.6, pytest.approx(-0.1))
     # reward_low_FP_rate: 1 - 10 * 0.22 = -1.2 < -1, so detect nothing.
-    best = nab.optimize_threshold(nab.threshold_sweep(corpus, LOW_FP))
-    assert (best.threshold, best.score) == (nab.NO_DETECTION_THRESHOLD, -1.0)
+    best = scoring.optimize_threshold(scoring.threshold_sweep(corpus, LOW_FP))
+    assert (best.threshold, best.score) == (scoring.NO_DETECTION_THRESHOLD, -1.0)
 
 
 # -- normalization -------------------------------------------------------------------------
@@ -232,10 +232,10 @@ def test_null_normalizes_to_0_and_perfect_to_100(baseline, expected):
     """NAB's null detector scores 0.5 everywhere; the perfect one fires at each window's start."""
     labels = _synthetic_corpus()
     scores = [
-        nab.BASELINES[baseline](None, f, None) if baseline == "perfect" else [0.5] * f.n_rows
+        runner.BASELINES[baseline](None, f, None) if baseline == "perfect" else [0.5] * f.n_rows
         for f in labels
     ]
-    results = nab.score_corpus(labels, scores, PROFILES)
+    results = scoring.score_corpus(labels, scores, PROFILES)
     for name, result in results.items():
         assert result.normalized == pytest.approx(expected, abs=1e-12), name
         assert result.perfect == PROFILES[name].tp_weight * 3
@@ -245,7 +245,7 @@ def test_null_normalizes_to_0_and_perfect_to_100(baseline, expected):
 def test_normalized_is_nan_without_windows():
     labels = [_labels(windows=())]
     assert math.isnan(
-        nab.score_corpus(labels, [[0.0] * 20], {"standard": STANDARD})["standard"].normalized
+        scoring.score_corpus(labels, [[0.0] * 20], {"standard": STANDARD})["standard"].normalized
     )
 
 
@@ -257,7 +257,7 @@ REAL_SERIES = "realTraffic/speed_7578.csv"  # 1,127 rows, 4 windows: the smalles
 @pytest.fixture()
 def one_series_nab(tmp_path) -> Path:
     """A NAB directory holding one real series, linked (not copied) from the shared corpus."""
-    source = Path(resolve().nab_dir or nab.DEFAULT_NAB_DIR)
+    source = Path(resolve().nab_dir or corpus.DEFAULT_NAB_DIR)
     if not (source / "data" / REAL_SERIES).exists():
         pytest.skip(f"NAB corpus not at {source}")
     root = tmp_path / "nab"
@@ -270,11 +270,11 @@ def one_series_nab(tmp_path) -> Path:
 
 def test_run_writes_nab_layout_and_scores(one_series_nab, tmp_path):
     out = tmp_path / "out"
-    result = nab.run(one_series_nab, out, "trends_detector", "1-0-0")
+    result = runner.run(one_series_nab, out, "trends_detector", "1-0-0")
 
     detector = "trends_detector-1-0-0"
     path = out / detector / "realTraffic" / f"{detector}_speed_7578.csv"
-    data = nab.read_data_file(one_series_nab, REAL_SERIES)
+    data = corpus.read_data_file(one_series_nab, REAL_SERIES)
     lines = path.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score"
     rows = [line.split(",") for line in lines[1:]]
@@ -284,7 +284,7 @@ def test_run_writes_nab_layout_and_scores(one_series_nab, tmp_path):
     )
     assert all(0.0 <= float(r[2]) <= 1.0 for r in rows)
     assert {p.name for p in (out / detector).glob("*_scores.csv")} == {
-        f"{detector}_{profile}_scores.csv" for profile in nab.load_profiles(one_series_nab)
+        f"{detector}_{profile}_scores.csv" for profile in corpus.load_profiles(one_series_nab)
     }
 
     assert result["spec"] == "trends_detector/1-0-0" and result["detector"] == detector
@@ -293,7 +293,7 @@ def test_run_writes_nab_layout_and_scores(one_series_nab, tmp_path):
     assert all(-100.0 <= s <= 100.0 for s in result["scores"].values())
     assert result["points_per_s"] > 0
 
-    again = nab.run(one_series_nab, tmp_path / "again", "trends_detector", "1-0-0")
+    again = runner.run(one_series_nab, tmp_path / "again", "trends_detector", "1-0-0")
     assert (
         tmp_path / "again" / detector / "realTraffic" / path.name
     ).read_bytes() == path.read_bytes()
@@ -302,61 +302,61 @@ def test_run_writes_nab_layout_and_scores(one_series_nab, tmp_path):
 
 def test_nab_inputs_give_the_detector_the_series_range_and_probation(one_series_nab, tmp_path):
     out = tmp_path / "out"
-    result = nab.run(one_series_nab, out, "trends_detector", "3-1-0", nab_inputs=True)
+    result = runner.run(one_series_nab, out, "trends_detector", "3-1-0", nab_inputs=True)
     detector = "trends_detector-3-1-0-nab-inputs"
     assert result["detector"] == detector
-    data = nab.read_data_file(one_series_nab, REAL_SERIES)
-    written = nab.read_results_file(out, detector, data)
+    data = corpus.read_data_file(one_series_nab, REAL_SERIES)
+    written = corpus.read_results_file(out, detector, data)
 
     spec = specs.load("trends_detector", "3-1-0")
     values = [float(v) for v in data.values]
     by_hand = spec.estimator_class(**{**spec.params, **spec.estimator_class.nab_inputs(
-        min(values), max(values), nab.probation_length(len(values)))})
+        min(values), max(values), scoring.probation_length(len(values)))})
     expected = [spec.anomaly_score(score_then_learn(by_hand, {"count": v})) for v in values]
     assert written == pytest.approx(expected, abs=1e-6)
-    online = nab.run(one_series_nab, tmp_path / "online", "trends_detector", "3-1-0")
+    online = runner.run(one_series_nab, tmp_path / "online", "trends_detector", "3-1-0")
     assert online["detector"] == "trends_detector-3-1-0"
-    assert nab.read_results_file(tmp_path / "online", online["detector"], data) != written
+    assert corpus.read_results_file(tmp_path / "online", online["detector"], data) != written
 
 
 def test_nab_inputs_are_refused_for_a_detector_that_takes_none(one_series_nab, tmp_path):
-    with pytest.raises(nab.NabError, match="takes no NAB runner inputs"):
-        nab.run(one_series_nab, tmp_path, "trends_detector", "1-0-0", nab_inputs=True)
+    with pytest.raises(corpus.NabError, match="takes no NAB runner inputs"):
+        runner.run(one_series_nab, tmp_path, "trends_detector", "1-0-0", nab_inputs=True)
 
 
 @pytest.mark.parametrize(("baseline", "expected"), [("null", 0.0), ("perfect", 100.0)])
 def test_baselines_on_a_real_series(one_series_nab, tmp_path, baseline, expected):
-    result = nab.run_baseline(one_series_nab, tmp_path / "out", baseline)
+    result = runner.run_baseline(one_series_nab, tmp_path / "out", baseline)
     assert result["scores"] == pytest.approx(dict.fromkeys(result["scores"], expected))
 
 
 def test_results_files_are_checked_against_the_data(one_series_nab, tmp_path):
-    data = nab.read_data_file(one_series_nab, REAL_SERIES)
-    nab.write_results_file(tmp_path, "d", data, [0.5] * len(data))
-    assert nab.read_results_file(tmp_path, "d", data) == [0.5] * len(data)
-    with pytest.raises(nab.NabError, match="1126 scores for 1127 rows"):
-        nab.write_results_file(tmp_path, "d", data, [0.5] * (len(data) - 1))
-    path = nab.results_path(tmp_path, "d", REAL_SERIES)
+    data = corpus.read_data_file(one_series_nab, REAL_SERIES)
+    corpus.write_results_file(tmp_path, "d", data, [0.5] * len(data))
+    assert corpus.read_results_file(tmp_path, "d", data) == [0.5] * len(data)
+    with pytest.raises(corpus.NabError, match="1126 scores for 1127 rows"):
+        corpus.write_results_file(tmp_path, "d", data, [0.5] * (len(data) - 1))
+    path = corpus.results_path(tmp_path, "d", REAL_SERIES)
     path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")
     with pytest.raises(
-        nab.NabDataError, match="1126 rows, but realTraffic/speed_7578.csv has 1127"
+        corpus.NabDataError, match="1126 rows, but realTraffic/speed_7578.csv has 1127"
     ):
-        nab.read_results_file(tmp_path, "d", data)
+        corpus.read_results_file(tmp_path, "d", data)
 
 
 def test_main_prints_scores_and_the_reproducing_command(one_series_nab, tmp_path, capsys):
     assert (
-        nab.main(
+        runner.main(
             ["--out", str(tmp_path / "out"), "--nab-dir", str(one_series_nab), "--baseline", "null"]
         )
         == 0
     )
     captured = capsys.readouterr()
     assert "standard" in captured.out and "points/s" in captured.out
-    assert f"reproduce: python -m personastream_models.nab --out {tmp_path / 'out'}" in captured.out
+    assert f"reproduce: python -m personastream_bench.nab --out {tmp_path / 'out'}" in captured.out
     assert "nab: 1/1 realTraffic/speed_7578.csv" in captured.err
 
 
 def test_main_reports_a_missing_corpus(tmp_path, capsys):
-    assert nab.main(["--out", str(tmp_path / "out"), "--nab-dir", str(tmp_path / "nowhere")]) == 2
+    assert runner.main(["--out", str(tmp_path / "out"), "--nab-dir", str(tmp_path / "nowhere")]) == 2
     assert "NAB data directory not found" in capsys.readouterr().err

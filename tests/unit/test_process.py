@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from personastream.errors import StackError, StackTimeout
-from personastream.stack.process import Daemon, wait_for
+from personastream_stack.errors import StackError, StackTimeout
+from personastream_stack.process import Daemon, wait_for
 
 
 def test_wait_reports_a_server_that_died_with_its_log(tmp_path):

@@ -1,7 +1,7 @@
 """Profile logic without Flink: sessions, windows as of last seen, recent items, decay, CRM."""
 import pytest
 
-from personastream.stack.migrations import MIGRATIONS, latest_version
+from personastream_contracts.tables import PROFILES
 from personastream_flink.profiles import (PROFILE_VERSION, Activity, ProfileRules, ProfileState,
                                           apply, parse_attribute_updates, profile_row)
 
@@ -60,9 +60,13 @@ def test_crm_attributes_keep_the_newest_value_per_key():
     assert row["attributes"] == {"tier": "gold", "city": None}
 
 
-def test_profile_version_is_the_latest_table_layout():
-    assert PROFILE_VERSION == latest_version("profiles")
-    assert [m.version for m in MIGRATIONS if m.table == "profiles"] == [2]
+def test_profile_row_fills_every_column_the_job_writes():
+    row = build(minute(0, views=1))
+    from_ms = {"first_seen", "last_seen", "session_start"}  # written from their *_ms values
+    wanted = set(PROFILES.columns_for("build_profiles")) - from_ms - {"updated_at"}
+    assert wanted <= set(row), wanted - set(row)
+    assert {f"{c}_ms" for c in from_ms} <= set(row)
+    assert row["profile_version"] == PROFILE_VERSION == PROFILES.layout_version == 2
 
 
 @pytest.mark.parametrize("text, expected", [(None, []), ("", []),

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from personastream.benchmarks import replay
-from personastream.benchmarks.replay import Interaction
 from personastream.commands.bench import bench_group
-from personastream.settings import resolve
+from personastream_bench import replay
+from personastream_bench.replay import Interaction
+from personastream_contracts.settings import resolve
 from personastream_models.recommend import Item
 
 DAY_MS = replay.DAY_MS

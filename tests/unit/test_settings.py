@@ -1,8 +1,8 @@
 """Settings resolver: precedence, validation, masking."""
 import pytest
 
-from personastream.errors import SettingsError
-from personastream.settings import MASK, resolve, shown
+from personastream_contracts.errors import SettingsError
+from personastream_contracts.settings import MASK, resolve, shown
 
 ENV = {"HOME": "/home/t"}
 

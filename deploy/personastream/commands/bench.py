@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from personastream.benchmarks import ingest
-from personastream.stack import lifecycle
+from personastream_bench import ingest
 from personastream_flows.definitions import FLOWS
 from personastream_flows.deploy import deploy as deploy_flow
+from personastream_stack import lifecycle
 
 
 @click.group("bench")
@@ -51,7 +51,7 @@ def bench_api(settings, connections: str, duration_s: int, workers: int, k: int)
     """Recommendation requests/s and latency p50/p90/p99 under wrk, on the running stack's
     data (run `personastream demo` first). Example: personastream bench api
     """
-    from personastream.benchmarks import api_load
+    from personastream_bench import api_load
 
     phases = api_load.run(settings, [int(c) for c in connections.split(",")], duration_s,
                           workers, k)
@@ -66,7 +66,7 @@ class JobNames(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
-        from personastream.benchmarks.jobs import JOBS_UNDER_TEST
+        from personastream_bench.jobs import JOBS_UNDER_TEST
 
         names = tuple(n.strip() for n in value.split(",") if n.strip())
         unknown = [n for n in names if n not in JOBS_UNDER_TEST]
@@ -97,7 +97,7 @@ def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
     Each job runs alone, on its own topics and keyspace (removed afterwards), draining events
     produced before it starts. Example: personastream bench jobs --events 20000
     """
-    from personastream.benchmarks import jobs
+    from personastream_bench import jobs
 
     needed = tuple(c for c in ("kafka", "cassandra", "flink") if c in settings.components)
     if needed:
@@ -192,7 +192,7 @@ def bench_replay(settings, sample: int, seed: int, half_life_days: float,
     Needs no stack; downloads the recbole wheel (which ships the data) once into the cache.
     Example: personastream bench replay --sample 2000
     """
-    from personastream.benchmarks import replay
+    from personastream_bench import replay
 
     progress = lambda message: click.echo(f"[bench] {message}", err=True)  # noqa: E731
     result, dataset = replay.run(settings, sample=sample or None, seed=seed,
@@ -220,9 +220,9 @@ def bench_nab(settings, args: tuple[str, ...]) -> None:
 
     Example: personastream bench nab --out /tmp/nab --spec trends_detector
     """
-    from personastream_models import nab
+    from personastream_bench.nab import runner
 
     argv = list(args)
     if settings.nab_dir and "--nab-dir" not in argv:
         argv += ["--nab-dir", settings.nab_dir]
-    sys.exit(nab.main(argv, prog="personastream bench nab"))
+    sys.exit(runner.main(argv, prog="personastream bench nab"))

@@ -7,11 +7,10 @@ import time
 import click
 import requests
 
-from personastream import flink_jobs, sample_traffic
-from personastream.api import daemon as api_daemon
-from personastream.stack import lifecycle
+from personastream_bench import traffic
 from personastream_flows.definitions import FLOWS
 from personastream_flows.deploy import deploy as deploy_flow
+from personastream_stack import api_daemon, flink_jobs, lifecycle
 
 
 @click.command("demo")
@@ -35,9 +34,9 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     for name in flink_jobs.JOBS:
         info = flink_jobs.submit(settings, name)
         print(f"[jobs] {name} {info.state} ({info.job_id})", file=sys.stderr)
-    events = sample_traffic.sample_events(n_events, n_users, seed)
-    sent_s = sample_traffic.post_events(settings.nifi_ingest_url, events)
-    rows = sample_traffic.wait_landed(settings, events, timeout_s)
+    events = traffic.sample_events(n_events, n_users, seed)
+    sent_s = traffic.post_events(settings.nifi_ingest_url, events)
+    rows = traffic.wait_landed(settings, events, timeout_s)
     click.echo(f"{len(rows)} of {len(events)} events POSTed to {settings.nifi_ingest_url} "
                f"landed in Cassandra {settings.cassandra_keyspace}.events_by_user:")
     click.echo(f"{'user_key':<16} {'received_at (UTC)':<24} {'event_type':<16} {'item':<9} "

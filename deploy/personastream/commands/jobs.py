@@ -5,8 +5,8 @@ import datetime as dt
 
 import click
 
-from personastream import flink_jobs
 from personastream_flink.catalog import JOBS
+from personastream_stack import flink_jobs
 
 
 @click.group("jobs")

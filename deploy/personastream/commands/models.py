@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from personastream import model_control
 from personastream_models import artifacts, harness, specs
 from personastream_models.registry import PlacementError
+from personastream_stack import model_control
 
 
 @click.group("models")
@@ -157,7 +157,7 @@ def train(settings, name: str, version: str | None, max_events: int) -> None:
 
     Example: personastream models train customer_segments
     """
-    from personastream import training
+    from personastream_stack import training
 
     spec = _spec_arg(name, version)
     result = training.train(settings, spec, max_events, lambda m: click.echo(m, err=True))
@@ -178,13 +178,13 @@ def evaluate(settings, name: str, version: str | None, out: Path | None) -> None
     """
     spec = _spec_arg(name, version)
     if spec.kind == "detector":
-        from personastream_models import nab
+        from personastream_bench.nab import corpus, runner
 
-        nab_dir = Path(settings.nab_dir) if settings.nab_dir else nab.DEFAULT_NAB_DIR
+        nab_dir = Path(settings.nab_dir) if settings.nab_dir else corpus.DEFAULT_NAB_DIR
         out = out or Path(tempfile.mkdtemp(prefix="nab-"))
-        result = nab.run(nab_dir, out, spec.name, spec.version,
+        result = runner.run(nab_dir, out, spec.name, spec.version,
                          progress=lambda d, t, f: click.echo(f"nab: {d}/{t} {f}", err=True))
-        click.echo(nab.format_report(
+        click.echo(runner.format_report(
             result, f"personastream models evaluate {spec.name} {spec.version} --out {out}"))
     else:
         from personastream_models import clustering

@@ -5,8 +5,7 @@ import json
 
 import click
 
-from personastream.profiles import read_profile
-from personastream.stack.migrations import migrate
+from personastream_contracts.cassandra import migrate, read_profile
 
 
 @click.group("profiles")

@@ -19,7 +19,7 @@ def serve(settings, port: int | None, workers: int, background: bool, stop: bool
     """
     import dataclasses
 
-    from personastream.api import daemon
+    from personastream_stack import api_daemon as daemon
 
     settings = dataclasses.replace(settings, api_port=port or settings.api_port)
     if stop:
@@ -30,7 +30,7 @@ def serve(settings, port: int | None, workers: int, background: bool, stop: bool
         return
     import uvicorn
 
-    from personastream.api.app import create_app
+    from personastream_serving.app import create_app
 
     click.echo(f"storefront {daemon.url(settings)}/  API docs {daemon.url(settings)}/docs",
                err=True)
@@ -38,5 +38,5 @@ def serve(settings, port: int | None, workers: int, background: bool, stop: bool
         uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                     log_level="warning")
     else:
-        uvicorn.run("personastream.api.asgi:app", host=settings.api_host,
+        uvicorn.run("personastream_serving.asgi:app", host=settings.api_host,
                     port=settings.api_port, workers=workers, log_level="warning")

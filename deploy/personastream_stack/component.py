@@ -1,0 +1,130 @@
+"""The contract every local server fulfils: fetch, start, wait until healthy, report, stop."""
+from __future__ import annotations
+
+import abc
+import logging
+import shutil
+import string
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from personastream_contracts.settings import Settings
+from personastream_stack.process import Daemon, rss_bytes, wait_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Health:
+    """What ``stack status`` reports of one component."""
+
+    component: str
+    running: bool
+    healthy: bool
+    pids: list[int]
+    port: int
+    version: str
+    detail: str
+    rss_mb: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def render_template(name: str, target: Path, **values: object) -> Path:
+    """Fill ``${placeholders}`` of a packaged template and write it to ``target``."""
+    text = (files("personastream_stack") / "templates" / name).read_text()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(string.Template(text).substitute({k: str(v) for k, v in values.items()}))
+    return target
+
+
+def host_port(endpoint: str) -> tuple[str, int]:
+    """First ``host:port`` of a comma-separated list.
+
+    >>> host_port("127.0.0.1:9092,127.0.0.1:9094")
+    ('127.0.0.1', 9092)
+    """
+    host, _, port = endpoint.split(",")[0].strip().rpartition(":")
+    return host, int(port)
+
+
+class Component(abc.ABC):
+    """A server of the local stack. Subclasses say how to fetch, launch and probe it."""
+
+    name: str
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.run_dir = settings.state_dir / self.name
+
+    @property
+    @abc.abstractmethod
+    def daemons(self) -> list[Daemon]:
+        """The processes this component runs, in start order."""
+
+    @property
+    @abc.abstractmethod
+    def port(self) -> int:
+        """The port clients use."""
+
+    @property
+    @abc.abstractmethod
+    def version(self) -> str:
+        """The server's version, from its pom or package."""
+
+    @abc.abstractmethod
+    def fetch(self) -> None:
+        """Make the server's files available (cached after the first run)."""
+
+    @abc.abstractmethod
+    def launch(self) -> None:
+        """Start the processes; called only when none of them runs."""
+
+    @abc.abstractmethod
+    def probe(self) -> str:
+        """Answer a real client request; return a short description or raise."""
+
+    def start(self) -> bool:
+        """Fetch (cached) and launch unless already running; True if launched now."""
+        self.fetch()
+        running = [d.running_pid() for d in self.daemons]
+        if all(running):
+            log.info("%s already running (pids %s)", self.name, running)
+            return False
+        self.stop()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.launch()
+        return True
+
+    def wait_healthy(self) -> float:
+        """Wait until the server answers a real request; return the seconds waited."""
+        return wait_for(lambda: bool(self.probe()), what=f"{self.name} to answer on port {self.port}",
+                        timeout_s=self.settings.startup_timeout_s, daemon=self.daemons[0])
+
+    def stop(self) -> bool:
+        """Stop what this stack started (newest first). True if anything was running."""
+        stopped = False
+        for daemon in reversed(self.daemons):
+            stopped = daemon.terminate(timeout_s=60) or stopped
+        return stopped
+
+    def purge(self) -> None:
+        """Delete the component's data and logs (after ``stop``)."""
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def health(self) -> Health:
+        pids = [d.running_pid() for d in self.daemons]
+        live = [p for p in pids if p]
+        healthy, detail = False, "not running"
+        if live:
+            try:
+                detail, healthy = self.probe(), len(live) == len(pids)
+            except Exception as err:  # noqa: BLE001 - a failed probe is reported, not raised
+                detail = f"running but not answering: {err}"
+        return Health(self.name, bool(live), healthy, live, self.port, self.version, detail,
+                      round(sum(rss_bytes(p) for p in live) / 2**20, 1))
+
+    def log_files(self) -> list[Path]:
+        return [d.log_file for d in self.daemons]

@@ -1,0 +1,175 @@
+"""Submit, list and cancel the PyFlink jobs on a Flink cluster (local session or remote).
+
+Submission goes through Flink's own CLI (``flink run -pym``), which builds the job graph with
+the Python client and uploads it with the connector jars; everything else uses the REST API.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+
+import requests
+
+from personastream_contracts.errors import PersonastreamError
+from personastream_contracts.settings import Settings
+from personastream_flink.catalog import JOBS
+from personastream_stack.flink import fetch_connectors, flink_home, rest_get
+
+log = logging.getLogger(__name__)
+
+_SUBMITTED = re.compile(r"JobID ([0-9a-f]{32})")
+ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"}
+
+
+class JobError(PersonastreamError):
+    """A job could not be submitted, found or cancelled."""
+
+
+@dataclass
+class JobInfo:
+    job_id: str
+    name: str
+    state: str
+    start_time_ms: int
+
+
+def list_jobs(settings: Settings) -> list[JobInfo]:
+    """Every job the cluster knows, newest first."""
+    jobs = rest_get(settings, "/jobs/overview")["jobs"]
+    return sorted((JobInfo(j["jid"], j["name"], j["state"], j["start-time"]) for j in jobs),
+                  key=lambda j: -j.start_time_ms)
+
+
+def active_job(settings: Settings, name: str) -> JobInfo | None:
+    return next((j for j in list_jobs(settings) if j.name == name and j.state in ACTIVE_STATES),
+                None)
+
+
+def submit(settings: Settings, name: str, instance: str | None = None,
+           restore_from: str | None = None) -> JobInfo:
+    """Submit job ``name`` unless it already runs; wait until it is RUNNING.
+
+    ``instance`` runs a second copy under the Flink job name ``name_instance`` (tests do, with
+    their own topics and keyspace); the job name is also its Kafka consumer group.
+    ``restore_from`` is a savepoint or retained checkpoint path to start from.
+    """
+    if name not in JOBS:
+        raise JobError(f"no job named {name!r}; choose among {', '.join(JOBS)}")
+    job_name = f"{name}_{instance}" if instance else name
+    running = active_job(settings, job_name)
+    if running is not None:
+        log.info("%s already active as %s", job_name, running.job_id)
+        return running
+    module = importlib.import_module(JOBS[name])
+    jars = fetch_connectors(settings)
+    address = settings.flink_rest_url.split("//")[-1].rstrip("/")
+    restore = ["--fromSavepoint", restore_from] if restore_from else []
+    argv = [str(flink_home() / "bin/flink"), "run", "--detached", "-m", address, *restore,
+            "--parallelism", str(settings.flink_parallelism),
+            "-pym", JOBS[name], "-pyexec", settings.flink_python,
+            "-pyclientexec", settings.flink_python,
+            *module.job_arguments(settings, jars, job_name=job_name)]
+    client_logs = settings.state_dir / "flink-client" / "log"
+    client_logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, JAVA_HOME=str(settings.java_home), FLINK_LOG_DIR=str(client_logs))
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    match = _SUBMITTED.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise JobError(f"`flink run` of {name} failed ({done.returncode}); client logs in "
+                       f"{client_logs}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return wait_running(settings, match.group(1))
+
+
+def wait_running(settings: Settings, job_id: str) -> JobInfo:
+    """Wait until every task of the job runs (not just the job being scheduled)."""
+    deadline = time.monotonic() + settings.job_submit_timeout_s
+    while True:
+        detail = rest_get(settings, f"/jobs/{job_id}")
+        tasks = [v["status"] for v in detail["vertices"]]
+        if detail["state"] == "RUNNING" and all(t == "RUNNING" for t in tasks):
+            return JobInfo(job_id, detail["name"], detail["state"], detail["start-time"])
+        if detail["state"] in {"FAILED", "CANCELED", "FINISHED"}:
+            exceptions = rest_get(settings, f"/jobs/{job_id}/exceptions")
+            root = (exceptions.get("root-exception") or "")[:3000]
+            raise JobError(f"job {job_id} ended {detail['state']} while starting:\n{root}")
+        if time.monotonic() > deadline:
+            raise JobError(f"timed out after {settings.job_submit_timeout_s:.0f}s waiting for "
+                           f"job {job_id} to run (tasks: {tasks}); see the Flink web UI at "
+                           f"{settings.flink_rest_url}")
+        time.sleep(1)
+
+
+def cancel(settings: Settings, job_id_or_name: str) -> list[str]:
+    """Cancel a job by id, or every active job of that name; return the ids cancelled."""
+    targets = [j.job_id for j in list_jobs(settings)
+               if j.state in ACTIVE_STATES and job_id_or_name in (j.job_id, j.name)]
+    if not targets:
+        raise JobError(f"no active job is called or numbered {job_id_or_name!r}; "
+                       "`personastream jobs list` shows them")
+    for job_id in targets:
+        resp = requests.patch(f"{settings.flink_rest_url.rstrip('/')}/jobs/{job_id}",
+                              params={"mode": "cancel"}, timeout=10)
+        resp.raise_for_status()
+    return targets
+
+
+def last_checkpoint(settings: Settings, name: str) -> str:
+    """Path of the newest completed checkpoint of the newest job called ``name``."""
+    for job in list_jobs(settings):
+        if job.name != name:
+            continue
+        latest = rest_get(settings, f"/jobs/{job.job_id}/checkpoints").get("latest") or {}
+        completed = latest.get("completed") or {}
+        if completed.get("external_path"):
+            return completed["external_path"]
+    raise JobError(f"no completed checkpoint of a job called {name!r}; checkpoints are taken "
+                   "every 10 s while a job runs (see the Flink UI)")
+
+
+def wait_checkpoint(settings: Settings, job_id: str, after_ms: int,
+                    timeout_s: float = 60) -> str:
+    """Wait until job ``job_id`` completed a checkpoint triggered at or after ``after_ms``
+    (epoch ms): everything it had processed by then is in it. Return its path."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        latest = rest_get(settings, f"/jobs/{job_id}/checkpoints").get("latest") or {}
+        completed = latest.get("completed") or {}
+        if completed.get("trigger_timestamp", 0) >= after_ms and completed.get("external_path"):
+            return completed["external_path"]
+        if time.monotonic() > deadline:
+            raise JobError(f"job {job_id} completed no checkpoint triggered after {after_ms} "
+                           f"within {timeout_s:.0f}s (latest: {completed or 'none'}); see the "
+                           f"Flink UI at {settings.flink_rest_url}")
+        time.sleep(0.5)
+
+
+def savepoint(settings: Settings, job_id_or_name: str, stop: bool = False,
+              timeout_s: float = 120) -> str:
+    """Take a savepoint of an active job (and stop it, if ``stop``); return its path."""
+    targets = [j.job_id for j in list_jobs(settings)
+               if j.state in ACTIVE_STATES and job_id_or_name in (j.job_id, j.name)]
+    if len(targets) != 1:
+        raise JobError(f"{len(targets)} active jobs are called or numbered {job_id_or_name!r}; "
+                       "name one job id (`personastream jobs list`)")
+    base = settings.flink_rest_url.rstrip("/")
+    path = "stop" if stop else "savepoints"
+    resp = requests.post(f"{base}/jobs/{targets[0]}/{path}", timeout=10,
+                         json={"drain": False} if stop else {"cancel-job": False})
+    resp.raise_for_status()
+    trigger = resp.json()["request-id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = rest_get(settings, f"/jobs/{targets[0]}/savepoints/{trigger}")
+        if status["status"]["id"] == "COMPLETED":
+            operation = status["operation"]
+            if "failure-cause" in operation:
+                raise JobError(f"savepoint of {targets[0]} failed: "
+                               f"{operation['failure-cause'].get('stack-trace', '')[:2000]}")
+            return operation["location"]
+        time.sleep(1)
+    raise JobError(f"savepoint of {targets[0]} not done within {timeout_s:.0f}s")

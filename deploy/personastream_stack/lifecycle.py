@@ -1,0 +1,80 @@
+"""`stack up | down | status`: the local servers in dependency order, then the pipeline's topics,
+keyspace and tables (created on whatever Kafka and Cassandra the settings point at)."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from personastream_contracts.cassandra import ensure_schema, migrate
+from personastream_contracts.errors import SettingsError
+from personastream_contracts.settings import Settings
+from personastream_contracts.topics import pipeline_topics
+from personastream_stack.cassandra import Cassandra
+from personastream_stack.component import Component, Health
+from personastream_stack.flink import Flink
+from personastream_stack.kafka import Kafka, ensure_topics
+from personastream_stack.nifi import NiFi
+
+log = logging.getLogger(__name__)
+
+# Start order: NiFi publishes to Kafka, Flink jobs read Kafka and write Cassandra.
+COMPONENTS: dict[str, type[Component]] = {
+    "kafka": Kafka, "cassandra": Cassandra, "nifi": NiFi, "flink": Flink}
+
+
+def local_components(settings: Settings, only: tuple[str, ...] = ()) -> list[Component]:
+    """The components started here, in start order; ``only`` narrows them down."""
+    unknown = sorted(set(settings.components) - set(COMPONENTS))
+    if unknown:
+        raise SettingsError(f"local_components names {', '.join(unknown)}; "
+                            f"choose among {', '.join(COMPONENTS)}")
+    not_local = sorted(set(only) - set(settings.components))
+    if not_local:
+        raise SettingsError(f"{', '.join(not_local)} not in local_components "
+                            f"({settings.local_components!r}); nothing to do for it here")
+    return [cls(settings) for name, cls in COMPONENTS.items()
+            if name in settings.components and (not only or name in only)]
+
+
+def up(settings: Settings, only: tuple[str, ...] = ()) -> dict[str, float]:
+    """Start the local components (idempotent) and provision; return seconds per step.
+
+    Every server is launched before any is waited for, so they boot side by side; each
+    reports the seconds from the start of ``up`` until it answered.
+    """
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    components = local_components(settings, only)
+    for component in components:
+        launched = component.start()
+        print(f"[{component.name}] {'launched' if launched else 'already running'}",
+              file=sys.stderr)
+    for component in components:
+        component.wait_healthy()
+        timings[component.name] = time.monotonic() - started
+        print(f"[{component.name}] healthy after {timings[component.name]:.1f}s", file=sys.stderr)
+    started = time.monotonic()
+    created = ensure_topics(settings, pipeline_topics(settings))
+    n_statements = ensure_schema(settings)
+    migrated = migrate(settings)
+    timings["provision"] = time.monotonic() - started
+    print(f"[provision] topics created: {created or 'none (all existed)'}; "
+          f"{n_statements} schema statements applied; migrations: {migrated or 'none due'}",
+          file=sys.stderr)
+    return timings
+
+
+def down(settings: Settings, purge: bool = False, only: tuple[str, ...] = ()) -> list[str]:
+    """Stop the local components this stack started (reverse order); return their names."""
+    stopped = []
+    for component in reversed(local_components(settings, only)):
+        if component.stop():
+            stopped.append(component.name)
+        if purge:
+            component.purge()
+    return stopped
+
+
+def status(settings: Settings) -> list[Health]:
+    return [c.health() for c in local_components(settings)]

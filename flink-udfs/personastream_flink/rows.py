@@ -1,0 +1,55 @@
+"""Rows for the Cassandra tables of :mod:`personastream_contracts.tables`: which columns a job
+writes (in table order) and their Flink types, from the registry, never retyped here.
+
+>>> output = Output("item_latest_trend", "score_trends")
+>>> output.columns
+('bucket', 'item_id', 'window_start', 'views', 'score', 'flagged', 'model_version')
+>>> row = output.row({"bucket": "all", "item_id": "i", "window_start": None, "views": 3,
+...                   "score": 0.5, "flagged": False, "model_version": "2-0-0", "extra": 1})
+>>> row.as_dict()["views"], len(row)
+(3, 7)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyflink.common import Row, Types
+
+from personastream_contracts.tables import TABLES, Table
+
+FLINK_TYPES = {
+    "text": Types.STRING, "int": Types.INT, "bigint": Types.LONG, "double": Types.DOUBLE,
+    "boolean": Types.BOOLEAN, "timestamp": Types.SQL_TIMESTAMP,
+    "list<text>": lambda: Types.LIST(Types.STRING()),
+    "map<text, double>": lambda: Types.MAP(Types.STRING(), Types.DOUBLE()),
+    "map<text, text>": lambda: Types.MAP(Types.STRING(), Types.STRING()),
+}
+"""The Flink type of each CQL type the registry uses (timestamps as naive UTC datetimes)."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What job ``writer`` writes to table ``table``: its columns and their Flink row type."""
+
+    table_name: str
+    writer: str
+
+    @property
+    def table(self) -> Table:
+        return TABLES[self.table_name]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.table.columns_for(self.writer)
+
+    @property
+    def row_type(self):
+        return Types.ROW_NAMED(list(self.columns),
+                               [FLINK_TYPES[self.table.column(c).cql_type]()
+                                for c in self.columns])
+
+    def row(self, values: dict) -> Row:
+        """A named row of ``values`` (extra keys ignored; a missing column is a KeyError)."""
+        out = Row(*(values[c] for c in self.columns))
+        out.set_field_names(list(self.columns))  # named even when the next operator is chained
+        return out

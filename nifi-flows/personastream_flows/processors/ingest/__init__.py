@@ -1,1 +1,0 @@
-"""Event ingest: HTTP request bodies validated against the event schemas and enriched."""
