@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv tools demo test test-unit down
+.PHONY: venv tools bench-tools demo test test-unit test-faults down
 
 venv: $(STAMP)
 
@@ -21,21 +21,33 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/personastream demo
 
-# Debian's Chromium and ChromeDriver (the storefront's browser test) and wrk (`bench api`).
+# Debian's Chromium and ChromeDriver (the browser tests) and wrk (closed-loop load: `bench
+# ingest`, `bench api`).
 tools:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v wrk >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      chromium chromium-driver wrk >/dev/null)
 
-# Unit tests (seconds, no servers), then the integration tests against the real servers this
-# target starts and stops.
+# vegeta from the Go module proxy: open-loop, fixed-rate load (`bench api --rates`).
+VEGETA := github.com/tsenart/vegeta/v12@v12.13.0
+bench-tools: tools
+	@command -v vegeta >/dev/null || test -x "$$(go env GOPATH)/bin/vegeta" || go install $(VEGETA)
+
+# Unit tests (no servers), then the integration tests against the real servers this target
+# starts and stops, the fault tests (they kill servers) last.
+UNIT := tests/unit contracts models nifi-flows flink-udfs serving deploy benchmarks
 test: venv tools
-	$(BIN)/pytest tests/unit contracts models nifi-flows flink-udfs serving deploy benchmarks
-	status=0; $(BIN)/personastream stack up && $(BIN)/pytest tests/integration || status=$$?; \
+	$(BIN)/pytest $(UNIT)
+	status=0; $(BIN)/personastream stack up && $(BIN)/pytest tests/integration -m "not faults" \
+	  && $(BIN)/pytest tests/integration -m faults || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
 test-unit: venv
-	$(BIN)/pytest tests/unit contracts models nifi-flows flink-udfs serving deploy benchmarks
+	$(BIN)/pytest $(UNIT)
+
+# The fault tests alone, on the running stack (`personastream stack up` first).
+test-faults: venv
+	$(BIN)/pytest tests/integration -m faults
 
 down: venv
 	$(BIN)/personastream serve --stop

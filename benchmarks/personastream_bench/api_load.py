@@ -1,43 +1,97 @@
-"""Load benchmark of the personalization API with ``wrk`` (a real HTTP load tool, Debian's):
-recommendation requests for customers that have live profiles, at several connection counts
-in one run, so that rate and latency can be compared side by side.
+"""Load benchmark of the personalization API: ``GET /v1/recommendations`` for customers that
+have live profiles, on the running stack's data, this tree's request path side by side with a
+previous commit's (the baseline), each served by uvicorn on its own port.
 
-``wrk`` is closed-loop: each connection sends its next request when the previous answer
-arrived; the request rate it reaches is reported next to the latency percentiles it measured.
+- **Baseline**: the ``serving`` package of ``--baseline REV`` (``git archive``, nothing checked
+  out), first on the server's ``PYTHONPATH``; the rest (CLI, contracts, the reference
+  ``rank()``) is this tree's.
+- **Answers**: before any load, both servers answer every customer (varied ``k``, category,
+  item on screen) from a frozen copy of the tables they read, in a keyspace of its own
+  (dropped afterwards): the live tables change under running traffic, a copy does not.
+- **Closed loop** (``wrk``, Debian's): N connections, each sends its next request when the
+  previous answer arrived: the most the API serves, and its latency meanwhile.
+- **Open loop** (``vegeta``, Go): requests at a fixed rate whatever the answers' delay, so a
+  slow answer delays none of the next ones (no coordinated omission); latency percentiles
+  from every request's own time.
+- **Resources** of each API server (uvicorn's supervisor and workers): CPU (% of one core and
+  ms per request) and resident memory, from ``/proc``; Cassandra's CPU beside it when it runs
+  locally.
 """
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
-import re
+import io
+import json
+import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
+import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
-from personastream_contracts.cassandra import keyspace, session
-from personastream_contracts.errors import PersonastreamError
-from personastream_stack import api_daemon
-from personastream_stack.process import free_port
+from personastream_contracts.cassandra import ensure_schema, keyspace, session
+from personastream_bench.load import (LoadError, cpu_seconds, percentile, process_tree, rss_mib,
+                                      run_wrk, tool)
+from personastream_stack import lifecycle
+from personastream_stack.process import Daemon, free_port, port_open, wait_for
 
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-class LoadError(PersonastreamError):
-    """The benchmark could not run (no wrk, no profiles, API did not start)."""
+#: The request path before issue 12 (sync handlers, sequential blocking reads, response
+#: models validated per request, ``rank()`` over the catalogue in Python).
+PREVIOUS_DESIGN = "464f0bd43111571d6696a4b893c20f4eae865c4c"
+VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
+#: The tables the API reads per request or shares between requests (copied for the answers).
+READ_TABLES = ("live_profiles", "item_neighbours", "item_latest_trend")
 
 
 @dataclass
 class Phase:
-    connections: int
+    server: str
+    load: str
     requests: int
     requests_per_s: float
     p50_ms: float
-    p90_ms: float
     p99_ms: float
+    p999_ms: float
     errors: int
+    api_cpu_percent: float  # of one core, supervisor and workers together
+    api_cpu_ms_per_request: float
+    api_rss_mib: float
+    cassandra_cpu_percent: float | None
+
+
+@dataclass
+class Answers:
+    compared: int
+    equal: int
+    first_difference: str | None
+
+
+@dataclass
+class Report:
+    phases: list[Phase]
+    answers: Answers | None
+    n_users: int
+    k: int
+    workers: int
+    load_1m: float
+    tools: str
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    daemon: Daemon
 
 
 def users_with_profiles(settings, limit: int) -> list[str]:
@@ -46,79 +100,285 @@ def users_with_profiles(settings, limit: int) -> list[str]:
         return [r.user_key for r in rows]
 
 
-def _lua(users: list[str], k: int) -> str:
-    quoted = ",".join(f'"{urllib.parse.quote(u, safe="")}"' for u in users)
-    return (f"local users = {{{quoted}}}\n"
-            "math.randomseed(7)\n"
+def recommendation_paths(users: list[str], k: int, seed: int = 7) -> list[str]:
+    """One request path per customer, in a seeded order.
+
+    >>> recommendation_paths(["a b", "c"], 5, seed=1)
+    ['/v1/recommendations?k=5&user=c', '/v1/recommendations?k=5&user=a%20b']
+    """
+    order = list(users)
+    random.Random(seed).shuffle(order)
+    return [f"/v1/recommendations?k={k}&user={urllib.parse.quote(u, safe='')}" for u in order]
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+def _baseline_serving(rev: str, into: Path) -> Path:
+    """The ``serving`` folder of commit ``rev``, extracted under ``into``."""
+    here = Path(__file__).resolve().parent
+    try:
+        repo = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        archive = subprocess.run(["git", "-C", repo, "archive", "--format=tar", rev, "serving"],
+                                 check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", None) or str(error)
+        detail = detail.decode() if isinstance(detail, bytes) else detail
+        raise LoadError(f"cannot read the baseline's serving package at {rev!r} with git "
+                        f"archive ({detail.strip()}); run from a git checkout, pass another "
+                        "--baseline, or --baseline none") from error
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "serving"
+
+
+def _start(name: str, settings, port: int, workers: int, run_dir: Path,
+           env: dict[str, str]) -> Server:
+    daemon = Daemon("api", run_dir / str(port), marker=f"personastream serve --port {port}")
+    daemon.spawn([sys.executable, "-m", "personastream", "serve", "--port", str(port),
+                  "--workers", str(workers)], env={**os.environ, **env})
+    url = f"http://{settings.api_host}:{port}"
+    wait_for(lambda: port_open(settings.api_host, port), what=f"the {name} API on {url}",
+             timeout_s=60, daemon=daemon, interval_s=0.2)
+    wait_for(lambda: _answers(url + "/v1/trending"), what=f"the {name} API's first answer",
+             timeout_s=60, daemon=daemon, interval_s=0.2)
+    return Server(name, url, daemon)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _servers(settings, baseline: str | None, workers: int, work_dir: Path,
+             extra_env: dict[str, str]) -> Iterator[list[Server]]:
+    """The baseline's API (if any) and this tree's, started side by side, stopped on exit."""
+    specs = []
+    if baseline:
+        old = _baseline_serving(baseline, work_dir / "baseline")
+        specs.append((f"baseline {baseline[:7]}", {"PYTHONPATH": os.pathsep.join(
+            p for p in (str(old), os.environ.get("PYTHONPATH")) if p)}))
+    specs.append(("this tree", {}))
+    servers: list[Server] = []
+    try:
+        for name, env in specs:
+            servers.append(_start(name, settings, free_port(settings.api_host), workers,
+                                  work_dir / "run", {**env, **extra_env}))
+        yield servers
+    finally:
+        for server in servers:
+            _stop(server)
+
+
+def _stop(server: Server) -> None:
+    """SIGTERM to uvicorn's supervisor (SIGKILL after 30 s), then SIGKILL to any worker left:
+    a supervisor killed under a backlog leaves its workers running."""
+    pid = server.daemon.running_pid()
+    workers = process_tree(pid)[1:] if pid else []
+    server.daemon.terminate(timeout_s=30)
+    for worker in workers:
+        with contextlib.suppress(OSError):  # exited meanwhile
+            if "multiprocessing" in Path(f"/proc/{worker}/cmdline").read_text(errors="replace"):
+                os.kill(worker, signal.SIGKILL)
+
+
+# --- resources -------------------------------------------------------------------------------
+
+def _cassandra_pid(settings) -> int | None:
+    for component in lifecycle.local_components(settings, only=("cassandra",)):
+        for daemon in component.daemons:
+            return daemon.running_pid()
+    return None
+
+
+# --- load ------------------------------------------------------------------------------------
+
+def _wrk_script(paths: list[str]) -> str:
+    quoted = ",".join(f'"{p}"' for p in paths)
+    return (f"local paths = {{{quoted}}}\n"
+            "local n = 0\n"
             "request = function()\n"
-            "  local u = users[math.random(#users)]\n"
-            f'  return wrk.format("GET", "/v1/recommendations?k={k}&user=" .. u)\n'
+            "  n = n % #paths + 1\n"
+            '  return wrk.format("GET", paths[n])\n'
             "end\n")
 
 
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
-    return float(number) * _UNIT_MS[unit]
+def _closed_loop(script: str, url: str, connections: int, duration_s: int) -> dict:
+    result = run_wrk(script, url, connections, duration_s)
+    return {**result, "errors": result["errors"] + result["non_2xx"]}
 
 
-def parse(output: str, connections: int) -> Phase:
-    """A phase from ``wrk --latency`` output.
-
-    >>> out = '''  Latency Distribution
-    ...      50%    2.10ms
-    ...      75%    3.00ms
-    ...      90%    4.50ms
-    ...      99%   12.30ms
-    ...   1234 requests in 10.00s, 1.00MB read
-    ... Requests/sec:    123.40'''
-    >>> parse(out, 4)
-    Phase(connections=4, requests=1234, requests_per_s=123.4, p50_ms=2.1, p90_ms=4.5, p99_ms=12.3, errors=0)
-    """
-    pct = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", output, re.M))
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
-    return Phase(connections, int(re.search(r"(\d+) requests in", output).group(1)),
-                 float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-                 _ms(pct["50"]), _ms(pct["90"]), _ms(pct["99"]), errors)
+def _open_loop(vegeta: str, targets: Path, rate: int, duration_s: int) -> dict:
+    attack = subprocess.Popen([vegeta, "attack", "-format=json", f"-targets={targets}",
+                               f"-rate={rate}/1s", f"-duration={duration_s}s", "-timeout=10s",
+                               "-max-body=0"], stdout=subprocess.PIPE)
+    encoded = subprocess.run([vegeta, "encode", "--to=csv"], stdin=attack.stdout,
+                             capture_output=True, text=True, check=True).stdout
+    attack.stdout.close()
+    if attack.wait() != 0:
+        raise LoadError(f"vegeta attack exited with {attack.returncode}")
+    rows = list(csv.reader(io.StringIO(encoded)))
+    latencies = sorted(int(r[2]) / 1e6 for r in rows)
+    starts = [int(r[0]) for r in rows]
+    seconds = (max(starts) - min(starts)) / 1e9 if len(rows) > 1 else float(duration_s)
+    errors = sum(1 for r in rows if r[1] != "200" or r[5])
+    return {"requests": len(rows), "seconds": seconds or float(duration_s),
+            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+            "p999_ms": percentile(latencies, 99.9), "errors": errors}
 
 
-def run(settings, connections: list[int], duration_s: int, workers: int, k: int,
-        progress=lambda m: print(m, file=sys.stderr)) -> list[Phase]:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise LoadError("wrk is not installed: apt-get install wrk (Debian package)")
+def _measure(server: Server, load: str, run: Callable[[], dict],
+             cassandra_pid: int | None) -> Phase:
+    pids = process_tree(server.daemon.running_pid())
+    cpu0, cass0, t0 = cpu_seconds(pids), cpu_seconds([cassandra_pid] if cassandra_pid else []), \
+        time.monotonic()
+    result = run()
+    wall = time.monotonic() - t0
+    cpu = cpu_seconds(pids) - cpu0
+    cassandra = (cpu_seconds([cassandra_pid]) - cass0) if cassandra_pid else None
+    return Phase(server.name, load, result["requests"], result["requests"] / result["seconds"],
+                 result["p50_ms"], result["p99_ms"], result["p999_ms"], result["errors"],
+                 100 * cpu / wall, 1000 * cpu / max(result["requests"], 1), rss_mib(pids),
+                 None if cassandra is None else 100 * cassandra / wall)
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def frozen_copy(settings) -> Iterator[object]:
+    """Settings whose keyspace holds a copy of the tables the API reads (dropped on exit)."""
+    frozen = dataclasses.replace(settings,
+                                 cassandra_keyspace=f"bench_api_{os.getpid()}_{int(time.time())}")
+    ensure_schema(frozen)
+    try:
+        with session(settings) as cql:
+            for table in READ_TABLES:
+                rows = list(cql.execute(f"SELECT * FROM {keyspace(settings)}.{table}"))
+                if not rows:
+                    continue
+                columns = list(rows[0]._fields)
+                insert = cql.prepare(f"INSERT INTO {keyspace(frozen)}.{table} "
+                                     f"({', '.join(columns)}) VALUES "
+                                     f"({', '.join('?' for _ in columns)})")
+                for row in rows:
+                    cql.execute(insert, list(row))
+        yield frozen
+    finally:
+        with session(settings) as cql:
+            cql.execute(f"DROP KEYSPACE IF EXISTS {keyspace(frozen)}", timeout=60)
+
+
+def answer_requests(users: list[str], n_items: int, seed: int = 7) -> list[str]:
+    """Every customer and an unknown one with varied ``k``, category and item on screen, then
+    similar items, trending and the catalogue."""
+    rng = random.Random(seed)
+    paths = []
+    for user in [*users, "no-such-customer"]:
+        params = {"user": user, "k": rng.choice([1, 5, 10, 50])}
+        if rng.random() < 0.3:
+            params["context_item"] = f"item-{rng.randrange(n_items)}"
+        if rng.random() < 0.3:
+            params["category"] = rng.choice(["shoes", "bags", "hats", "watches"])
+        if rng.random() < 0.2:
+            params["exclude_purchased"] = "false"
+        paths.append("/v1/recommendations?" + urllib.parse.urlencode(params))
+    paths += [f"/v1/items/item-{rng.randrange(n_items)}/similar?k=20" for _ in range(20)]
+    return paths + ["/v1/trending?k=100", "/v1/catalogue"]
+
+
+def compare_answers(servers: list[Server], paths: list[str]) -> Answers:
+    equal, first = 0, None
+    for path in paths:
+        answers = []
+        for server in servers:
+            with urllib.request.urlopen(server.url + path, timeout=10) as answer:
+                answers.append(json.loads(answer.read()))
+        if all(a == answers[0] for a in answers):
+            equal += 1
+        elif first is None:
+            first = f"{path}: {json.dumps(answers[0])[:300]} vs {json.dumps(answers[1])[:300]}"
+    return Answers(len(paths), equal, first)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+def run(settings, connections: list[int], rates: list[int], duration_s: int, workers: int,
+        k: int, baseline: str | None = PREVIOUS_DESIGN,
+        progress=lambda m: print(m, file=sys.stderr)) -> Report:
+    """Answers compared, then each load on each server in turn (baseline first)."""
+    wrk = tool("wrk", "apt-get install wrk (Debian package)")
+    vegeta = tool("vegeta", f"`make bench-tools`, or go install {VEGETA_MODULE} (it lands in "
+                              "$(go env GOPATH)/bin)") if rates else None
     users = users_with_profiles(settings, 1000)
     if not users:
         raise LoadError(f"no live profiles in {keyspace(settings)}.live_profiles: run "
                         "`personastream demo` first (it sends traffic through the pipeline)")
-    api = dataclasses.replace(settings, api_port=free_port(settings.api_host))
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
-        url = api_daemon.start(api, workers=workers)
-        script = Path(tempfile.mkdtemp(prefix="bench-api-")) / "recommendations.lua"
-        script.write_text(_lua(users, k))
-        subprocess.run([wrk, "-t1", "-c1", "-d3s", "-s", str(script), url], check=True,
-                       capture_output=True)  # warm up: prepared statements, caches
+        answers = None
+        if baseline:
+            progress("answers: baseline and this tree on a frozen copy of the tables they read")
+            with frozen_copy(settings) as frozen, _servers(
+                    frozen, baseline, 1, work_dir / "answers",
+                    {"PERSONASTREAM_CASSANDRA_KEYSPACE": keyspace(frozen)}) as servers:
+                answers = compare_answers(servers, answer_requests(users,
+                                                                   settings.storefront_items))
+        paths = recommendation_paths(users, k)
+        script = _wrk_script(paths)
+        cassandra_pid = _cassandra_pid(settings)
         phases = []
-        for c in connections:
-            progress(f"wrk: {c} connection(s), {duration_s}s, {len(users)} customers, k={k}")
-            done = subprocess.run([wrk, f"-t{min(c, 2)}", f"-c{c}", f"-d{duration_s}s",
-                                   "--latency", "-s", str(script), url],
-                                  check=True, capture_output=True, text=True)
-            phases.append(parse(done.stdout, c))
-        return phases
+        load_1m = os.getloadavg()[0]
+        with _servers(settings, baseline, workers, work_dir / "load", {}) as servers:
+            for server in servers:  # warm up: connections, prepared statements, caches
+                run_wrk(script, server.url, 2, 3)
+            for c in connections:
+                for server in servers:
+                    progress(f"wrk, {c} connection(s), {duration_s}s: {server.name}")
+                    phases.append(_measure(server, f"{c} connection(s)", lambda: _closed_loop(
+                        script, server.url, c, duration_s), cassandra_pid))
+            for rate in rates:
+                for n, server in enumerate(servers):
+                    targets = work_dir / f"targets-{n}.json"
+                    targets.write_text("".join(json.dumps({"method": "GET",
+                                                           "url": server.url + p}) + "\n"
+                                               for p in paths))
+                    progress(f"vegeta, {rate} req/s, {duration_s}s: {server.name}")
+                    phases.append(_measure(server, f"{rate} req/s", lambda: _open_loop(
+                        vegeta, targets, rate, duration_s), cassandra_pid))
+        version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split()
+        tools = (f"closed loop: {' '.join(version[:2]) or 'wrk'}; open loop: vegeta "
+                 f"({VEGETA_MODULE.split('@')[1]})")
+        return Report(phases, answers, len(users), k, workers, load_1m, tools)
     finally:
-        api_daemon.stop(api)
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def report(phases: list[Phase], workers: int, command: str) -> str:
-    lines = [f"GET /v1/recommendations?k=10 for customers with live profiles; API: uvicorn, "
-             f"{workers} worker(s); load: wrk on the same 2-core machine",
-             f"{'connections':>11} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} "
-             f"{'p99 ms':>8} {'errors':>6}"]
-    lines += [f"{p.connections:>11} {p.requests:>9} {p.requests_per_s:>8.1f} {p.p50_ms:>8.1f} "
-              f"{p.p90_ms:>8.1f} {p.p99_ms:>8.1f} {p.errors:>6}" for p in phases]
-    lines.append(f"reproduce: {command}")
+def report(result: Report, command: str) -> str:
+    lines = [f"GET /v1/recommendations?k={result.k}, {result.n_users} customers with live "
+             f"profiles, in turn; each API: uvicorn, {result.workers} worker(s); load tools on "
+             f"the same machine ({os.cpu_count()} CPUs, load average {result.load_1m:.1f} at "
+             "start, the stack and its jobs running)"]
+    if result.answers is not None:
+        a = result.answers
+        lines.append(f"answers, baseline vs this tree on a frozen copy of the tables: "
+                     f"{a.equal}/{a.compared} identical"
+                     + (f"; first difference: {a.first_difference}" if a.first_difference
+                        else ""))
+    header = (f"{'load':<17} {'API':<17} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
+              f"{'p99 ms':>7} {'p99.9 ms':>8} {'errors':>6} {'API CPU':>7} {'ms CPU/req':>10} "
+              f"{'RSS MiB':>7} {'Cassandra CPU':>13}")
+    lines += ["", header]
+    for p in result.phases:
+        cassandra = "-" if p.cassandra_cpu_percent is None else f"{p.cassandra_cpu_percent:.0f}%"
+        lines.append(f"{p.load:<17} {p.server:<17} {p.requests:>8} {p.requests_per_s:>7.0f} "
+                     f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f} {p.p999_ms:>8.1f} {p.errors:>6} "
+                     f"{p.api_cpu_percent:>6.0f}% {p.api_cpu_ms_per_request:>10.2f} "
+                     f"{p.api_rss_mib:>7.0f} {cassandra:>13}")
+    lines += ["", f"CPU in % of one core over the phase (API: supervisor and workers); RSS at "
+                  f"the phase's end; tools: {result.tools}",
+              f"reproduce: {command}"]
     return "\n".join(lines)
-
-
-

@@ -7,7 +7,7 @@ envelope, what ingest adds, a dead letter).
 
 >>> schemas = load_schemas(SCHEMA_DIR)
 >>> ("product_view", "1-0-0") in schemas, latest(schemas, "deadletter")
-(True, '1-1-0')
+(True, '1-2-0')
 >>> sorted(event_types(schemas))[:3]
 ['add_to_cart', 'customer_update', 'page_view']
 """
@@ -137,6 +137,29 @@ def registry(schemas: dict[tuple[str, str], dict]):
                                       "refer to urn:personastream:<name>:<version> of a schema "
                                       "file, or to a local '#/...' pointer") from err
     return reg
+
+
+def fast_validator(schemas: dict[tuple[str, str], dict], key: tuple[str, str]):
+    """A compiled validator of schema ``key`` in Rust (jsonschema-rs, ~30x faster than
+    :func:`validator`) with the same strict formats; for ``is_valid``. Its errors are worded
+    differently: take reasons from :func:`validator`.
+
+    >>> schemas = load_schemas()
+    >>> fast = fast_validator(schemas, ("search", "1-0-0"))
+    >>> fast.is_valid({"event_type": "search"}), fast.is_valid({
+    ...     "event_id": "0f8fad5b-d9cb-469f-a165-70867728950e", "event_type": "search",
+    ...     "schema_version": "1-0-0", "anonymous_id": "a", "client_ts": "2024-05-01T12:00:00Z",
+    ...     "query": "boots"})
+    (False, True)
+    """
+    import jsonschema_rs
+
+    from personastream_contracts.formats import is_rfc3339_date_time, is_uuid
+
+    registry_rs = jsonschema_rs.Registry([(s["$id"], s) for s in schemas.values()])
+    return jsonschema_rs.Draft202012Validator(
+        schemas[key], registry=registry_rs, validate_formats=True, ignore_unknown_formats=False,
+        formats={"date-time": is_rfc3339_date_time, "uuid": is_uuid})
 
 
 def validator(schemas: dict[tuple[str, str], dict], key: tuple[str, str], reg=None):

@@ -6,6 +6,8 @@ the receipt-time format ingest writes.
 [True, False, False, False]
 >>> epoch_ms("1970-01-01T01:00:00.0015+01:00"), epoch_ms("2024-05-01T12:00:00.25Z")
 (1, 1714564800250)
+>>> epoch_ms("2024-05-01t12:00:00.123456789z"), epoch_ms("1969-12-31T23:59:59.999Z")
+(1714564800123, -1)
 >>> iso_ms(1714564800123)
 '2024-05-01T12:00:00.123Z'
 """
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
                       r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -25,18 +29,18 @@ def is_rfc3339_date_time(text: str) -> bool:
     """Strict RFC 3339 ``date-time``: calendar-valid, ``T`` and ``Z`` in either case, no newline.
 
     Leap seconds (``:60``) and year 0000 are refused: ``datetime`` and downstream SQL can't hold
-    them.
+    them. The shape is checked by a regular expression, the calendar by ``datetime`` (in C).
     """
     match = _RFC3339.fullmatch(text)
     if match is None:
         return False
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if year == 0 or not 1 <= month <= 12 or hour > 23 or minute > 59 or second > 59:
+    if match.group(10) is not None and (int(match.group(9)) > 23 or int(match.group(10)) > 59):
+        return False  # an offset datetime would take, RFC 3339 not
+    try:
+        datetime.fromisoformat(text.upper())
+    except ValueError:
         return False
-    if not 1 <= day <= calendar.monthrange(year, month)[1]:
-        return False
-    off_hour, off_minute = match.group(9), match.group(10)
-    return off_hour is None or (int(off_hour) <= 23 and int(off_minute) <= 59)
+    return True
 
 
 def is_uuid(text: str) -> bool:
@@ -46,7 +50,13 @@ def is_uuid(text: str) -> bool:
 
 def epoch_ms(text: str) -> int:
     """Milliseconds since the epoch of a valid RFC 3339 date-time (fraction truncated to ms)."""
-    match = _RFC3339.fullmatch(text)
+    try:  # the usual forms, in C; exact integer arithmetic
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        stamp = None
+    if stamp is not None and stamp.tzinfo is not None:
+        return (stamp - _EPOCH) // _MILLISECOND
+    match = _RFC3339.fullmatch(text)  # lower-case t/z, or more than 6 fractional digits
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     millis = int(((match.group(7) or "") + "000")[:3])
     offset_min = 0

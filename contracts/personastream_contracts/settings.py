@@ -85,14 +85,22 @@ class Settings:
                                     "default: made by `stack up` in <state_dir>/nifi/tls")
     nifi_client_cert: Path = _opt(None, "client certificate NiFi authenticates us by (PEM)")
     nifi_client_key: Path = _secret(None, "private key of nifi_client_cert (PEM)")
+    nifi_timer_driven_threads: int = _opt(32, "threads NiFi runs processors on (a controller "
+                                              "setting `flows deploy` applies; NiFi's default 10 "
+                                              "starved the collector: most wait on I/O or Python)")
     nifi_management_port: int = _opt(52020, "loopback health endpoint of the local NiFi")
     nifi_python: str = _opt(None, "interpreter NiFi builds Python processor venvs from")
     nifi_python_extensions_dir: Path = _opt(None, "folder NiFi loads the Python processors from "
                                                   "(`flows deploy` writes the bundle there); "
                                                   "default: <state_dir>/nifi/python-extensions")
-    nifi_ingest_port: int = _opt(9090, "port the ingest flow's HTTP listener binds (flow parameter)")
-    nifi_ingest_bind_host: str = _opt("127.0.0.1", "interface it binds; empty: all (on a cluster)")
+    nifi_ingest_port: int = _opt(9090, "port of the collector: answers 200 once a request is "
+                                       "durably received, validates after (flow parameter)")
+    nifi_ingest_validate_port: int = _opt(9091, "port of the validating collector: answers "
+                                                "with each request's accepted/rejected counts")
+    nifi_ingest_bind_host: str = _opt("127.0.0.1", "interface they bind; empty: all (on a cluster)")
     nifi_ingest_url: str = _opt("http://127.0.0.1:9090/events", "where clients POST events")
+    nifi_ingest_validate_url: str = _opt("http://127.0.0.1:9091/events",
+                                         "where SDK developers POST events to see each verdict")
     ingest_max_body_bytes: int = _opt(1_048_576, "larger request bodies are dead-lettered whole")
     geoip_database: str = _opt(None, "MMDB file (as NiFi sees it) for geo enrichment; default: "
                                      "DB-IP Country Lite, fetched into the cache by `stack up`")

@@ -64,6 +64,7 @@ def deploy(settings, flow: str, env: str | None = None, group_name: str | None =
     group_name = group_name or flow
     definition["flowContents"]["name"] = group_name
     parameter_context = ensure_parameter_context(context, settings, update_secrets)
+    ensure_thread_pool(settings.nifi_timer_driven_threads)
     group = find_group(group_name)
     if group is None:
         group = nipyapi.versioning.import_process_group_definition(
@@ -79,6 +80,15 @@ def deploy(settings, flow: str, env: str | None = None, group_name: str | None =
     nipyapi.canvas.schedule_all_controllers(group.id, True)
     start_when_valid(group.id, timeout_s)
     return Deployed(flow, group.id, context, action)
+
+
+def ensure_thread_pool(threads: int) -> None:
+    """Set NiFi's pool of timer-driven threads (all processors share it) to ``threads``."""
+    api = nipyapi.nifi.ControllerApi()
+    config = api.get_controller_config()
+    if config.component.max_timer_driven_thread_count != threads:
+        config.component.max_timer_driven_thread_count = threads
+        api.update_controller_config(config)
 
 
 def _replace(group, definition: dict, timeout_s: float) -> None:

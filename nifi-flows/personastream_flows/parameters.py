@@ -21,6 +21,7 @@ class Parameter:
 
 PARAMETERS = (
     Parameter("ingest_port", lambda s: str(s.nifi_ingest_port)),
+    Parameter("ingest_validate_port", lambda s: str(s.nifi_ingest_validate_port)),
     Parameter("ingest_bind_host", lambda s: s.nifi_ingest_bind_host),
     Parameter("ingest_max_body_bytes", lambda s: str(s.ingest_max_body_bytes)),
     Parameter("geoip_database", lambda s: s.geoip_database),

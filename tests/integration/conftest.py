@@ -59,14 +59,16 @@ class Isolated:
 @pytest.fixture
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
-    port = free_port()
+    port, validate_port = free_port(), free_port()
     s = dataclasses.replace(
         settings, cassandra_keyspace=f"test_{uid}",
         topic_events_enriched=f"test_{uid}.events.enriched",
         topic_events_deadletter=f"test_{uid}.events.deadletter",
         topic_trends_anomalies=f"test_{uid}.trends.anomalies",
         topic_models_control=f"test_{uid}.models.control",
-        nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events")
+        nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events",
+        nifi_ingest_validate_port=validate_port,
+        nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")
     ensure_topics(s, pipeline_topics(s))
     ensure_schema(s)
     migrate(s)

@@ -1,14 +1,19 @@
 """The personalization API over real Cassandra rows written by the real jobs: every endpoint,
 bad parameters, unknown users and items, and the erase endpoint (after it, nothing about the
-user can be read back)."""
+user can be read back); and over rows written directly, its answers against the reference
+ranking."""
+import datetime as dt
+import random
 import time
 import uuid
 
 import requests
 
 from personastream_contracts.cassandra import keyspace, session
-from personastream_contracts.tables import user_tables
+from personastream_contracts.tables import LATEST_TREND_BUCKET, user_tables
+from personastream_models.recommend import RANKING_VERSION, Item, LiveProfile, rank
 from personastream_serving.catalogue import catalogue
+from personastream_serving.store import LIVE_PROFILE_VERSION
 from personastream_stack import flink_jobs
 
 USER_TABLES = [t.name for t in user_tables()]
@@ -113,3 +118,55 @@ def held(settings, user_key: str) -> set[str]:
         return {t for t in USER_TABLES if cql.execute(
             f"SELECT user_key FROM {keyspace(settings)}.{t} WHERE user_key = %s LIMIT 1",
             [user_key]).one()}
+
+
+def test_answers_over_cassandra_are_the_reference_ranking(isolated, api_settings, api):
+    """Rows written straight into the test's keyspace (random profiles, co-views, popularity,
+    trends): every customer's answer is what the reference ``rank()`` makes of those rows,
+    scores and parts exactly (the API ranks with the vectorised RankIndex, reads with
+    execute_async and shares popularity and trends between requests)."""
+    rng = random.Random(12)
+    products = catalogue(api_settings.storefront_items)
+    items = {p.item_id: Item(p.item_id, p.category, p.brand) for p in products}
+    ids = list(items)
+    at = dt.datetime(2026, 1, 1, 12, 0)
+    profiles = {f"user-{n}": LiveProfile(
+        recent_items=rng.sample(ids, rng.randint(1, 8)),
+        category_affinity={p.category: float(rng.randint(1, 3)) for p in rng.sample(products, 2)},
+        brand_affinity={p.brand: rng.uniform(0, 4) for p in rng.sample(products, 2)},
+        purchased=rng.sample(ids, rng.randint(0, 3)), n_events=rng.randint(1, 99))
+        for n in range(40)}
+    neighbours = {i: {o: float(rng.randint(1, 4)) for o in rng.sample(ids, 30)}
+                  for i in rng.sample(ids, len(ids) // 2)}
+    views = {i: rng.uniform(0, 30) for i in ids}
+    trends = {i: (rng.random(), rng.random() < 0.1) for i in rng.sample(ids, 50)}
+    ks = keyspace(api_settings)
+    with session(api_settings) as cql:
+        for user, p in profiles.items():
+            cql.execute(f"INSERT INTO {ks}.live_profiles (user_key, recent_items, "
+                        "category_affinity, brand_affinity, purchased, updated_at, n_events) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [user, p.recent_items, p.category_affinity, p.brand_affinity,
+                         p.purchased, at, p.n_events])
+        for item in ids:
+            cql.execute(f"INSERT INTO {ks}.item_neighbours (item_id, neighbours, views) "
+                        "VALUES (%s, %s, %s)", [item, neighbours.get(item), views[item]])
+        for item, (score, flagged) in trends.items():
+            cql.execute(f"INSERT INTO {ks}.item_latest_trend (bucket, item_id, window_start, "
+                        "views, score, flagged, model_version) VALUES (%s, %s, %s, %s, %s, %s, "
+                        "%s)", [LATEST_TREND_BUCKET, item, at, 9, score, flagged, "3-4-0"])
+    boosts = {i: 1.0 if flagged else score for i, (score, flagged) in trends.items()}
+    wait_for(lambda: len(get(api, "/v1/trending", k=100).json()["items"]) == len(trends),
+             "popularity and trends re-read after the rows were written (api_cache_s)")
+    for user, p in profiles.items():
+        k = rng.choice([3, 10, 40])
+        answer = get(api, "/v1/recommendations", user=user, k=k).json()
+        expected = rank(items, profile=p, popularity=views, trend=boosts, k=k,
+                        neighbours={i: neighbours[i] for i in p.recent_items[:5]
+                                    if i in neighbours}, exclude=set(p.purchased))
+        assert [(i["item_id"], i["score"], i["parts"]) for i in answer["items"]] == \
+            [(r.item_id, round(r.score, 4), r.parts) for r in expected], user
+        assert answer["provenance"] == {
+            "ranking_version": RANKING_VERSION, "trends_detector_version": "3-4-0",
+            "profile": "live", "profile_updated_at": "2026-01-01T12:00:00Z",
+            "profile_events": p.n_events, "profile_version": LIVE_PROFILE_VERSION}

@@ -1,7 +1,10 @@
 """The ingest flow on the real NiFi and Kafka: every event accepted is exactly one record out,
-enriched or dead-lettered with its reason."""
+enriched or dead-lettered with its reason, on the collector (200 once received, validated
+after) and on the validating collector (answers with each request's verdict)."""
+import gzip
 import json
 import random
+import time
 import uuid
 
 import nipyapi
@@ -43,16 +46,28 @@ def ingest(isolated):
 
 
 def post(iso, body: bytes, **headers) -> requests.Response:
+    """POST to the validating collector (it answers with the counts of the request)."""
+    return requests.post(iso.settings.nifi_ingest_validate_url, data=body, timeout=60,
+                         headers={"Content-Type": "application/json", **headers})
+
+
+def post_fast(iso, body: bytes, **headers) -> requests.Response:
+    """POST to the collector: 200 once the body is durably received, validation after."""
     return requests.post(iso.settings.nifi_ingest_url, data=body, timeout=60,
                          headers={"Content-Type": "application/json", **headers})
 
 
-def test_valid_events_of_every_type_are_enriched(ingest):
+@pytest.mark.parametrize("collector", ["received", "validating"])
+def test_valid_events_of_every_type_are_enriched(ingest, collector):
     s = ingest.settings
     events = traffic.sample_events(n_events=120, n_users=9, seed=21)
     assert {e["event_type"] for e in events} == set(traffic.EVENT_MIX)
-    resp = post(ingest, json.dumps(events).encode(), **traffic.client_headers(0))
-    assert resp.status_code == 200 and resp.json()["accepted"] == len(events)
+    send = post_fast if collector == "received" else post
+    resp = send(ingest, json.dumps(events).encode(), **traffic.client_headers(0))
+    expected = {"received": True} if collector == "received" else {
+        "accepted": len(events), "rejected": 0, "first_reason": ""}
+    assert (resp.status_code, resp.json()) == (200, expected)
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
 
     records = read_topic(s, s.topic_events_enriched, len(events))
     by_id = {value["event_id"]: (key, value) for key, value in records}
@@ -113,33 +128,59 @@ def test_each_bad_input_is_dead_lettered_with_its_reason(ingest):
     assert nifi.healthy, nifi.detail
 
 
+def test_the_collector_answers_every_body_and_dead_letters_what_it_cannot_take(ingest):
+    """Bad bodies, a gzip batch, broken gzip and a gzip bomb: 200 on receipt for all; the
+    reasons are in the dead letters."""
+    s = ingest.settings
+    bodies = traffic.bad_bodies()
+    good = traffic.sample_events(n_events=4, n_users=2, seed=18)
+    bomb = gzip.compress(b"[" + b" " * (4 * s.ingest_max_body_bytes) + b"]")
+    sent = [(body, {}) for body in bodies.values()] + [
+        (gzip.compress(json.dumps(good).encode()), {"Content-Encoding": "gzip"}),
+        (b"not gzip at all", {"Content-Encoding": "gzip"}),
+        (bomb, {"Content-Encoding": "gzip"})]
+    for body, headers in sent:
+        resp = post_fast(ingest, body, **headers)
+        assert (resp.status_code, resp.json()) == (200, {"received": True}), body[:40]
+    dead = [v for _, v in read_topic(s, s.topic_events_deadletter, len(bodies) + 2)]
+    assert sorted(v["reason"]["code"] for v in dead) == sorted(
+        [*bodies, "invalid_content_encoding", "body_too_large"])
+    (exploded,) = [v for v in dead if v["reason"]["code"] == "body_too_large"]
+    assert exploded["payload_size"] == len(bomb)  # the compressed body, kept whole
+    enriched = {v["event_id"] for _, v in read_topic(s, s.topic_events_enriched, len(good))}
+    assert enriched == {e["event_id"] for e in good}
+
+
 def test_conservation_under_load(ingest):
-    """N events (valid, invalid and whole bad bodies) == enriched + dead-lettered, from Kafka."""
+    """N events (valid, invalid and whole bad bodies) sent to the collector == enriched +
+    dead-lettered, from Kafka."""
     s = ingest.settings
     rng = random.Random(99)
     n_events, batch_size = 100_000, 250
     events = traffic.sample_events(n_events=n_events, n_users=500, seed=4)
     bad = list(traffic.bad_bodies().values())
-    bodies, expected = [], 0
+    bodies, expected, n_valid = [], 0, 0
     for i in range(0, n_events, batch_size):
         batch = events[i:i + batch_size]
-        for j in rng.sample(range(len(batch)), k=len(batch) // 10):  # 10% invalid events
+        invalid = rng.sample(range(len(batch)), k=len(batch) // 10)  # 10% invalid events
+        for j in invalid:
             batch[j] = {**batch[j], "event_type": "teleport"} if j % 2 else {"broken": j}
         bodies.append(json.dumps(batch).encode())
         expected += len(batch)
+        n_valid += len(batch) - len(invalid)
         if rng.random() < 0.05:  # and some whole bad bodies
             bodies.append(rng.choice(bad))
             expected += 1
     answers = traffic.post_bodies(s.nifi_ingest_url, bodies, concurrency=4,
-                                         headers_of=traffic.client_headers)
-    assert all(a.status in (200, 400) for a in answers)
-    answered = sum(a.body["accepted"] + a.body["rejected"] for a in answers)
-    assert answered == expected
-
+                                  headers_of=traffic.client_headers)
+    assert all(a.status == 200 and a.body == {"received": True} for a in answers)
     topics = [s.topic_events_enriched, s.topic_events_deadletter]
-    counts = record_counts(s, topics)
+    deadline = time.monotonic() + 120  # validated after the answer: wait for every record
+    while sum((counts := record_counts(s, topics)).values()) < expected:
+        assert time.monotonic() < deadline, f"{counts} of {expected} events within 120 s"
+        time.sleep(1)
     assert sum(counts.values()) == expected, counts
-    assert counts[s.topic_events_enriched] == sum(a.body["accepted"] for a in answers)
+    assert counts[s.topic_events_enriched] == n_valid
 
 
 def test_ui_edit_exports_as_one_change_and_deploy_restores_it(ingest, tmp_path):

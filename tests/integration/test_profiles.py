@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from personastream_contracts.cassandra import keyspace, session
+from personastream_contracts.deadletters import DEADLETTER_SCHEMA
 from personastream_stack import flink_jobs
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -115,7 +116,7 @@ def test_scripted_events_give_exact_profile_fields(profiles, enriched, deadlette
     produce(enriched, [LATE])  # behind the watermark (minute 60 minus the allowed 5 s)
     late = [d for d in deadletters(s) if d["reason"]["code"] == "late_event"]
     assert len(late) == 1 and json.loads(late[0]["payload"])["event_id"] == LATE[0]["event_id"]
-    assert late[0]["deadletter_schema"] == "deadletter/1-1-0"
+    assert late[0]["deadletter_schema"] == DEADLETTER_SCHEMA
     advance_watermark(enriched, 75)
     # the clock users' minute-60 windows close once the job is past minute 61, i.e. past LATE
     clocks = [f"clock-{n}" for n in range(s.kafka_partitions)]

@@ -2,18 +2,20 @@
 tests/integration/test_api.py runs the same endpoints over Cassandra rows the real jobs wrote)."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
+import random
 
 import pytest
 from fastapi.testclient import TestClient
 
 from personastream_contracts.settings import resolve
 from personastream_contracts.tables import user_tables
-from personastream_models.recommend import LiveProfile
-from personastream_serving.app import create_app
-from personastream_serving.catalogue import catalogue
-from personastream_serving.store import Trend
+from personastream_models.recommend import RANKING_VERSION, LiveProfile, rank
+from personastream_serving.app import ItemOut, ItemsOut, Provenance, Recommendations, create_app
+from personastream_serving.catalogue import catalogue, display_name
+from personastream_serving.store import LIVE_PROFILE_VERSION, Trend
 
 TOKEN = "secret-token"
 ITEMS = catalogue(200)
@@ -36,14 +38,14 @@ class MemoryStore:
                        ITEMS[12].item_id: Trend(ITEMS[12].item_id, UPDATED, 5, 0.2, False, "3-4-0")}
         self.closed = False
 
-    def live_profile(self, user_key):
+    async def live_profile(self, user_key):
         profile = self.live.get(user_key)
         return (profile, UPDATED) if profile else (None, None)
 
     def profile(self, user_key):
         return self.windowed.get(user_key)
 
-    def neighbours(self, item_ids):
+    async def neighbours(self, item_ids):
         return {i: self.co_views[i] for i in item_ids if i in self.co_views}
 
     def popularity(self):
@@ -158,3 +160,126 @@ def test_catalogue_and_storefront_pages(client):
     assert client.get("/").status_code == 200
     assert client.get(f"/items/{ITEMS[0].item_id}").status_code == 200
     assert "openapi" in client.get("/openapi.json").json()
+
+
+class RandomStore(MemoryStore):
+    """Many customers with random live profiles, co-views, popularity and trends (seeded)."""
+
+    def __init__(self, seed: int, n_users: int = 60):
+        super().__init__()
+        rng = random.Random(seed)
+        ids = [i.item_id for i in ITEMS]
+        categories = sorted({i.category for i in ITEMS})
+        brands = sorted({i.brand for i in ITEMS})
+        coarse = lambda: float(rng.randint(0, 3))  # noqa: E731 (ties in score)
+        self.live = {f"u-{n}": LiveProfile(
+            recent_items=rng.sample(ids, rng.randint(1, 20)),
+            category_affinity={c: rng.choice([coarse(), rng.uniform(0, 5)])
+                               for c in rng.sample(categories, rng.randint(0, 4))},
+            brand_affinity={b: rng.uniform(0, 5) for b in rng.sample(brands, rng.randint(0, 4))},
+            purchased=rng.sample(ids, rng.randint(0, 5)), n_events=rng.randint(1, 500))
+            for n in range(n_users)}
+        self.co_views = {i: {o: rng.choice([coarse(), rng.uniform(0, 9)])
+                             for o in rng.sample(ids, rng.randint(0, 50))}
+                         for i in rng.sample(ids, 150)}
+        self.views = {i: rng.uniform(0, 40) for i in rng.sample(ids, 120)}
+        self.latest = {i: Trend(i, UPDATED, rng.randint(0, 60), rng.random(), rng.random() < 0.1,
+                                rng.choice(["3-4-0", "3-4-0", "2-0-0"]))
+                       for i in rng.sample(ids, 100)}
+
+
+def previous_answers(store, path: str, params: dict) -> dict:
+    """What the API answered before its request path was rebuilt (issue 12): the reference
+    ranking, ``rank()``, over the store's reads, through the response models (this is that
+    code, kept here as the reference)."""
+    items = {i.item_id: i for i in ITEMS}
+    trends = store.latest
+    versions = collections.Counter(t.model_version for t in trends.values() if t.model_version)
+
+    def out(item_id, score=None, parts=None):
+        i = items[item_id]
+        return ItemOut(item_id=i.item_id, name=display_name(i), category=i.category,
+                       brand=i.brand, price=i.price, score=score, parts=parts)
+
+    def provenance(source, updated=None, version=None, events=None):
+        return Provenance(ranking_version=RANKING_VERSION,
+                          trends_detector_version=versions.most_common(1)[0][0] if versions
+                          else None, profile=source,
+                          profile_updated_at=updated.isoformat() + "Z" if updated else None,
+                          profile_events=events, profile_version=version)
+
+    k = params.get("k", 10)
+    if path == "/v1/recommendations":
+        key, context = params.get("user"), params.get("context_item")
+        profile = store.live.get(key)
+        updated = UPDATED if profile else None
+        recent = profile.recent_items[:5] if profile else []
+        neighbours = {i: store.co_views[i] for i in recent + ([context] if context else [])
+                      if i in store.co_views}
+        ranked = rank(items, profile=profile, neighbours=neighbours, popularity=store.views,
+                      trend={i: (1.0 if t.flagged else t.score) for i, t in trends.items()
+                             if i in items}, k=k, context_item=context,
+                      category=params.get("category"),
+                      exclude=set(profile.purchased) if profile and
+                      params.get("exclude_purchased", True) else set())
+        answer = Recommendations(
+            user_key=key, items=[out(r.item_id, round(r.score, 4), r.parts) for r in ranked],
+            provenance=provenance("live" if profile else "none", updated,
+                                  LIVE_PROFILE_VERSION if profile else None,
+                                  profile.n_events if profile else None))
+    elif path == "/v1/trending":
+        ranked = sorted((t for t in trends.values() if t.item_id in items),
+                        key=lambda t: (not t.flagged, -t.score, -t.views, t.item_id))[:k]
+        answer = ItemsOut(items=[out(t.item_id, round(t.score, 4),
+                                     {"views": float(t.views), "flagged": float(t.flagged)})
+                                 for t in ranked], provenance=provenance("none"))
+    else:  # /v1/items/{id}/similar
+        item_id = path.split("/")[3]
+        ranked = rank(items, neighbours={item_id: store.co_views.get(item_id, {})},
+                      context_item=item_id, popularity=store.views, k=k)
+        answer = ItemsOut(items=[out(r.item_id, round(r.score, 4), r.parts) for r in ranked],
+                          provenance=provenance("none"))
+    return answer.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_answers_are_those_of_the_previous_request_path(seed):
+    """Every customer (and unknown ones), with and without a context item, category, k and
+    purchased items: the same JSON as the reference path, floats compared exactly."""
+    store = RandomStore(seed)
+    rng = random.Random(seed)
+    settings = resolve(environ={"HOME": "/home/t"})
+    requests = [("/v1/trending", {"k": k}) for k in (1, 10, 100)]
+    requests += [(f"/v1/items/{rng.choice(ITEMS).item_id}/similar", {"k": rng.choice([3, 100])})
+                 for _ in range(20)]
+    for user in [*store.live, "nobody"]:
+        params = {"user": user, "k": rng.choice([1, 5, 10, 100])}
+        if rng.random() < 0.3:
+            params["context_item"] = rng.choice(ITEMS).item_id
+        if rng.random() < 0.3:
+            params["category"] = rng.choice(ITEMS).category
+        if rng.random() < 0.3:
+            params["exclude_purchased"] = False
+        requests.append(("/v1/recommendations", params))
+    with TestClient(create_app(settings, lambda: store)) as client:
+        for path, params in requests:
+            answer = client.get(path, params=params)
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == previous_answers(store, path, params), (path, params)
+
+
+@pytest.mark.parametrize("query", [
+    "user=u-1", "user=u-1&k=5", "anonymous_id=new-device&k=3", "", "k=100", "user=nobody",
+    "user=u-1&category=bags&exclude_purchased=false", "user=u-1&exclude_purchased=0",
+    "user=u-1&exclude_purchased=yes", "user=u-1&exclude_purchased=FALSE",
+    f"user=u-1&context_item={BAGS[0].item_id}", "context_item=", "category=", "category=tents",
+    "user=u-1&k=010", "k=+5", "k=5.0", "k=0", "k=101", "k=ten", "user=", "anonymous_id=",
+    "user=u-1&user=u-2", "context_item=no-such-item", "user=u%2D1&k=%35", "user=u-1&k=",
+])
+def test_fast_path_answers_as_fastapi_does(client, query):
+    """The middleware's answer equals FastAPI's own (a repeated unknown parameter sends a
+    request to FastAPI: it ignores the parameter), for good and bad parameters."""
+    fast = client.get(f"/v1/recommendations?{query}")
+    slow = client.get(f"/v1/recommendations?{query}&unused=1&unused=2")
+    assert (fast.status_code, fast.json()) == (slow.status_code, slow.json())
+    assert fast.headers["content-type"] == slow.headers["content-type"]

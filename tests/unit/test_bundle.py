@@ -3,6 +3,7 @@ sources, holds everything they import, and its pins cover every third-party impo
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import sys
 from pathlib import Path
 
@@ -55,14 +56,15 @@ def test_every_project_import_of_the_bundle_is_in_the_bundle(built, imports_of):
 
 def test_the_pins_cover_every_third_party_import(built, imports_of):
     distributions = importlib.metadata.packages_distributions()
-    pinned = {pin.split("==")[0].lower() for pin in bundle.requirements()}
+    normal = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731 (PEP 503)
+    pinned = {normal(pin.split("==")[0]) for pin in bundle.requirements()}
     unpinned = set()
     for path in _python_files(built):
         for name in imports_of(path):
             top = name.split(".")[0]
             if top.startswith("personastream") or top == "nifiapi" or top in sys.stdlib_module_names:
                 continue
-            owners = {d.lower() for d in distributions.get(top, [top])}
+            owners = {normal(d) for d in distributions.get(top, [top])}
             if not owners & pinned:
                 unpinned.add(f"{top} ({', '.join(sorted(owners))})")
     assert unpinned == set()

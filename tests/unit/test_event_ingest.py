@@ -1,5 +1,6 @@
 """Ingest logic: one record out per event in, exact original payloads, pointers, enrichment."""
 import base64
+import gzip
 import hashlib
 import importlib.metadata
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from personastream_contracts.deadletters import DEADLETTER_SCHEMA, MAX_MESSAGE_CHARS
-from personastream_contracts.event_schemas import load_schemas, validator
+from personastream_contracts.event_schemas import fast_validator, load_schemas, validator
 from personastream_contracts.formats import epoch_ms, is_rfc3339_date_time
 from personastream_contracts.identity import user_key
 from personastream_flows import bundle
@@ -485,3 +486,54 @@ def test_sample_traffic_is_valid_and_bad_bodies_get_their_reason(large_ingestor)
     for reason, body in bad_bodies().items():
         dead = only_deadletter(process(large_ingestor, body))
         assert dead["reason"]["code"] == reason, (reason, dead["reason"])
+
+
+# --- compressed bodies ---------------------------------------------------------------------
+
+def test_a_gzip_body_is_decoded_and_ingested(ingestor):
+    body = gzip.compress(json.dumps([sample("search"), sample("page_view")]).encode())
+    result = process(ingestor, body, content_encoding="gzip")
+    assert (result.accepted, result.rejected) == (2, 0)
+
+
+@pytest.mark.parametrize("encoding, body", [("gzip", b"not gzip"), ("br", b"\x00\x01"),
+                                            ("gzip", b"\x1f\x8b\x08\x00")])
+def test_an_undecodable_body_keeps_its_bytes(ingestor, encoding, body):
+    dead = only_deadletter(process(ingestor, body, content_encoding=encoding))
+    assert dead["reason"]["code"] == "invalid_content_encoding"
+    assert base64.b64decode(dead["payload_base64"]) == body
+
+
+def test_a_gzip_bomb_is_refused_by_the_decoded_size_limit(ingestor):
+    bomb = gzip.compress(b"[" + b" " * (100 * MAX_BODY) + b"]")
+    assert len(bomb) < MAX_BODY
+    dead = only_deadletter(process(ingestor, bomb, content_encoding="gzip"))
+    assert dead["reason"]["code"] == "body_too_large"
+    assert base64.b64decode(dead["payload_base64"]) == bomb
+    assert (dead["payload_size"], dead["payload_sha256"]) == (len(bomb),
+                                                              hashlib.sha256(bomb).hexdigest())
+
+
+def test_request_source_reads_headers_in_any_case():
+    source = ei.request_source({"http.remote.addr": "10.1.1.1", "http.headers.USER-AGENT": "ua",
+                                "http.headers.content-type": "text/plain"}, 7)
+    assert source == {"ip": "10.1.1.1", "received_at_ms": 7, "user_agent": "ua",
+                      "content_type": "text/plain", "content_encoding": None}
+
+
+# --- the compiled validator agrees with the reference one ----------------------------------
+
+MUTATIONS = [None, "", "x", "x" * 300, 0, 1, -1, 1.5, 1.0, 10 ** 30, True, [], {}, ["a"],
+             {"a": 1}, "2024-02-30T00:00:00Z", "0000-01-01T00:00:00Z", "2024-05-01T12:00:00Z",
+             "0f8fad5b-d9cb-469f-a165-70867728950e", "{0f8fad5b-d9cb-469f-a165-70867728950e}"]
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e["event_type"])
+def test_compiled_and_reference_validators_agree(event):
+    key = (event["event_type"], event["schema_version"])
+    fast, reference = fast_validator(SCHEMAS, key), validator(SCHEMAS, key)
+    variants = [event] + [{**event, field: value} for field in event for value in MUTATIONS]
+    variants += [{k: v for k, v in event.items() if k != field} for field in event]
+    variants += [{**event, "unknown_field": 1}]
+    disagree = [v for v in variants if fast.is_valid(v) != reference.is_valid(v)]
+    assert disagree == []

@@ -18,44 +18,66 @@ def bench_group() -> None:
 
 
 @bench_group.command("ingest")
-@click.option("--batch-sizes", default="1,100", show_default=True,
-              help="Events per request, one phase each, compared in one run.")
-@click.option("--duration", "duration_s", default=30.0, show_default=True,
+@click.option("--batch-sizes", default="1,100,500", show_default=True,
+              help="Events per request, one phase each (on both collectors), in one run.")
+@click.option("--connections", default=64, show_default=True, help="wrk connections.")
+@click.option("--duration", "duration_s", default=20.0, show_default=True,
               help="Seconds per phase.")
-@click.option("--concurrency", default=4, show_default=True, help="Requests in flight.")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
-def bench_ingest(settings, batch_sizes: str, duration_s: float, concurrency: int, seed: int) -> None:
-    """Sustained ingest throughput (events/s) and HTTP-to-Kafka latency p50/p99.
+def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float,
+                 seed: int) -> None:
+    """Requests/s, events/s, latency p50/p99/p99.9, errors, NiFi's CPU and memory, and receipt
+    to Kafka, of the collector and of the validating collector (the previous design) side by
+    side, while whatever Flink jobs run keep consuming. Boots the stack and deploys the flows
+    if needed.
 
-    Boots the stack and deploys the flows if needed. Example: personastream bench ingest
+    Example: personastream bench ingest --batch-sizes 1,500 --duration 30
     """
     lifecycle.up(settings)
     for name in FLOWS:
         deploy_flow(settings, name)
     sizes = [int(x) for x in batch_sizes.split(",")]
-    phases = ingest.run(settings, sizes, duration_s, concurrency, seed)
-    command = "personastream " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    click.echo(ingest.report(phases, command))
+    phases, context = ingest.run(settings, sizes, connections, duration_s, seed,
+                                 progress=lambda m: click.echo(f"[bench] {m}", err=True))
+    click.echo(ingest.report(phases, context, _reproduce(
+        "bench", "ingest", "--batch-sizes", batch_sizes, "--connections", str(connections),
+        "--duration", f"{duration_s:g}", "--seed", str(seed))))
 
 
 @bench_group.command("api")
-@click.option("--connections", default="1,4,16", show_default=True,
-              help="Concurrent connections, one wrk phase each, compared in one run.")
+@click.option("--connections", default="1,16", show_default=True,
+              help="Closed loop (wrk): concurrent connections, one phase each.")
+@click.option("--rates", default="500", show_default=True,
+              help="Open loop (vegeta): fixed request rates in req/s, one phase each; empty: "
+                   "none.")
 @click.option("--duration", "duration_s", default=15, show_default=True,
               help="Seconds per phase.")
 @click.option("--workers", default=2, show_default=True, help="API server processes.")
 @click.option("--k", default=10, show_default=True, help="Items per recommendation.")
+@click.option("--baseline", default=None,
+              help="Commit whose API is measured beside this tree's (its serving package, "
+                   "served the same way); 'none': this tree only.  [default: the request path "
+                   "before issue 12]")
 @click.pass_obj
-def bench_api(settings, connections: str, duration_s: int, workers: int, k: int) -> None:
-    """Recommendation requests/s and latency p50/p90/p99 under wrk, on the running stack's
-    data (run `personastream demo` first). Example: personastream bench api
+def bench_api(settings, connections: str, rates: str, duration_s: int, workers: int, k: int,
+              baseline: str | None) -> None:
+    """Recommendation requests/s, latency p50/p99/p99.9, errors, API CPU and memory, under a
+    closed loop (wrk) and a fixed rate (vegeta), this tree beside a baseline commit, on the
+    running stack's data (run `personastream demo` first); both first answer every customer
+    from a frozen copy of the data, compared. Example: personastream bench api --duration 10
     """
     from personastream_bench import api_load
 
-    phases = api_load.run(settings, [int(c) for c in connections.split(",")], duration_s,
-                          workers, k)
-    click.echo(api_load.report(phases, workers, _reproduce(*sys.argv[sys.argv.index("bench"):])))
+    baseline = api_load.PREVIOUS_DESIGN if baseline is None else baseline
+    result = api_load.run(
+        settings, [int(c) for c in connections.split(",") if c.strip()],
+        [int(r) for r in rates.split(",") if r.strip()], duration_s, workers, k,
+        baseline=None if baseline.lower() == "none" else baseline,
+        progress=lambda message: click.echo(f"[bench] {message}", err=True))
+    click.echo(api_load.report(result, _reproduce(
+        "bench", "api", "--connections", connections, "--rates", rates, "--duration",
+        str(duration_s), "--workers", str(workers), "--k", str(k), "--baseline", baseline)))
 
 
 class JobNames(click.ParamType):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from typing import Any
 
 _JSON_WS = re.compile(r"[ \t\n\r]*")
@@ -57,3 +58,45 @@ def parse_body(text: str) -> tuple[bool, list[tuple[str, Any]]]:
     if tail != len(text):
         raise json.JSONDecodeError("Extra data", text, tail)
     return is_array, items
+
+
+class ContentEncodingError(ValueError):
+    """A body declared compressed that cannot be decoded, or in an unsupported encoding."""
+
+
+class DecodedTooLarge(ValueError):
+    """A compressed body that decodes to more than the limit (e.g. a gzip bomb)."""
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body as sent before its ``Content-Encoding`` (``gzip``; absent or ``identity``: as
+    is), decoded to at most ``limit`` bytes: a longer one raises :class:`DecodedTooLarge`
+    without being decoded further.
+
+    >>> import gzip
+    >>> decode_content(gzip.compress(b"[1, 2]"), "gzip", 100)
+    b'[1, 2]'
+    >>> decode_content(gzip.compress(b"0" * 1000), "gzip", 100)
+    Traceback (most recent call last):
+    ...
+    personastream_flows.ingest.body.DecodedTooLarge: gzip body decodes to more than 100 bytes
+    """
+    kind = (encoding or "identity").strip().lower()
+    if kind == "identity":
+        return body
+    if kind not in ("gzip", "x-gzip"):
+        raise ContentEncodingError(f"Content-Encoding {encoding!r} is not supported; send gzip "
+                                   "or an uncompressed body")
+    decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = decoder.decompress(body, limit + 1)
+        if len(out) > limit or decoder.unconsumed_tail:
+            raise DecodedTooLarge(f"gzip body decodes to more than {limit} bytes")
+        out += decoder.flush()
+    except zlib.error as err:
+        raise ContentEncodingError(f"body declared gzip is not valid gzip: {err}") from err
+    if len(out) > limit:
+        raise DecodedTooLarge(f"gzip body decodes to more than {limit} bytes")
+    if not decoder.eof:
+        raise ContentEncodingError("body declared gzip ends before its gzip stream does")
+    return out

@@ -25,25 +25,26 @@ enriched with geo (:mod:`.geo`) and device (:mod:`.devices`), and keyed by
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from personastream_contracts import deadletters
-from personastream_contracts.event_schemas import (SCHEMA_DIR, SchemaFileError, event_types, latest,
-                                                   load_schemas, pinned_event_type, registry,
-                                                   validator)
+from personastream_contracts.event_schemas import (SCHEMA_DIR, SchemaFileError, event_types,
+                                                   fast_validator, latest, load_schemas,
+                                                   pinned_event_type, registry, validator)
 from personastream_contracts.formats import epoch_ms, iso_ms
 from personastream_contracts.identity import user_key
-from personastream_flows.ingest.body import parse_body
+from personastream_flows.ingest.body import (ContentEncodingError, DecodedTooLarge,
+                                             decode_content, parse_body)
 from personastream_flows.ingest.devices import build_ua_parser, device_from_user_agent
 from personastream_flows.ingest.geo import GeoDatabaseError, GeoLookup
+from personastream_flows.ingest.records import IngestResult, Record
 from personastream_flows.ingest.violations import violations
 
-__all__ = ["SCHEMA_DIR", "IngestConfigError", "IngestResult", "Ingestor", "Record"]
+__all__ = ["SCHEMA_DIR", "IngestConfigError", "IngestResult", "Ingestor", "Record",
+           "request_source"]
 
 log = logging.getLogger(__name__)
 
@@ -52,48 +53,27 @@ class IngestConfigError(ValueError):
     """The schemas, the GeoIP database or a setting handed to :class:`Ingestor` is unusable."""
 
 
-# --- results -------------------------------------------------------------------------------
-
-@dataclass
-class Record:
-    """One Kafka record to publish: ``key`` is the event's user key (None when unknown)."""
-
-    key: str | None
-    value: dict
-
-    def value_bytes(self) -> bytes:
-        """The value as compact UTF-8 JSON (escaped ASCII if it holds a lone surrogate).
-
-        >>> Record("u-1", {"q": "é"}).value_bytes()
-        b'{"q":"\\xc3\\xa9"}'
-        """
-        try:
-            text = json.dumps(self.value, ensure_ascii=False, separators=(",", ":"),
-                              allow_nan=False)
-            return text.encode("utf-8")
-        except UnicodeEncodeError:  # "\ud800" parsed from JSON: valid JSON only when escaped
-            return json.dumps(self.value, separators=(",", ":"), allow_nan=False).encode("ascii")
+#: Header attributes NiFi's HandleHttpRequest gives a request (``http.headers.<name>``), by the
+#: ``source`` key they fill.
+HEADER_ATTRIBUTES = {"user_agent": "user-agent", "content_type": "content-type",
+                     "content_encoding": "content-encoding"}
 
 
-@dataclass
-class IngestResult:
-    """What one request body became; ``accepted + rejected`` is the number of events in it."""
+def request_source(attributes: Mapping[str, str | None], received_at_ms: int) -> dict:
+    """The ``source`` of a request from the attributes HandleHttpRequest gave it (header names
+    in any case): the client address is the first ``X-Forwarded-For`` entry, else the peer's.
 
-    enriched: list[Record] = field(default_factory=list)
-    deadletters: list[Record] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> int:
-        return len(self.enriched)
-
-    @property
-    def rejected(self) -> int:
-        return len(self.deadletters)
-
-    @property
-    def first_reason(self) -> str | None:
-        """Reason code of the first dead letter (for the HTTP answer), None if there is none."""
-        return self.deadletters[0].value["reason"]["code"] if self.deadletters else None
+    >>> request_source({"http.remote.addr": "10.0.0.9", "http.headers.x-forwarded-for":
+    ...                 "203.0.113.7, 10.0.0.1", "http.headers.Content-Encoding": "gzip"}, 5)
+    {'ip': '203.0.113.7', 'received_at_ms': 5, 'user_agent': None, 'content_type': None, \
+'content_encoding': 'gzip'}
+    """
+    headers = {k[len("http.headers."):].lower(): v for k, v in attributes.items()
+               if k.startswith("http.headers.")}
+    forwarded = headers.get("x-forwarded-for")
+    return {"ip": forwarded.split(",")[0].strip() if forwarded
+            else attributes.get("http.remote.addr"), "received_at_ms": received_at_ms,
+            **{key: headers.get(header) for key, header in HEADER_ATTRIBUTES.items()}}
 
 
 def _received_at(received_at_ms: Any) -> str:
@@ -162,7 +142,7 @@ class Ingestor:
             compiled = registry(self.schemas)
             self.versions = event_types(self.schemas)
             """Known event types and their versions, oldest first."""
-            self._validators = {}
+            self._validators, self._fast = {}, {}
             for name, versions in self.versions.items():
                 for version in versions:
                     if pinned_event_type(self.schemas[(name, version)]) != name:
@@ -171,6 +151,7 @@ class Ingestor:
                             f'"properties": {{"event_type": {{"const": "{name}"}}}}')
                     self._validators[(name, version)] = validator(self.schemas, (name, version),
                                                                   compiled)
+                    self._fast[(name, version)] = fast_validator(self.schemas, (name, version))
             self._envelope = validator(self.schemas, ("envelope", latest(self.schemas, "envelope")),
                                        compiled)
             self._geo = GeoLookup(geoip_database)
@@ -189,9 +170,11 @@ class Ingestor:
     def process(self, body: bytes, source: dict) -> IngestResult:
         """Turn one request body into enriched records and dead letters.
 
-        ``source`` is ``{"ip", "user_agent", "received_at_ms", "content_type"}`` of the request.
-        A JSON object is one event, a JSON array a batch of events handled one by one; anything
-        else is one dead letter. Raises only when ``source['received_at_ms']`` is not an int.
+        ``source`` is ``{"ip", "user_agent", "received_at_ms", "content_type",
+        "content_encoding"}`` of the request (:func:`request_source`). A JSON object is one
+        event, a JSON array a batch of events handled one by one; anything else is one dead
+        letter. A ``gzip`` body is decoded first, to at most ``max_body_bytes``. Raises only
+        when ``source['received_at_ms']`` is not an int.
         """
         request = _Request(self, source)
         result = IngestResult()
@@ -206,6 +189,20 @@ class Ingestor:
             record.value.update(payload_size=len(body),
                                 payload_sha256=hashlib.sha256(body).hexdigest())
             result.deadletters.append(record)
+            return result
+        try:
+            body = decode_content(body, source.get("content_encoding"), self.max_body_bytes)
+        except DecodedTooLarge as err:  # a gzip bomb: the compressed body is kept whole
+            record = request.deadletter([deadletters.error(
+                "body_too_large", f"{err}, more than max_body_bytes; payload_base64 keeps the "
+                                  "compressed body")], payload_bytes=body)
+            record.value.update(payload_size=len(body),
+                                payload_sha256=hashlib.sha256(body).hexdigest())
+            result.deadletters.append(record)
+            return result
+        except ContentEncodingError as err:
+            result.deadletters.append(request.deadletter(
+                [deadletters.error("invalid_content_encoding", str(err))], payload_bytes=body))
             return result
         try:
             text = body.decode("utf-8")
@@ -282,9 +279,8 @@ class Ingestor:
             return reject([deadletters.error("unknown_schema_version",
                                   f"unknown schema_version {version!r} of {event_type}; known: "
                                   f"{', '.join(self.versions[event_type])}", "/schema_version")])
-        errors = list(validator.iter_errors(event))
-        if errors:
-            reason, details = violations(errors)
+        if not self._is_valid(event_type, version, event):
+            reason, details = violations(list(validator.iter_errors(event)))
             return reject(details, reason)
         geo, device = request.enrichment()
         value = {**event, "received_at": request.received_at,
@@ -294,6 +290,14 @@ class Ingestor:
         result.enriched.append(Record(user_key(event.get("user_id"), event.get("anonymous_id")),
                                       value))
         return None
+
+    def _is_valid(self, event_type: str, version: str, event: dict) -> bool:
+        """The compiled validator's verdict; the reference one's for what it cannot take (e.g.
+        an integer beyond 64 bits)."""
+        try:
+            return self._fast[(event_type, version)].is_valid(event)
+        except (ValueError, OverflowError):
+            return self._validators[(event_type, version)].is_valid(event)
 
     def _envelope_errors(self, event: dict) -> tuple[list[dict], dict]:
         """Envelope violations of an event whose type or version is missing or not a string."""

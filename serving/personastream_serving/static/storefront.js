@@ -1,8 +1,14 @@
-// Storefront demo: every view and click goes to NiFi's ingest endpoint (the pipeline's real
-// front door); recommendations and trends come from the personalization API.
+// Storefront demo: every view and click goes through the tracker (tracker.js) to NiFi's ingest
+// endpoint (the pipeline's real front door); recommendations and trends come from the
+// personalization API.
 "use strict";
 
 const config = fetch("/storefront/config.json").then((r) => r.json());
+// A page tracks about one event, so waiting for more would only delay the shelves that follow
+// it: 100 ms joins the events of one interaction; a backlog (offline, retries) still goes in
+// batches.
+const tracker = config.then((cfg) => new PersonastreamTracker(cfg.ingest_url, {
+  schemaVersion: cfg.schema_version, flushIntervalMs: 100 }));
 
 function anonymousId() {
   let id = localStorage.getItem("personastream.anonymous_id");
@@ -13,18 +19,9 @@ function anonymousId() {
   return id;
 }
 
-// POST one event to NiFi. text/plain keeps it a "simple" cross-origin request (no preflight);
-// the answer is not read (no-cors), NiFi dead-letters what it rejects.
 async function track(eventType, fields) {
-  const cfg = await config;
-  const event = {
-    event_id: crypto.randomUUID(), event_type: eventType, schema_version: cfg.schema_version,
-    user_id: null, anonymous_id: anonymousId(), client_ts: new Date().toISOString(), ...fields,
-  };
-  await fetch(cfg.ingest_url, {
-    method: "POST", mode: "no-cors", keepalive: true,
-    headers: { "Content-Type": "text/plain" }, body: JSON.stringify(event),
-  });
+  const event = (await tracker).track({
+    event_type: eventType, user_id: null, anonymous_id: anonymousId(), ...fields });
   document.body.dataset.lastEvent = event.event_id;
 }
 
