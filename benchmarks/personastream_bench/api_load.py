@@ -30,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.parse
@@ -39,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from personastream_bench.load import (LoadError, cpu_seconds, git_archive, percentile, process_tree,
+                                      rss_mib, run_wrk, tool)
 from personastream_contracts.cassandra import ensure_schema, keyspace, session
-from personastream_bench.load import (LoadError, cpu_seconds, percentile, process_tree, rss_mib,
-                                      run_wrk, tool)
 from personastream_stack import lifecycle
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
 
@@ -113,25 +112,6 @@ def recommendation_paths(users: list[str], k: int, seed: int = 7) -> list[str]:
 
 # --- servers ---------------------------------------------------------------------------------
 
-def _baseline_serving(rev: str, into: Path) -> Path:
-    """The ``serving`` folder of commit ``rev``, extracted under ``into``."""
-    here = Path(__file__).resolve().parent
-    try:
-        repo = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"],
-                              check=True, capture_output=True, text=True).stdout.strip()
-        archive = subprocess.run(["git", "-C", repo, "archive", "--format=tar", rev, "serving"],
-                                 check=True, capture_output=True).stdout
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, "stderr", None) or str(error)
-        detail = detail.decode() if isinstance(detail, bytes) else detail
-        raise LoadError(f"cannot read the baseline's serving package at {rev!r} with git "
-                        f"archive ({detail.strip()}); run from a git checkout, pass another "
-                        "--baseline, or --baseline none") from error
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "serving"
-
-
 def _start(name: str, settings, port: int, workers: int, run_dir: Path,
            env: dict[str, str]) -> Server:
     daemon = Daemon("api", run_dir / str(port), marker=f"personastream serve --port {port}")
@@ -159,7 +139,7 @@ def _servers(settings, baseline: str | None, workers: int, work_dir: Path,
     """The baseline's API (if any) and this tree's, started side by side, stopped on exit."""
     specs = []
     if baseline:
-        old = _baseline_serving(baseline, work_dir / "baseline")
+        old = git_archive(baseline, ["serving"], work_dir / "baseline") / "serving"
         specs.append((f"baseline {baseline[:7]}", {"PYTHONPATH": os.pathsep.join(
             p for p in (str(old), os.environ.get("PYTHONPATH")) if p)}))
     specs.append(("this tree", {}))

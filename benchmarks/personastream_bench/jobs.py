@@ -18,9 +18,9 @@ Method, and why:
 - **Time** runs from the moment every task of the job is RUNNING (Flink's subtask timestamps)
   to the write time of the job's last output row (Cassandra ``WRITETIME``, which the writer's
   driver sets when it writes the row). Both clocks are this machine's.
-- **Completion** is polled on the job's writer's own counter (``cassandra.<table>.rows_written``
-  of :class:`~personastream_flink.cassandra_sink.CassandraUpsert`, a Flink metric read over
-  REST, which puts no load on Cassandra while the job runs), then checked in Cassandra with one
+- **Completion** is polled on the rows the job's Cassandra sink took (``numRecordsIn`` of the
+  sink named ``cassandra_<table>``, a Flink metric read over REST, which puts no load on
+  Cassandra while the job runs), then checked in Cassandra with one
   aggregate query per known partition key (``COUNT``, ``MIN``/``MAX`` of ``WRITETIME``), never a
   table scan. Flink refreshes metrics every 10 s; that delays the check, not the measurement.
 - **The trends UDF** against a bare loop: the same spec, feature set and ``score_then_learn``,
@@ -44,6 +44,7 @@ import os
 import random
 import shutil
 import statistics
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -55,17 +56,18 @@ from urllib.parse import urlparse
 from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from personastream_bench.load import git_archive
 from personastream_bench.traffic import sample_events
 from personastream_contracts.cassandra import (ensure_schema, insert_statement, keyspace, migrate,
                                                session)
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.settings import Settings
 from personastream_contracts.topics import pipeline_topics
-from personastream_flink import land_events
+from personastream_flink import land_events, live_activity
 from personastream_flink.trend_scoring import OUTPUT as TRENDS
 from personastream_flows.ingest.event_ingest import SCHEMA_DIR, Ingestor
 from personastream_models import specs
-from personastream_models.placement_scoring import DetectorStates, score_window
+from personastream_models.placement_scoring import VersionStates, score_window
 from personastream_models.registry import Placement
 from personastream_serving.catalogue import catalogue
 from personastream_stack import flink_jobs
@@ -85,6 +87,12 @@ STOP_TIMEOUT_S = 60.0
 METRICS_INTERVAL_KEY = "metrics.fetcher.update-interval"
 DEFAULT_METRICS_INTERVAL_MS = 10_000  # Flink's default for METRICS_INTERVAL_KEY
 TERMINAL_STATES = {"CANCELED", "FAILED", "FINISHED"}
+THIS_TREE = "this tree"
+#: The jobs before issue 13 (one synchronous Python write per row, the identity a Python UDF,
+#: the latest trend and the anomalies Python operators): the baseline of ``bench jobs``.
+PREVIOUS_DESIGN = "66b29ab"
+#: The folders whose packages a job runs (shipped to the workers for a baseline).
+BASELINE_FOLDERS = ["flink-udfs", "contracts", "models"]
 
 Progress = Callable[[str], None]
 
@@ -249,10 +257,12 @@ def produce(settings: Settings, workload: Workload, progress: Progress = log.inf
 @dataclass(frozen=True)
 class JobUnderTest:
     """How to benchmark a job of ``personastream_flink.catalog.JOBS``: the Cassandra table it
-    writes through ``CassandraUpsert`` (whose ``rows_written`` counter tracks progress), that
+    writes through its sink ``cassandra_<table>`` (whose ``numRecordsIn`` tracks progress), that
     table's partition key and a column every row has (its ``WRITETIME`` is the write time), the
     partition keys and number of rows the workload must give, and the Python operator whose
-    Flink task's busy time is reported as the UDF's (if any).
+    Flink task's busy time is reported as the UDF's (if any). ``rows`` is how output is counted
+    per partition: rows, or for a job that upserts one row per key again and again, what the
+    rows say they folded (``SUM(n_events)``: done when every event is in).
     """
 
     name: str
@@ -262,10 +272,11 @@ class JobUnderTest:
     partition_keys: Callable[[Workload], list[str]]
     expected_rows: Callable[[Workload], int]
     udf_operator: str | None = None
+    rows: str = "COUNT(*)"
 
     @property
     def rows_written_metric(self) -> str:
-        return f"cassandra.{self.table}.rows_written"  # CassandraUpsert.open's metric group
+        return f"cassandra_{self.table}.numRecordsIn"  # the job's sink, named after its table
 
 
 JOBS_UNDER_TEST = {job.name: job for job in (
@@ -275,6 +286,10 @@ JOBS_UNDER_TEST = {job.name: job for job in (
     JobUnderTest("score_trends", TRENDS.table_name, TRENDS.table.partition_key[0], "score",
                  partition_keys=lambda w: w.item_ids, expected_rows=lambda w: len(w.views),
                  udf_operator="score_item_views"),  # the name score_trends.build gives it
+    JobUnderTest("live_activity", live_activity.PROFILES.table_name,
+                 live_activity.PROFILES.table.partition_key[0], "n_events",
+                 partition_keys=lambda w: w.user_keys, expected_rows=lambda w: w.n_events,
+                 udf_operator="update_live_profile", rows="SUM(n_events)"),
 )}
 
 
@@ -290,6 +305,7 @@ class Output:
 @dataclass
 class JobRun:
     job: str
+    design: str  # "this tree" or "baseline <rev>"
     flink_job_id: str
     table: str
     n_events: int
@@ -416,13 +432,14 @@ def _drop_keyspace(s: Settings) -> None:
         cql.execute(f"DROP KEYSPACE IF EXISTS {keyspace(s)}", timeout=60)
 
 
-def _cluster_config(s: Settings) -> dict[str, str]:
+def cluster_config(s: Settings) -> dict[str, str]:
+    """The JobManager's effective configuration."""
     return {e["key"]: e["value"] for e in rest_get(s, "/jobmanager/config")}
 
 
 def _remove_checkpoints(s: Settings, job_ids: list[str]) -> None:
     """Checkpoints kept on cancel (the cluster retains them), when the cluster is local."""
-    url = urlparse(_cluster_config(s).get("state.checkpoints.dir", ""))
+    url = urlparse(cluster_config(s).get("state.checkpoints.dir", ""))
     if "flink" not in s.components or url.scheme != "file":
         return
     for job_id in job_ids:
@@ -431,7 +448,7 @@ def _remove_checkpoints(s: Settings, job_ids: list[str]) -> None:
             shutil.rmtree(folder)
 
 
-def _job_detail(s: Settings, job_id: str) -> dict:
+def job_detail(s: Settings, job_id: str) -> dict:
     detail = rest_get(s, f"/jobs/{job_id}")
     if detail["state"] != "RUNNING":
         root = (rest_get(s, f"/jobs/{job_id}/exceptions").get("root-exception") or "")[:3000]
@@ -448,7 +465,7 @@ def _running_since_s(s: Settings, job_id: str, vertices: list[dict]) -> float:
     return max(stamps) / 1000
 
 
-def _vertex_metric(s: Settings, job_id: str, vertex_id: str, suffix: str) -> float | None:
+def vertex_metric(s: Settings, job_id: str, vertex_id: str, suffix: str) -> float | None:
     """Sum over subtasks of the vertex's metric whose name ends with ``suffix`` (None: not
     reported yet)."""
     base = f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics"
@@ -463,7 +480,7 @@ def _vertex_metric(s: Settings, job_id: str, vertex_id: str, suffix: str) -> flo
 def _rows_written(s: Settings, job_id: str, vertices: list[dict],
                   job: JobUnderTest) -> float | None:
     for v in vertices:
-        value = _vertex_metric(s, job_id, v["id"], job.rows_written_metric)
+        value = vertex_metric(s, job_id, v["id"], job.rows_written_metric)
         if value is not None:
             return value
     return None
@@ -474,32 +491,34 @@ def read_output(s: Settings, job: JobUnderTest, keys: list[str]) -> Output:
     ks = keyspace(s)
     with session(s) as cql:
         query = cql.prepare(
-            f"SELECT COUNT(*) AS n, MIN(WRITETIME({job.written_column})) AS first_us, "
+            f"SELECT {job.rows} AS n, MIN(WRITETIME({job.written_column})) AS first_us, "
             f"MAX(WRITETIME({job.written_column})) AS last_us FROM {ks}.{job.table} "
             f"WHERE {job.partition_key} = ?")
         results = execute_concurrent_with_args(cql, query, [(k,) for k in keys], concurrency=64)
         rows = [result.one() for _, result in results]
     firsts = [r.first_us for r in rows if r.first_us is not None]
     lasts = [r.last_us for r in rows if r.last_us is not None]
-    return Output(sum(r.n for r in rows), min(firsts) / 1e6 if firsts else None,
+    return Output(sum(r.n or 0 for r in rows), min(firsts) / 1e6 if firsts else None,
                   max(lasts) / 1e6 if lasts else None)
 
 
 def measure(s: Settings, job: JobUnderTest, instance: str, workload: Workload,
-            progress: Progress = log.info, stall_timeout_s: float = STALL_TIMEOUT_S) -> JobRun:
-    """Start ``job`` on the workload already in Kafka and time it until its output is complete."""
+            progress: Progress = log.info, stall_timeout_s: float = STALL_TIMEOUT_S,
+            design: str = THIS_TREE, code: list[Path] | None = None) -> JobRun:
+    """Start ``job`` (``code``: a previous design's packages) on the workload already in Kafka
+    and time it until its output is complete."""
     expected, keys = job.expected_rows(workload), job.partition_keys(workload)
     if expected == 0:
         raise BenchmarkError(f"the workload gives {job.name} nothing to write; pass more events")
-    info = flink_jobs.submit(s, job.name, instance=instance)
-    vertices = _job_detail(s, info.job_id)["vertices"]
+    info = flink_jobs.submit(s, job.name, instance=instance, code=code)
+    vertices = job_detail(s, info.job_id)["vertices"]
     running_s = _running_since_s(s, info.job_id, vertices)
     progress(f"{job.name}: {info.name} RUNNING; waiting for {expected:,} rows in {job.table}")
     progress_at = reported_at = checked_at = time.monotonic()
     best, n_rows = -1.0, 0
     others: set[str] = set()
     while True:
-        _job_detail(s, info.job_id)
+        job_detail(s, info.job_id)
         others.update(_other_jobs(s, info.job_id))
         written = _rows_written(s, info.job_id, vertices, job)
         now = time.monotonic()
@@ -526,13 +545,13 @@ def measure(s: Settings, job: JobUnderTest, instance: str, workload: Workload,
         raise BenchmarkError(f"{job.name} wrote {done.n_rows:,} rows to {job.table}, expected "
                              f"{expected:,}: the workload and the job disagree")
     # busy times, once the metrics Flink caches are newer than the last write
-    interval = _cluster_config(s).get(METRICS_INTERVAL_KEY, "")
+    interval = cluster_config(s).get(METRICS_INTERVAL_KEY, "")
     time.sleep((int(interval) if interval.isdigit() else DEFAULT_METRICS_INTERVAL_MS) / 1000 + 1)
     busy = {}
     for v in vertices:
-        ms = _vertex_metric(s, info.job_id, v["id"], "accumulateBusyTimeMs")
+        ms = vertex_metric(s, info.job_id, v["id"], "accumulateBusyTimeMs")
         busy[v["name"]] = None if ms is None else ms / 1000
-    return JobRun(job.name, info.job_id, job.table, workload.n_events, done.n_rows,
+    return JobRun(job.name, design, info.job_id, job.table, workload.n_events, done.n_rows,
                   done.last_written_s - running_s, done.first_written_s - running_s,
                   max(v["parallelism"] for v in vertices), busy, sorted(others))
 
@@ -548,6 +567,7 @@ def _other_jobs(s: Settings, job_id: str) -> list[str]:
 class UdfCost:
     """Seconds to score the same windows: bare loop, bare loop + writes, Flink busy, Flink wall."""
 
+    design: str
     spec: str
     n_windows: int
     n_items: int
@@ -567,8 +587,8 @@ class UdfCost:
 def score_series(spec: specs.ModelSpec, series: list[tuple[str, int, int]]
                  ) -> Iterator[tuple[str, int, int, dict]]:
     """The trends UDF's work on each ``(item_id, window, views)``, without Flink: the same
-    :func:`~personastream_models.placement_scoring.score_window` per item, over a dict instead
-    of its ``MapState``; yields ``(item_id, window, views, scoring columns)``.
+    :func:`~personastream_models.placement_scoring.score_window` per item, over the same dict
+    the job keeps in its keyed state; yields ``(item_id, window, views, scoring columns)``.
 
     >>> spec = specs.load("trends_detector", "2-0-0")
     >>> rows = list(score_series(spec, [("a", w, 5) for w in range(12)] + [("a", 12, 60)]))
@@ -576,9 +596,9 @@ def score_series(spec: specs.ModelSpec, series: list[tuple[str, int, int]]
     {'score': 1.0, 'flagged': True, 'n_learned': 13}
     """
     placement = Placement.initial(spec.name, spec.version)
-    states: dict[str, DetectorStates] = {}
+    states: dict[str, VersionStates] = {}
     for item_id, window, views in series:
-        result = score_window(states.setdefault(item_id, DetectorStates()), placement,
+        result = score_window(states.setdefault(item_id, {}), placement,
                               lambda _version: spec, views)
         yield item_id, window, views, result.columns()
 
@@ -597,7 +617,7 @@ def _stored_trends(s: Settings, workload: Workload) -> dict[tuple[str, int], tup
 def _bare_with_writes_s(s: Settings, spec: specs.ModelSpec, workload: Workload,
                         series: list[tuple[str, int, int]]) -> float:
     """The bare loop plus the job's synchronous Cassandra upsert of each scored row (same
-    statement and driver settings as ``CassandraUpsert``, same rows, so they overwrite)."""
+    statement as the job's sink, same rows, so they overwrite)."""
     with session(s) as cql:
         insert = cql.prepare(insert_statement(f"{keyspace(s)}.{TRENDS.table_name}",
                                               TRENDS.columns))
@@ -637,7 +657,7 @@ def compare_trends_udf(s: Settings, workload: Workload, run: JobRun, repeats: in
              "windows; timing it again with the Cassandra upserts")
     with_writes_s = _bare_with_writes_s(s, spec, workload, series)
     task, busy_s = run.task_busy_s(JOBS_UNDER_TEST["score_trends"].udf_operator)
-    return UdfCost(f"{spec.name} {spec.version}", len(series), len(workload.item_ids),
+    return UdfCost(run.design, f"{spec.name} {spec.version}", len(series), len(workload.item_ids),
                    statistics.median(bare_runs), bare_runs, with_writes_s, task, busy_s,
                    run.seconds, n_scores_equal, n_views_equal)
 
@@ -654,7 +674,7 @@ class Report:
     n_user_keys: int
     seed: int
     runs: list[JobRun]
-    trends_udf: UdfCost | None
+    trends_udf: list[UdfCost]
     seconds: float
     n_cpus: int
     load_1m: float  # load average when the benchmark started
@@ -662,8 +682,10 @@ class Report:
 
 
 def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n_windows: int,
-        seed: int, repeats: int = 5, progress: Progress = log.info) -> Report:
-    """Benchmark ``job_names`` one after the other on the same workload."""
+        seed: int, repeats: int = 5, progress: Progress = log.info,
+        baseline: str | None = PREVIOUS_DESIGN) -> Report:
+    """Benchmark ``job_names`` one after the other on the same workload, each as ``baseline``'s
+    code (if any) and as this tree's."""
     unknown = [n for n in job_names if n not in JOBS_UNDER_TEST]
     if unknown:
         raise BenchmarkError(f"no benchmark for {', '.join(unknown)}; choose among "
@@ -676,14 +698,23 @@ def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n
                               progress)
     progress(f"workload: {workload.n_events:,} events, {workload.n_product_views:,} product "
              f"views in {len(workload.views):,} (item, window) cells")
-    runs, udf = [], None
-    for name in job_names:
-        with isolated(settings, name, progress) as (s, instance):
-            produce(s, workload, progress)
-            runs.append(measure(s, JOBS_UNDER_TEST[name], instance, workload, progress))
-            progress(f"{name}: {runs[-1].n_rows:,} rows in {runs[-1].seconds:.1f}s")
-            if name == "score_trends":
-                udf = compare_trends_udf(s, workload, runs[-1], repeats, progress)
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as folder:
+        designs: list[tuple[str, list[Path] | None]] = []
+        if baseline:
+            old = git_archive(baseline, BASELINE_FOLDERS, Path(folder))
+            designs.append((f"baseline {baseline[:7]}", [old / f for f in BASELINE_FOLDERS]))
+        designs.append((THIS_TREE, None))
+        runs, udf = [], []
+        for name in job_names:
+            for design, code in designs:
+                with isolated(settings, name, progress) as (s, instance):
+                    produce(s, workload, progress)
+                    runs.append(measure(s, JOBS_UNDER_TEST[name], instance, workload, progress,
+                                        design=design, code=code))
+                    progress(f"{name} ({design}): {runs[-1].n_rows:,} rows in "
+                             f"{runs[-1].seconds:.1f}s")
+                    if name == "score_trends":
+                        udf.append(compare_trends_udf(s, workload, runs[-1], repeats, progress))
     return Report(workload.n_events, workload.n_product_views, n_items, n_windows,
                   settings.trends_window_s, len(workload.user_keys), seed, runs, udf,
                   time.monotonic() - started, os.cpu_count() or 0, load_1m,

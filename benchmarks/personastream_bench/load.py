@@ -15,9 +15,11 @@ True
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -65,6 +67,26 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     rank = max(1, -(-len(sorted_values) * q // 100))
     return sorted_values[int(rank) - 1]
+
+
+def git_archive(rev: str, folders: list[str], into: Path) -> Path:
+    """The ``folders`` of this repository at commit ``rev``, extracted under ``into`` (nothing
+    checked out): a previous design to measure beside this tree's. Returns ``into``."""
+    here = Path(__file__).resolve().parent
+    try:
+        repo = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        archive = subprocess.run(["git", "-C", repo, "archive", "--format=tar", rev, *folders],
+                                 check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", None) or str(error)
+        detail = detail.decode() if isinstance(detail, bytes) else detail
+        raise LoadError(f"cannot read {', '.join(folders)} at {rev!r} with git archive "
+                        f"({detail.strip()}); run from a git checkout, pass another "
+                        "--baseline, or --baseline none") from error
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 def run_wrk(lua: str, url: str, connections: int, duration_s: float, timeout_s: int = 10) -> dict:

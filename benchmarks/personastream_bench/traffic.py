@@ -55,8 +55,10 @@ class TrafficError(PersonastreamError):
     """Sample events could not be sent or did not land."""
 
 
-def _event(rng: random.Random, kind: str, user: int, ts: dt.datetime, items: list[Product],
-           event_id: str) -> dict:
+def make_event(rng: random.Random, kind: str, user: int, ts: dt.datetime,
+               items: list[Product], event_id: str) -> dict:
+    """One valid event of type ``kind`` by user number ``user`` (every third one anonymous)
+    at ``ts``, about an item (or, for a purchase, up to three items) of ``items``."""
     known = user % 3 != 2 or kind == "customer_update"
     event = {"event_id": event_id, "event_type": kind,
              "schema_version": SCHEMA_VERSION, "user_id": f"user-{user}" if known else None,
@@ -73,7 +75,7 @@ def _event(rng: random.Random, kind: str, user: int, ts: dt.datetime, items: lis
                      quantity=rng.randint(1, 3), price=item.price)
     elif kind == "purchase":
         lines = [{"item_id": i.item_id, "quantity": rng.randint(1, 2), "price": i.price}
-                 for i in rng.sample(items, rng.randint(1, 3))]
+                 for i in rng.sample(items, min(len(items), rng.randint(1, 3)))]
         event.update(order_id=f"order-{rng.getrandbits(40):x}", items=lines, currency="EUR",
                      total=round(sum(x["quantity"] * x["price"] for x in lines), 2))
     elif kind == "search":
@@ -93,7 +95,7 @@ def sample_events(n_events: int, n_users: int, seed: int,
     start = start or dt.datetime.now(dt.timezone.utc)
     kinds, weights = zip(*EVENT_MIX.items())
     run = uuid.uuid5(uuid.NAMESPACE_URL, f"personastream:sample:{seed}:{start.isoformat()}")
-    return [_event(rng, rng.choices(kinds, weights)[0], rng.randrange(n_users),
+    return [make_event(rng, rng.choices(kinds, weights)[0], rng.randrange(n_users),
                    start + dt.timedelta(milliseconds=i), items, str(uuid.uuid5(run, str(i))))
             for i in range(n_events)]
 

@@ -109,6 +109,10 @@ class Settings:
     flink_task_slots: int = _opt(8, "task slots of the local TaskManager (one per running job)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
     flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
+    flink_python_state_cache_size: int = _opt(
+        20_000, "keys whose Python state a job's task keeps deserialized between bundles "
+        "(PyFlink's python.state.cache-size, default 1,000; a miss reads and unpickles the "
+        "key's state from the JVM)")
     flink_python: str = _opt(None, "Python of the Flink workers (default: this interpreter)")
     trends_window_s: int = _opt(60, "tumbling window of the per-item view counts")
     trends_watermark_s: int = _opt(5, "how late (s) an event may reach the trends windows")

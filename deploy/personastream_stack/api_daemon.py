@@ -16,6 +16,11 @@ def url(settings) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
+def pid(settings) -> int | None:
+    """The background API's pid, None if it is not running."""
+    return _daemon(settings).running_pid()
+
+
 def start(settings, workers: int = 1, timeout_s: float = 60) -> str:
     """Start the API on ``api_port`` unless it runs there; wait until it answers; return its
     URL."""

@@ -103,6 +103,8 @@ class Flink(Component):
             "execution": {"checkpointing": {
                 "interval": "10s", "externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}},
             "blob": {"server": {"port": "6124"}},
+            # metrics over REST at most this old (default 10 s): per-second lag in benchmarks
+            "metrics": {"fetcher": {"update-interval": 1000}},
             "web": {"submit": {"enable": True}, "cancel": {"enable": True}},
         }
 
@@ -146,6 +148,12 @@ class Flink(Component):
                                  ("taskmanager", TASKMANAGER_CLASS)):
             self._script(f"{role}.sh", "start")
             self._adopt(role, main_class)
+
+    def start_taskmanager(self) -> None:
+        """Start a TaskManager beside the running JobManager (after one crashed): the jobs the
+        JobManager keeps restart on it from their last checkpoints."""
+        self._script("taskmanager.sh", "start")
+        self._adopt("taskmanager", TASKMANAGER_CLASS)
 
     def _adopt(self, role: str, main_class: str) -> None:
         """Record the pid Flink's daemon script wrote, so status and stop track it."""

@@ -12,6 +12,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
@@ -51,12 +52,14 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
 
 
 def submit(settings: Settings, name: str, instance: str | None = None,
-           restore_from: str | None = None) -> JobInfo:
+           restore_from: str | None = None, code: list[Path] | None = None) -> JobInfo:
     """Submit job ``name`` unless it already runs; wait until it is RUNNING.
 
     ``instance`` runs a second copy under the Flink job name ``name_instance`` (tests do, with
     their own topics and keyspace); the job name is also its Kafka consumer group.
-    ``restore_from`` is a savepoint or retained checkpoint path to start from.
+    ``restore_from`` is a savepoint or retained checkpoint path to start from. ``code``: folders
+    whose packages the job runs instead of the installed ones (shipped to the workers with
+    ``-pyfs``, first on the client's path): a previous design, for a benchmark.
     """
     if name not in JOBS:
         raise JobError(f"no job named {name!r}; choose among {', '.join(JOBS)}")
@@ -69,14 +72,18 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     jars = fetch_connectors(settings)
     address = settings.flink_rest_url.split("//")[-1].rstrip("/")
     restore = ["--fromSavepoint", restore_from] if restore_from else []
+    shipped = ["-pyfs", ",".join(map(str, code))] if code else []
     argv = [str(flink_home() / "bin/flink"), "run", "--detached", "-m", address, *restore,
             "--parallelism", str(settings.flink_parallelism),
-            "-pym", JOBS[name], "-pyexec", settings.flink_python,
+            f"-Dpython.state.cache-size={settings.flink_python_state_cache_size}",
+            *shipped, "-pym", JOBS[name], "-pyexec", settings.flink_python,
             "-pyclientexec", settings.flink_python,
             *module.job_arguments(settings, jars, job_name=job_name)]
     client_logs = settings.state_dir / "flink-client" / "log"
     client_logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, JAVA_HOME=str(settings.java_home), FLINK_LOG_DIR=str(client_logs))
+    if code:
+        env["PYTHONPATH"] = os.pathsep.join([*map(str, code), env.get("PYTHONPATH", "")])
     done = subprocess.run(argv, capture_output=True, text=True, env=env)
     match = _SUBMITTED.search(done.stdout)
     if done.returncode != 0 or match is None:

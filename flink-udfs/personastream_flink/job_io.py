@@ -25,10 +25,14 @@ from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsets
                                                  KafkaSource)
 from pyflink.table import Schema, StreamTableEnvironment
 
+from personastream_contracts.cassandra import insert_statement
 from personastream_flink import sql_template
-from personastream_flink.cassandra_sink import CassandraUpsert, write_to_cassandra
 from personastream_flink.event_table import kafka_options, source_ddl
 from personastream_flink.rows import Output
+
+#: Writes in flight per Cassandra sink task; each completes before the checkpoint that covers
+#: its row (the sink waits for them when it snapshots).
+MAX_CONCURRENT_WRITES = 256
 
 
 class KafkaCassandra:
@@ -55,11 +59,16 @@ class KafkaCassandra:
             .uid("kafka_models_control")
 
     def write_rows(self, stream: DataStream, output: Output, name: str) -> None:
+        """Flink's Cassandra sink (Java, asynchronous, at most :data:`MAX_CONCURRENT_WRITES` in
+        flight, all complete before a checkpoint): idempotent upserts of the rows' columns."""
+        from pyflink.datastream.connectors.cassandra import CassandraSink
+
         a = self.args
-        writer = CassandraUpsert(a.cassandra_hosts.split(","), a.cassandra_port,
-                                 a.cassandra_local_dc, a.keyspace, output.table_name,
-                                 list(output.columns), list(output.table.key))
-        write_to_cassandra(stream, writer, name)
+        CassandraSink.add_sink(stream) \
+            .set_query(insert_statement(f"{a.keyspace}.{output.table_name}", output.columns)) \
+            .set_host(a.cassandra_hosts.split(",")[0], a.cassandra_port) \
+            .set_max_concurrent_requests(MAX_CONCURRENT_WRITES) \
+            .build().name(name).uid(name)
 
     def write_strings(self, stream: DataStream, topic: str, name: str) -> None:
         sink = KafkaSink.builder().set_bootstrap_servers(self.args.bootstrap_servers) \
@@ -67,6 +76,12 @@ class KafkaCassandra:
                                    .set_value_serialization_schema(SimpleStringSchema()).build()) \
             .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
         stream.sink_to(sink).name(name)
+
+
+def table_rows(t_env: StreamTableEnvironment, table, output: Output) -> DataStream:
+    """The rows of ``table`` (its columns those of ``output``, in order) as a stream of named
+    rows of ``output``'s types, for a sink that needs to know them (Flink's Cassandra sink)."""
+    return t_env.to_append_stream(table, output.row_type)
 
 
 def table_env(env: StreamExecutionEnvironment, io, time_column: str | None = None,

@@ -1,14 +1,15 @@
 """Job ``land_events``: enriched events from Kafka, keyed by identity, upserted into Cassandra.
 
-Kafka source in SQL (table typed from the event schemas), one Python UDF (``user_key``), a
-Python Cassandra writer. Submit with ``personastream jobs submit land_events``.
+No Python at run time: the Kafka source in SQL (table typed from the event schemas), the
+identity rule as a SQL expression, Flink's Cassandra sink (concurrent writes, complete before
+each checkpoint). Submit with ``personastream jobs submit land_events``.
 """
 from __future__ import annotations
 
 from pyflink.datastream import StreamExecutionEnvironment
 
+from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
-from personastream_flink.identity import user_key_udf
 from personastream_flink.rows import Output
 
 JOB_NAME = "land_events"
@@ -26,8 +27,8 @@ def parse_args(argv: list[str]):
 def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare source, query and sink on ``env``, reading and writing through ``io``."""
     t_env = job_io.table_env(env, io)
-    t_env.create_temporary_function("user_key", user_key_udf)
-    landed = t_env.to_data_stream(t_env.sql_query(sql_template.render("land_events")))
+    landed = job_io.table_rows(t_env, t_env.sql_query(sql_template.render(
+        "land_events", fragments={"user_key": user_key_sql("user_id", "anonymous_id")})), OUTPUT)
     # stream: Row(user_key, received_at, event_id, event_type, ...), one per event
     io.write_rows(landed, OUTPUT, "cassandra_events_by_user")
 

@@ -11,8 +11,6 @@ current trend in one query); those above the live spec's threshold also go to Ka
 """
 from __future__ import annotations
 
-import json
-
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
@@ -50,23 +48,10 @@ def parse_args(argv: list[str]):
     return p.parse_args(argv)
 
 
-def anomaly_json(row) -> str:
-    """The Kafka record of a flagged window."""
-    doc = row.as_dict()
-    doc["window_start"] = doc["window_start"].isoformat() + "Z"
-    doc["window_end"] = doc["window_end"].isoformat() + "Z"
-    return json.dumps(doc, separators=(",", ":"))
-
-
-def latest_trend(row):
-    """The ``item_latest_trend`` row of a scored window (windows of an item close in order,
-    so the last one written is the latest)."""
-    return LATEST.row({**row.as_dict(), "bucket": LATEST_TREND_BUCKET})
-
-
 def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare source, windows, scoring and sinks on ``env``, reading and writing through
-    ``io``."""
+    ``io``. Only the scoring is Python: the latest trend and the anomalies are projections of
+    the scored rows in SQL."""
     t_env = job_io.table_env(env, io, time_column="received_at_ms", watermark_s=args.watermark_s,
                              idle_timeout_s=args.idle_timeout_s)
     job_io.timed_events(t_env, job_io.window_closed(args.window_s))
@@ -81,10 +66,13 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
               .uid("score_item_views"))
     # stream: Row(item_id, window_start, window_end, views, score, flagged, model, ...)
     io.write_rows(scored, OUTPUT, "cassandra_item_trends")
-    latest = scored.map(latest_trend, output_type=LATEST.row_type).name("latest_trend")
-    io.write_rows(latest, LATEST, "cassandra_item_latest_trend")
-    anomalies = scored.filter(lambda r: r.flagged).map(anomaly_json, output_type=Types.STRING())
-    io.write_strings(anomalies, args.anomalies_topic, "kafka_trends_anomalies")
+    t_env.create_temporary_view("scored_windows", t_env.from_data_stream(scored))
+    latest = t_env.sql_query(sql_template.render("latest_trends", bucket=LATEST_TREND_BUCKET))
+    io.write_rows(job_io.table_rows(t_env, latest, LATEST), LATEST, "cassandra_item_latest_trend")
+    flagged = t_env.to_data_stream(t_env.sql_query(sql_template.render("anomalies")))
+    # only flagged windows reach Python here: the row's one column, its JSON, as the record
+    io.write_strings(flagged.map(lambda row: row[0], output_type=Types.STRING()),
+                     args.anomalies_topic, "kafka_trends_anomalies")
     late_events.dead_letter(t_env, args, io, "/received_at")
 
 

@@ -26,9 +26,10 @@ from pyflink.common import Types
 from pyflink.datastream import DataStream, MapFunction, RuntimeContext, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import Sink
 
-from personastream_flink.cassandra_sink import DISCARDING_SINK
 from personastream_flink.event_table import file_options
 from personastream_flink.rows import Output
+
+DISCARDING_SINK = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 
 
 def local_environment(parallelism: int = 1) -> StreamExecutionEnvironment:

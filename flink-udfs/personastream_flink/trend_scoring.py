@@ -2,13 +2,16 @@
 
 The PyFlink class is a thin adapter: plain values in ``__init__``, specs loaded on first use,
 then :func:`personastream_models.placement_scoring.score_window` (features by shared code,
-the same ``score_then_learn`` the NAB benchmark runs) over the item's ``MapState``. Which spec versions run comes from the model
+the same ``score_then_learn`` the NAB benchmark runs) over the item's detectors. Which spec
+versions run comes from the model
 control topic, connected as a broadcast stream (:mod:`personastream_models.registry`): the
 live version's score decides ``flagged``; a shadow version is scored beside it on the same
 windows; the previous live version keeps learning so that a rollback returns to a model that
-kept up. Each version's detector of each item lives in a ``MapState`` (pickled), so a promote
-or rollback changes nothing else's state, and a restore from a checkpoint continues every
-learned model instead of starting cold.
+kept up. An item's detectors, by version, live in one keyed ``ValueState`` (a pickled dict):
+one state read and one write per window, none while the item stays in PyFlink's state cache
+(``python.state.cache-size``), where a map state needed a read per version and a listing of its
+keys (a JVM round trip each). A promote or rollback changes nothing else's state, and a restore
+from a checkpoint continues every learned model instead of starting cold.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import logging
 from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
-from pyflink.datastream.state import MapStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from personastream_flink.rows import Output
 
@@ -42,9 +45,9 @@ class ScoreItemViews(KeyedBroadcastProcessFunction):
         self.specs = {}
         self.default = Placement.initial(
             self.spec_name, specs.load(self.spec_name, self.spec_version or None).version)
-        # version -> (detector, number of windows it learned), per item
-        self.detectors = runtime_context.get_map_state(
-            MapStateDescriptor("detectors", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+        # per item: version -> (detector, number of windows it learned)
+        self.detectors = runtime_context.get_state(
+            ValueStateDescriptor("detectors_by_version", Types.PICKLED_BYTE_ARRAY()))
 
     def _spec(self, version: str):
         from personastream_models import specs
@@ -78,7 +81,9 @@ class ScoreItemViews(KeyedBroadcastProcessFunction):
     def process_element(self, value, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
         from personastream_models.placement_scoring import score_window
 
-        result = score_window(self.detectors, self._placement(ctx), self._spec, value.views)
+        states = self.detectors.value() or {}
+        result = score_window(states, self._placement(ctx), self._spec, value.views)
+        self.detectors.update(states)
         yield OUTPUT.row({"item_id": value.item_id, "window_start": value.window_start,
                           "window_end": value.window_end, "views": value.views,
                           **result.columns()})

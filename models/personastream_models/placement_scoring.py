@@ -1,6 +1,6 @@
 """One item's window scored by the model versions its placement runs: the trends job's UDF
-(per item, over Flink ``MapState``) and the jobs benchmark's bare loop (over a dict) both call
-:func:`score_window`, so they run the same code.
+(per item, over the dict in its keyed ``ValueState``) and the jobs benchmark's bare loop both
+call :func:`score_window`, so they run the same code.
 
 For each running version (live, shadow, rollback target) the item's detector of that version
 scores then learns the window; detectors of versions no longer running are dropped. The live
@@ -9,7 +9,7 @@ version's score decides ``flagged``; the shadow's is reported beside it.
 >>> from functools import partial
 >>> from personastream_models import specs
 >>> from personastream_models.registry import Placement
->>> states = DetectorStates()
+>>> states = {}
 >>> placement = Placement.initial("trends_detector", "2-0-0").with_shadow("1-0-0")
 >>> for views in [5] * 12 + [60]:
 ...     result = score_window(states, placement, partial(specs.load, "trends_detector"), views)
@@ -19,7 +19,7 @@ version's score decides ``flagged``; the shadow's is reported beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 from personastream_models.artifacts import build_warm
 from personastream_models.detectors import score_then_learn
@@ -27,28 +27,8 @@ from personastream_models.features import feature_set
 from personastream_models.registry import Placement
 from personastream_models.specs import ModelSpec
 
-
-class VersionStates(Protocol):
-    """An item's detectors by version, ``(detector, windows learned)``: Flink's ``MapState``
-    or :class:`DetectorStates`."""
-
-    def get(self, version: str): ...
-
-    def put(self, version: str, value) -> None: ...
-
-    def remove(self, version: str) -> None: ...
-
-    def keys(self): ...
-
-
-class DetectorStates(dict):
-    """:class:`VersionStates` in a dict (outside Flink)."""
-
-    def put(self, version: str, value) -> None:
-        self[version] = value
-
-    def remove(self, version: str) -> None:
-        del self[version]
+#: An item's detectors by version: ``version -> (detector, windows learned)``.
+VersionStates = dict[str, tuple[object, int]]
 
 
 @dataclass(frozen=True)
@@ -71,16 +51,17 @@ class WindowScore:
 
 def score_window(states: VersionStates, placement: Placement,
                  spec_of: Callable[[str], ModelSpec], views: int) -> WindowScore:
-    """Score then learn ``views`` with the item's detector of every running version."""
+    """Score then learn ``views`` with the item's detector of every running version
+    (``states`` is updated in place)."""
     results = {}
     for version in placement.running_versions():
         spec = spec_of(version)
         detector, n_learned = states.get(version) or (build_warm(spec), 0)
         score = float(score_then_learn(detector, feature_set(spec.features)(count=float(views))))
-        states.put(version, (detector, n_learned + 1))
+        states[version] = (detector, n_learned + 1)
         results[version] = (spec, score, n_learned + 1)
-    for version in [v for v in states.keys() if v not in results]:
-        states.remove(version)  # neither live, shadow nor the rollback target
+    for version in [v for v in states if v not in results]:
+        del states[version]  # neither live, shadow nor the rollback target
     spec, score, n_learned = results[placement.live]
     shadow = results.get(placement.shadow) if placement.shadow else None
     return WindowScore(spec, score, n_learned, (shadow[0], shadow[1]) if shadow else None)

@@ -6,12 +6,15 @@ in the NiFi UI becomes a small reviewable diff.
 >>> doc = {"flowContents": {"instanceIdentifier": "x", "identifier": "r", "name": "f",
 ...     "processors": [{"name": "b", "identifier": "2", "groupIdentifier": "r"},
 ...                    {"name": "a", "identifier": "1", "groupIdentifier": "r"}]},
-...     "parameterContexts": {"p": {"parameters": [{"name": "port", "value": "9090"}]}}}
+...     "parameterContexts": {"p": {"parameters": [{"name": "port", "value": "9090"}]}},
+...     "parameterProviders": {"r": {"resourceTypes": ["TEXT", "FILE"]}}}
 >>> n = normalize(doc)
 >>> [p["name"] for p in n["flowContents"]["processors"]], n["parameterContexts"]["p"]["parameters"]
 (['a', 'b'], [{'name': 'port', 'value': None}])
 >>> "instanceIdentifier" in n["flowContents"], n["flowContents"]["processors"][0]["groupIdentifier"]
 (False, '00000000-0000-0000-0000-000000000000')
+>>> n["parameterProviders"]["r"]["resourceTypes"]
+['FILE', 'TEXT']
 """
 from __future__ import annotations
 
@@ -21,11 +24,14 @@ DROPPED_KEYS = {"instanceIdentifier", "latest"}
 # NiFi gives the top group a new versioned id on every upload (its components keep theirs), so
 # the top group's id is written as this fixed one.
 ROOT_GROUP_ID = "00000000-0000-0000-0000-000000000000"
+# Lists NiFi exports from sets, in no fixed order (a property's resource types: TEXT, FILE).
+UNORDERED_KEYS = {"resourceTypes"}
 
 
 def _strip(node, root_id: str):
     if isinstance(node, dict):
-        return {k: _strip(v, root_id) for k, v in node.items() if k not in DROPPED_KEYS}
+        return {k: sorted(v) if k in UNORDERED_KEYS else _strip(v, root_id)
+                for k, v in node.items() if k not in DROPPED_KEYS}
     if isinstance(node, str):
         return ROOT_GROUP_ID if node == root_id else node
     if isinstance(node, list):

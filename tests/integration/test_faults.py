@@ -1,18 +1,25 @@
 """Faults on the real servers (``make test-faults``, after the other integration tests: these
-kill the shared servers). What the collector acknowledged is never lost."""
+kill the shared servers). What the collector acknowledged is never lost; what a job consumed is
+written once after its TaskManager crashes."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
 import uuid
+from collections import Counter
 
 import pytest
+from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import Consumer
 
-from personastream_bench import traffic
-from personastream_stack import lifecycle
+from personastream_bench import jobs, traffic
+from personastream_bench.load import process_tree
+from personastream_contracts.cassandra import keyspace, session
+from personastream_stack import flink_jobs, lifecycle
+from personastream_stack.flink import rest_get
 
 pytestmark = pytest.mark.faults
 
@@ -65,3 +72,60 @@ def test_acknowledged_events_survive_kill_9_of_nifi_then_kafka(isolated):
     seen = enriched_ids(s, acknowledged, timeout_s=300)
     missing = acknowledged - set(seen)
     assert not missing, f"{len(missing)} acknowledged events never reached Kafka"
+
+
+def test_landed_rows_exactly_once_after_kill_9_of_the_taskmanager(settings, healthy_stack):
+    """land_events writes concurrently (Flink's Cassandra sink, many writes in flight); the
+    TaskManager and its Python workers are killed mid-run, after a checkpoint, and a TaskManager
+    started again: the job restarts from its last checkpoint and every event has its row, once.
+    """
+    flink = lifecycle.COMPONENTS["flink"](settings)
+    job = jobs.JOBS_UNDER_TEST["land_events"]
+    workload = jobs.build_workload(n_events=200_000, n_items=200, n_windows=10,
+                                   n_partitions=settings.kafka_partitions,
+                                   window_s=settings.trends_window_s,
+                                   watermark_s=settings.trends_watermark_s, seed=43)
+    with jobs.isolated(settings, job.name) as (s, instance):
+        jobs.produce(s, workload)
+        info = flink_jobs.submit(s, job.name, instance=instance)
+
+        def landed() -> int:
+            return jobs.read_output(s, job, workload.user_keys).n_rows
+
+        def checkpointed_and_landing() -> int:
+            checkpoints = rest_get(s, f"/jobs/{info.job_id}/checkpoints")["counts"]["completed"]
+            return landed() if checkpoints >= 1 else 0
+
+        before_kill = wait_until(checkpointed_and_landing, timeout_s=180,
+                                 what="a completed checkpoint and rows landing")
+        taskmanager = next(d for d in flink.daemons if d.name == "taskmanager").running_pid()
+        for pid in process_tree(taskmanager):  # the TaskManager and its Python workers
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        flink.start_taskmanager()
+        wait_until(lambda: landed() >= workload.n_events, timeout_s=300,
+                   what=f"{workload.n_events:,} rows after the restart")
+        with session(s) as cql:
+            query = cql.prepare(f"SELECT event_id FROM {keyspace(s)}.{job.table} "
+                                f"WHERE {job.partition_key} = ?")
+            results = execute_concurrent_with_args(cql, query,
+                                                   [(k,) for k in workload.user_keys])
+            landed_ids = Counter(r.event_id for _, rows in results for r in rows)
+        detail = rest_get(s, f"/jobs/{info.job_id}")
+    sent = Counter(json.loads(value)["event_id"] for _, value in
+                   [*workload.records, *workload.closing])
+    assert before_kill < workload.n_events, "the job finished before the kill; send more events"
+    assert landed_ids == sent  # every event's row, exactly once
+    assert detail["state"] == "RUNNING"  # the same job, restarted in place
+
+
+def wait_until(value_of, timeout_s: float, what: str):
+    """Poll ``value_of`` until it is truthy and return it; fail naming ``what`` after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = value_of()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")

@@ -88,7 +88,7 @@ def test_each_job_under_test_is_a_catalogue_job_writing_real_columns(name):
     assert name in JOBS
     ddl = next(st for st in schema_statements(resolve(environ=ENV))
                if re.search(rf"\.{job.table}\s*\(", st))
-    assert re.search(rf"PRIMARY KEY \(\({job.partition_key}\)", ddl)
+    assert re.search(rf"PRIMARY KEY \(\(?{job.partition_key}\b", ddl)
     assert re.search(rf"\b{job.written_column}\s+\w+,", ddl)
 
 
@@ -107,14 +107,23 @@ def test_bare_loop_scores_each_item_with_its_own_detector(workload):
         assert [r[3]["n_learned"] for r in rows if r[0] == item] == list(range(1, len(expected) + 1))
 
 
-def test_report_shows_rates_ratio_and_the_command():
-    run = jobs.JobRun("score_trends", "f" * 32, "item_trends", 10_000, 2_000, 10.0, 2.0, 1,
-                      {"Source: events": 1.0, "score_item_views -> (cassandra)": 8.0}, [])
-    udf = jobs.UdfCost("trends_detector 2-0-0", 2_000, 20, 0.02, [0.02, 0.03], 1.0,
-                       "score_item_views -> (cassandra)", 8.0, 10.0, 2_000, 2_000)
-    report = jobs.Report(10_000, 3_500, 20, 6, 60, 900, 7, [run], udf, 42.0, 2, 1.5, [])
+def test_report_shows_rates_ratios_and_the_command():
+    def run(design: str, seconds: float) -> jobs.JobRun:
+        return jobs.JobRun("score_trends", design, "f" * 32, "item_trends", 10_000, 2_000,
+                           seconds, 2.0, 1,
+                           {"Source: events": 1.0, "score_item_views -> (cassandra)": 8.0}, [])
+
+    old, new = run("baseline 66b29ab", 10.0), run(jobs.THIS_TREE, 2.5)
+    udf = [jobs.UdfCost(d, "trends_detector 3-4-0", 2_000, 20, 0.02, [0.02, 0.03], 1.0,
+                        "score_item_views -> (cassandra)", busy, wall, 2_000, 2_000)
+           for d, busy, wall in (("baseline 66b29ab", 8.0, 10.0), (jobs.THIS_TREE, 0.1, 2.5))]
+    report = jobs.Report(10_000, 3_500, 20, 6, 60, 900, 7, [old, new], udf, 42.0, 2, 1.5, [])
     text = _jobs_report(report, "personastream bench jobs --events 10000")
-    assert re.search(r"score_trends\s+10,000\s+2,000 item_trends\s+10\.0\s+1,000\s+200", text)
-    assert "500x" in text  # Flink wall 10 s / bare 0.02 s
-    assert "2,000/2,000" in text
+    assert re.search(r"score_trends\s+baseline 66b29ab\s+10,000\s+2,000 item_trends\s+10\.0\s+"
+                     r"1,000\s+200 .* 1\.0x", text)
+    assert re.search(r"score_trends\s+this tree\s+10,000\s+2,000 item_trends\s+2\.5\s+"
+                     r"4,000\s+800 .* 4\.0x", text)  # 4,000 events/s against 1,000
+    assert "500.0x" in text  # the baseline's Flink wall 10 s / bare 0.02 s
+    assert "5.0x" in text  # this tree's busy time 0.1 s / bare 0.02 s
+    assert text.count("2,000/2,000") == 4
     assert text.splitlines()[-1] == "reproduce: personastream bench jobs --events 10000"

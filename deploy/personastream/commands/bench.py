@@ -1,8 +1,11 @@
 """``personastream bench``: benchmarks of the running stack (not timed tests)."""
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
+import time
+from pathlib import Path
 
 import click
 
@@ -102,33 +105,47 @@ class JobNames(click.ParamType):
 @bench_group.command("jobs")
 @click.option("--events", "n_events", type=click.IntRange(min=100), default=100_000,
               show_default=True, help="Enriched events in Kafka before each job starts.")
-@click.option("--items", "n_items", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Items the product views spread over (the trends job's keys).")
+@click.option("--items", "n_items", type=click.IntRange(min=1), default=5_000, show_default=True,
+              help="Items the product views spread over (the trends job's keys; above "
+                   "python.state.cache-size, 1,000, the detectors do not all fit the cache).")
 @click.option("--windows", "n_windows", type=click.IntRange(min=1), default=60,
               show_default=True, help="Trends windows (trends_window_s each) the receipt times "
                                       "of the events span.")
-@click.option("--jobs", "job_names", type=JobNames(), default="land_events,score_trends",
-              show_default=True, help="Jobs to run, one after the other.")
+@click.option("--jobs", "job_names", type=JobNames(),
+              default="land_events,score_trends,live_activity", show_default=True,
+              help="Jobs to run, one after the other.")
+@click.option("--detector-version", default="3-4-0", show_default=True,
+              help="Version of the trends detector live in score_trends (trends_detector_version).")
+@click.option("--baseline", default=None, show_default="the jobs before issue 13",
+              help="A git revision whose jobs run beside this tree's on the same workload "
+                   "('none': this tree only).")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
-               job_names: tuple[str, ...], seed: int) -> None:
-    """Raw events/s through each Flink job, and the trends UDF's cost per scored window
-    against a bare Python loop of the same detector (ratio).
+               job_names: tuple[str, ...], detector_version: str, baseline: str | None,
+               seed: int) -> None:
+    """Raw events/s through each Flink job, a previous design's beside this tree's, and the
+    trends UDF's cost per scored window against a bare Python loop of the same detector.
 
     Each job runs alone, on its own topics and keyspace (removed afterwards), draining events
-    produced before it starts. Example: personastream bench jobs --events 20000
+    produced before it starts. Example: personastream bench jobs --events 20000 --baseline none
     """
     from personastream_bench import jobs
 
+    baseline = jobs.PREVIOUS_DESIGN if baseline is None else baseline
+    baseline = None if baseline == "none" else baseline
+    settings = dataclasses.replace(settings, trends_detector_version=detector_version)
     needed = tuple(c for c in ("kafka", "cassandra", "flink") if c in settings.components)
     if needed:
         lifecycle.up(settings, only=needed)
     report = jobs.run(settings, list(job_names), n_events, n_items, n_windows, seed,
-                      progress=lambda message: click.echo(f"[bench] {message}", err=True))
+                      progress=lambda message: click.echo(f"[bench] {message}", err=True),
+                      baseline=baseline)
     click.echo(_jobs_report(report, _reproduce(
         "bench", "jobs", "--events", str(n_events), "--items", str(n_items),
-        "--windows", str(n_windows), "--jobs", ",".join(job_names), "--seed", str(seed))))
+        "--windows", str(n_windows), "--jobs", ",".join(job_names),
+        "--detector-version", detector_version, "--baseline", baseline or "none",
+        "--seed", str(seed))))
 
 
 def _reproduce(*args: str) -> str:
@@ -139,43 +156,23 @@ def _reproduce(*args: str) -> str:
 
 
 def _jobs_report(report, command: str) -> str:
-    lines = [f"{'job':<13} {'events':>8} {'rows out':>9} {'table':<15} {'seconds':>8} "
-             f"{'events/s':>9} {'rows/s':>8} {'1st row':>8}"]
+    lines = [f"{'job':<13} {'design':<16} {'events':>8} {'rows out':>9} {'table':<15} "
+             f"{'seconds':>8} {'events/s':>9} {'rows/s':>8} {'1st row':>8} {'ratio':>6}"]
+    firsts: dict[str, float] = {}
     for r in report.runs:
-        lines.append(f"{r.job:<13} {r.n_events:>8,} {r.n_rows:>9,} {r.table:<15} "
+        ratio = r.events_per_s / firsts.setdefault(r.job, r.events_per_s)
+        lines.append(f"{r.job:<13} {r.design:<16} {r.n_events:>8,} {r.n_rows:>9,} {r.table:<15} "
                      f"{r.seconds:>8.1f} {r.events_per_s:>9,.0f} {r.rows_per_s:>8,.0f} "
-                     f"{r.first_row_s:>7.1f}s")
+                     f"{r.first_row_s:>7.1f}s {ratio:>5.1f}x")
         for task, busy_s in r.busy_s.items():
             share = "    ?" if busy_s is None else f"{100 * busy_s / r.seconds:>4.0f}%"
             lines.append(f"    busy {share}  {task}")
-    u = report.trends_udf
-    if u is not None:
-        bare = u.us_per_window(u.bare_s)
-        ways = [("bare Python loop: feature_set + score_then_learn", u.bare_s),
-                ("bare loop + the job's Cassandra upsert per row", u.bare_with_writes_s),
-                ("Flink: busy time of the task running the UDF", u.flink_busy_s),
-                ("Flink: job wall time, RUNNING to last row written", u.flink_wall_s)]
-        lines += ["", f"trends UDF ({u.spec}) over {u.n_windows:,} scored windows of "
-                      f"{u.n_items:,} items, one detector per item:",
-                  f"  {'':<50} {'us/window':>10} {'windows/s':>10} {'vs bare':>8}"]
-        for label, seconds in ways:
-            if seconds is None:
-                lines.append(f"  {label:<50} {'(no metric)':>10}")
-                continue
-            us = u.us_per_window(seconds)
-            lines.append(f"  {label:<50} {us:>10,.1f} {u.n_windows / seconds:>10,.0f} "
-                         f"{us / bare:>7,.0f}x")
-        runs = ", ".join(f"{s:.3f}" for s in u.bare_runs_s)
-        lines.append(f"  bare loop runs (s): {runs}; Flink task: {u.flink_task}")
-        lines.append(f"  scores Flink stored equal to the bare loop's: {u.n_scores_equal:,}/"
-                     f"{u.n_windows:,}; views equal to the workload's: {u.n_views_equal:,}/"
-                     f"{u.n_windows:,}")
-        if u.flink_busy_s is not None:
-            lines.append(f"  ratio Flink/bare: {u.flink_wall_s / u.bare_s:,.0f}x by wall time, "
-                         f"{u.flink_busy_s / u.bare_s:,.0f}x by the UDF task's busy time")
+    for u in report.trends_udf:
+        lines += ["", *_udf_lines(u)]
     parallelism = ", ".join(sorted({str(r.parallelism) for r in report.runs}))
     minutes, seconds = divmod(round(report.seconds), 60)
     lines += ["",
+              "ratio: events/s against the first design listed for the job (the baseline)",
               f"workload: {report.n_events:,} events ({report.n_product_views:,} product views) "
               f"received over {report.n_windows} windows of {report.window_s}s, "
               f"{report.n_items:,} items, {report.n_user_keys:,} user keys, seed {report.seed}; "
@@ -185,6 +182,75 @@ def _jobs_report(report, command: str) -> str:
               f"benchmark wall time: {minutes} min {seconds} s",
               f"reproduce: {command}"]
     return "\n".join(lines)
+
+
+def _udf_lines(u) -> list[str]:
+    """The trends UDF's cost per window in one design, four ways, against the bare loop."""
+    bare = u.us_per_window(u.bare_s)
+    ways = [("bare Python loop: feature_set + score_then_learn", u.bare_s),
+            ("bare loop + a synchronous Cassandra upsert per row", u.bare_with_writes_s),
+            ("Flink: busy time of the task running the UDF", u.flink_busy_s),
+            ("Flink: job wall time, RUNNING to last row written", u.flink_wall_s)]
+    lines = [f"trends UDF ({u.spec}), {u.design}, over {u.n_windows:,} scored windows of "
+             f"{u.n_items:,} items, one detector per item:",
+             f"  {'':<50} {'us/window':>10} {'windows/s':>10} {'vs bare':>8}"]
+    for label, seconds in ways:
+        if seconds is None:
+            lines.append(f"  {label:<50} {'(no metric)':>10}")
+            continue
+        us = u.us_per_window(seconds)
+        lines.append(f"  {label:<50} {us:>10,.1f} {u.n_windows / seconds:>10,.0f} "
+                     f"{us / bare:>7,.1f}x")
+    runs = ", ".join(f"{s:.3f}" for s in u.bare_runs_s)
+    lines.append(f"  bare loop runs (s): {runs}; Flink task: {u.flink_task}")
+    lines.append(f"  scores Flink stored equal to the bare loop's: {u.n_scores_equal:,}/"
+                 f"{u.n_windows:,}; views equal to the workload's: {u.n_views_equal:,}/"
+                 f"{u.n_windows:,}")
+    return lines
+
+
+@bench_group.command("pipeline")
+@click.option("--rates", default="150,300,600,1000,1500", show_default=True,
+              help="Target events/s of the simulated shoppers, one step each, in order.")
+@click.option("--step", "step_s", type=click.IntRange(min=20), default=60, show_default=True,
+              help="Seconds per step.")
+@click.option("--batch", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Most events per request (a shopper's tracker batch: 1 to this many).")
+@click.option("--bad-share", type=click.FloatRange(0, 0.5), default=0.01, show_default=True,
+              help="Share of the requests that are bad input (dead-lettered).")
+@click.option("--probe-interval", "probe_interval_s", type=click.FloatRange(min=0.05),
+              default=0.5, show_default=True, help="Seconds between freshness probes.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the charts and summary.json go.  [default: <state_dir>/bench/"
+                   "pipeline-<time>]")
+@click.option("--seed", default=11, show_default=True)
+@click.pass_obj
+def bench_pipeline(settings, rates: str, step_s: int, batch: int, bad_share: float,
+                   probe_interval_s: float, out_dir: Path | None, seed: int) -> None:
+    """The whole stack under sustained load: simulated shoppers POST through NiFi at stepped
+    rates while every job runs and the API is queried; per second: accepted events, every
+    job's consumer lag, freshness (send -> live profile row, -> API), CPU and RSS per server;
+    the highest rate held with freshness p99 < 1 s and no growing lag. Boots the stack, the
+    flows, the jobs and the API if needed.
+
+    Example: personastream bench pipeline --rates 100,200 --step 30
+    """
+    from personastream.commands.demo import start_pipeline
+    from personastream_bench import pipeline
+    from personastream_bench.api_load import VEGETA_MODULE
+    from personastream_bench.load import tool
+
+    vegeta = tool("vegeta", f"`make bench-tools`, or go install {VEGETA_MODULE}")
+    start_pipeline(settings)
+    out_dir = out_dir or settings.state_dir / "bench" / time.strftime("pipeline-%Y%m%d-%H%M%S")
+    summary = pipeline.run(settings, vegeta, [int(r) for r in rates.split(",")], step_s, out_dir,
+                           batch, bad_share, probe_interval_s, seed=seed,
+                           progress=lambda message: click.echo(f"[bench] {message}", err=True))
+    summary.command = _reproduce("bench", "pipeline", "--rates", rates, "--step", str(step_s),
+                                 "--batch", str(batch), "--bad-share", f"{bad_share:g}",
+                                 "--probe-interval", f"{probe_interval_s:g}", "--seed", str(seed))
+    path = pipeline.write_summary(summary, out_dir)
+    click.echo(pipeline.report(summary, path))
 
 
 @bench_group.command("replay")

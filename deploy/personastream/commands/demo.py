@@ -13,6 +13,19 @@ from personastream_flows.deploy import deploy as deploy_flow
 from personastream_stack import api_daemon, flink_jobs, lifecycle
 
 
+def start_pipeline(settings) -> str:
+    """Boot the stack, deploy the flows, submit the jobs and start the API, each unless it
+    runs; return the API's URL."""
+    lifecycle.up(settings)
+    for name in FLOWS:
+        done = deploy_flow(settings, name)
+        print(f"[flows] {name} {done.action} (group {done.group_id})", file=sys.stderr)
+    for name in flink_jobs.JOBS:
+        info = flink_jobs.submit(settings, name)
+        print(f"[jobs] {name} {info.state} ({info.job_id})", file=sys.stderr)
+    return api_daemon.start(settings)
+
+
 @click.command("demo")
 @click.option("--events", "n_events", default=60, show_default=True, help="Sample events to send.")
 @click.option("--users", "n_users", default=6, show_default=True, help="Distinct users among them.")
@@ -27,13 +40,7 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     Example: personastream demo --events 100
     """
     started = time.monotonic()
-    lifecycle.up(settings)
-    for name in FLOWS:
-        done = deploy_flow(settings, name)
-        print(f"[flows] {name} {done.action} (group {done.group_id})", file=sys.stderr)
-    for name in flink_jobs.JOBS:
-        info = flink_jobs.submit(settings, name)
-        print(f"[jobs] {name} {info.state} ({info.job_id})", file=sys.stderr)
+    start_pipeline(settings)
     events = traffic.sample_events(n_events, n_users, seed)
     sent_s = traffic.post_events(settings.nifi_ingest_url, events)
     rows = traffic.wait_landed(settings, events, timeout_s)
@@ -46,7 +53,7 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
         click.echo(f"{row.user_key:<16} {row.received_at.isoformat(timespec='milliseconds'):<24} "
                    f"{row.event_type:<16} {row.item_id or '-':<9} {row.category or '-':<9} "
                    f"{row.country or '-':<7} {row.device_type or '-':<8} {lag_ms:>12.0f} ms")
-    api_url = api_daemon.start(settings)
+    api_url = api_daemon.url(settings)
     user = next(e["user_id"] for e in events if e.get("user_id"))
     deadline = time.monotonic() + timeout_s
     while True:  # the live_activity job folds each event within about a second

@@ -1,7 +1,8 @@
--- Events keyed by identity, ready to upsert into Cassandra events_by_user. received_at is set
--- once by the ingest flow (UTC, ms), so a record published twice lands on the same row.
+-- Events keyed by identity (the contracts' rule, as SQL: personastream_contracts.identity),
+-- ready to upsert into Cassandra events_by_user. received_at is set once by the ingest flow
+-- (UTC, ms), so a record published twice lands on the same row.
 SELECT
-    user_key(user_id, anonymous_id) AS user_key,
+    {{user_key}} AS user_key,
     TO_TIMESTAMP(received_at, 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z''') AS received_at,
     event_id,
     event_type,
