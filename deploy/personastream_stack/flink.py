@@ -92,8 +92,12 @@ class Flink(Component):
                            "execution": {"failover-strategy": "region"}},
             "taskmanager": {"bind-host": host, "host": host,
                             "numberOfTaskSlots": self.settings.flink_task_slots,
+                            # task off-heap: the Cassandra sinks' driver (netty) allocates
+                            # direct buffers, counted here (default 0: it ran out, "Cannot
+                            # reserve 4194304 bytes of direct buffer memory", at 5 jobs)
                             "memory": {"process": {"size": "3072m"},
-                                       "managed": {"fraction": 0.3}}},
+                                       "managed": {"fraction": 0.3},
+                                       "task": {"off-heap": {"size": "256m"}}}},
             "parallelism": {"default": self.settings.flink_parallelism},
             "rest": {"address": host, "bind-address": host, "port": self.port},
             "io": {"tmp": {"dirs": str(state / "tmp")}},
