@@ -55,6 +55,7 @@ PROBE_TIMEOUT_S = 30.0
 PROBES_IN_FLIGHT = 16
 SETTLED_LAG = 100
 SETTLE_TIMEOUT_S = 900.0
+UNREPORTED_GRACE_S = 60.0
 PROBE_POLL_S = 0.02
 FRESHNESS_GOAL_S = 1.0
 ACCEPTED_SHARE = 0.95
@@ -265,19 +266,24 @@ def _utc_s(naive_utc) -> float:
 def settle(settings: Settings, jobs: dict[str, str], progress: Progress,
            timeout_s: float = SETTLE_TIMEOUT_S) -> None:
     """Wait until no job has more than :data:`SETTLED_LAG` records to read (a backlog left by
-    earlier traffic would be measured as this run's lag); a job whose sources report no lag
-    yet (nothing read since it started) counts as caught up."""
-    deadline = time.monotonic() + timeout_s
+    earlier traffic would be measured as this run's lag). A job whose sources report no lag
+    yet is waited for up to :data:`UNREPORTED_GRACE_S`, then counts as caught up (it has read
+    nothing since it started)."""
+    started = time.monotonic()
     while True:
         lags = job_lags(settings, jobs)
-        behind = {job: lag for job, lag in lags.items() if lag is not None and lag > SETTLED_LAG}
+        waited = time.monotonic() - started
+        behind = {job: lag for job, lag in lags.items()
+                  if (lag is None and waited < UNREPORTED_GRACE_S)
+                  or (lag is not None and lag > SETTLED_LAG)}
         if not behind:
             return
-        if time.monotonic() > deadline:
+        if waited > timeout_s:
             raise LoadError(f"jobs still behind after {timeout_s:.0f}s: {behind}; let them "
                             "catch up (or see why in the Flink UI) and run again")
         progress("waiting for the jobs to catch up: " + ", ".join(
-            f"{job} {lag:,.0f} records behind" for job, lag in behind.items()))
+            f"{job} {'(no lag reported yet)' if lag is None else f'{lag:,.0f} records behind'}"
+            for job, lag in behind.items()))
         time.sleep(5)
 
 
