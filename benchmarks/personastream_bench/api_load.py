@@ -20,9 +20,7 @@ previous commit's (the baseline), each served by uvicorn on its own port.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import json
 import os
 import random
@@ -39,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from personastream_bench.load import (LoadError, cpu_seconds, git_archive, percentile, process_tree,
-                                      rss_mib, run_wrk, tool)
+                                      rss_mib, run_vegeta, run_wrk, tool)
 from personastream_contracts.cassandra import ensure_schema, keyspace, session
 from personastream_stack import lifecycle
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
@@ -193,15 +191,7 @@ def _closed_loop(script: str, url: str, connections: int, duration_s: int) -> di
 
 
 def _open_loop(vegeta: str, targets: Path, rate: int, duration_s: int) -> dict:
-    attack = subprocess.Popen([vegeta, "attack", "-format=json", f"-targets={targets}",
-                               f"-rate={rate}/1s", f"-duration={duration_s}s", "-timeout=10s",
-                               "-max-body=0"], stdout=subprocess.PIPE)
-    encoded = subprocess.run([vegeta, "encode", "--to=csv"], stdin=attack.stdout,
-                             capture_output=True, text=True, check=True).stdout
-    attack.stdout.close()
-    if attack.wait() != 0:
-        raise LoadError(f"vegeta attack exited with {attack.returncode}")
-    rows = list(csv.reader(io.StringIO(encoded)))
+    rows = run_vegeta(vegeta, targets, f"{rate}/1s", duration_s)
     latencies = sorted(int(r[2]) / 1e6 for r in rows)
     starts = [int(r[0]) for r in rows]
     seconds = (max(starts) - min(starts)) / 1e9 if len(rows) > 1 else float(duration_s)

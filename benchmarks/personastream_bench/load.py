@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import shutil
@@ -110,6 +111,22 @@ def run_wrk(lua: str, url: str, connections: int, duration_s: float, timeout_s: 
     return {"requests": n, "seconds": duration_us / 1e6, "p50_ms": p50 / 1000,
             "p99_ms": p99 / 1000, "p999_ms": p999 / 1000, "errors": errors,
             "non_2xx": non_2xx}
+
+
+def run_vegeta(vegeta: str, targets: Path, rate: str, duration_s: int,
+               *options: str) -> list[list[str]]:
+    """``vegeta attack`` of the JSON ``targets`` at ``rate`` (vegeta's ``N/duration``) for
+    ``duration_s``; its results as CSV rows: timestamp (ns), code, latency (ns), bytes out,
+    bytes in, error, body, attack, seq (the target's index), ..."""
+    attack = subprocess.Popen([vegeta, "attack", "-format=json", f"-targets={targets}",
+                               f"-rate={rate}", f"-duration={duration_s}s", "-timeout=10s",
+                               "-max-body=0", *options], stdout=subprocess.PIPE)
+    encoded = subprocess.run([vegeta, "encode", "--to=csv"], stdin=attack.stdout,
+                             capture_output=True, text=True, check=True).stdout
+    attack.stdout.close()
+    if attack.wait() != 0:
+        raise LoadError(f"vegeta attack exited with {attack.returncode}")
+    return list(csv.reader(io.StringIO(encoded)))
 
 
 def process_tree(pid: int) -> list[int]:

@@ -22,13 +22,10 @@ highest rate that held.
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
-import io
 import json
 import logging
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -41,7 +38,8 @@ from typing import Callable
 import requests
 
 from personastream_bench.jobs import BenchmarkError, cluster_config, job_detail, vertex_metric
-from personastream_bench.load import LoadError, cpu_seconds, percentile, process_tree, rss_mib
+from personastream_bench.load import (LoadError, cpu_seconds, percentile, process_tree, rss_mib,
+                                      run_vegeta)
 from personastream_bench.shoppers import Shoppers
 from personastream_bench.traffic import CLIENT_IPS, USER_AGENTS
 from personastream_contracts.cassandra import keyspace, session
@@ -297,20 +295,6 @@ def _targets(bodies, url: str, path: Path) -> None:
                            "X-Forwarded-For": [CLIENT_IPS[i % len(CLIENT_IPS)]]}}) + "\n")
 
 
-def _attack(vegeta: str, targets: Path, n_bodies: int, seconds: int) -> list[list[str]]:
-    """Send every body once, evenly over ``seconds``; vegeta's CSV results."""
-    attack = subprocess.Popen([vegeta, "attack", "-format=json", f"-targets={targets}",
-                               f"-rate={n_bodies}/{seconds}s", f"-duration={seconds}s",
-                               "-timeout=10s", "-max-body=0", "-workers=32"],
-                              stdout=subprocess.PIPE)
-    encoded = subprocess.run([vegeta, "encode", "--to=csv"], stdin=attack.stdout,
-                             capture_output=True, text=True, check=True).stdout
-    attack.stdout.close()
-    if attack.wait() != 0:
-        raise LoadError(f"vegeta attack exited with {attack.returncode}")
-    return list(csv.reader(io.StringIO(encoded)))
-
-
 def _quantile(values: list[float], q: float) -> float | None:
     return percentile(sorted(values), q) if values else None
 
@@ -357,28 +341,28 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
     step_bodies = []
     started = time.time()
     stop_sampling = threading.Event()
-    current = [0]
+    probes = Probes(settings, api_url, probe_interval_s)  # probes.step: the step under way
 
     def sample() -> None:
         while not stop_sampling.wait(1.0):
             cores, rss = servers.sample()
-            seconds.append(Second(round(time.time() - started, 1), current[0],
+            seconds.append(Second(round(time.time() - started, 1), probes.step,
                                   job_lags(settings, jobs), cores, rss))
 
     sampler = threading.Thread(target=sample, name="sampler", daemon=True)
     sampler.start()
-    with Probes(settings, api_url, probe_interval_s) as probes, \
-            tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+    with probes, tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         for index, rate in enumerate(rates):
             bodies = shoppers.bodies(rate * step_s, int((time.time() + 1) * 1000), rate, batch,
                                      bad_share)
             targets = Path(tmp) / f"step-{index}.json"
             _targets(bodies, settings.nifi_ingest_url, targets)
-            current[0] = probes.step = index
+            probes.step = index
             progress(f"step {index + 1}/{len(rates)}: {rate:,} events/s for {step_s}s "
                      f"({len(bodies):,} requests)")
             t0 = time.time()
-            rows = _attack(vegeta, targets, len(bodies), step_s)
+            # every body once, evenly over the step
+            rows = run_vegeta(vegeta, targets, f"{len(bodies)}/{step_s}s", step_s, "-workers=32")
             for row in rows:  # timestamp (ns), code, latency (ns), ..., seq (the body's index)
                 if row[1] == "200":
                     second = int(int(row[0]) / 1e9 - started)
