@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 
 import nipyapi
+import requests
 
 from personastream_flows import bundle
 from personastream_flows.client import connect
@@ -79,6 +81,7 @@ def deploy(settings, flow: str, env: str | None = None, group_name: str | None =
     nipyapi.parameters.assign_context_to_process_group(group, parameter_context.id)
     nipyapi.canvas.schedule_all_controllers(group.id, True)
     start_when_valid(group.id, timeout_s)
+    wait_listening(listener_addresses(group.id, parameter_context), timeout_s)
     return Deployed(flow, group.id, context, action)
 
 
@@ -131,3 +134,47 @@ def start_when_valid(group_id: str, timeout_s: float) -> None:
                             "`personastream stack logs nifi`")
         time.sleep(1)
     nipyapi.canvas.schedule_process_group(group_id, True)
+
+
+#: Processors that serve HTTP: each starts its server in its first run after being started;
+#: until then nothing listens, or the server answers 503 "Server Not Ready".
+LISTENERS = ("org.apache.nifi.processors.standard.HandleHttpRequest",
+             "org.apache.nifi.processors.standard.ListenHTTP")
+
+
+def listener_addresses(group_id: str, parameter_context) -> dict[str, tuple[str, int]]:
+    """``{processor name: (host, port)}`` of the group's HTTP listeners, their parameters
+    resolved from the group's parameter context (an unset or wildcard host is loopback)."""
+    params = {p.parameter.name: p.parameter.value for p in parameter_context.component.parameters}
+    resolve = lambda value: re.sub(r"#\{([^}]+)\}", lambda m: params[m.group(1)],  # noqa: E731
+                                   value or "")
+    out = {}
+    for p in nipyapi.canvas.list_all_processors(group_id):
+        if p.component.type in LISTENERS:
+            props = p.component.config.properties
+            host = resolve(props.get("Hostname"))
+            out[p.component.name] = (host if host not in ("", "0.0.0.0") else "127.0.0.1",
+                                     int(resolve(props["Listening Port"])))
+    return out
+
+
+def wait_listening(addresses: dict[str, tuple[str, int]], timeout_s: float) -> None:
+    """Return once an HTTP request to each address gets an answer other than 503 (the group's
+    listeners check the method before readiness, so GET on a POST-only listener answers 405 as
+    soon as its server runs), or raise :class:`FlowError`."""
+    deadline = time.monotonic() + timeout_s
+    waiting = dict(addresses)
+    while True:
+        for name, (host, port) in list(waiting.items()):
+            try:
+                if requests.get(f"http://{host}:{port}/", timeout=2).status_code != 503:
+                    del waiting[name]
+            except requests.ConnectionError:
+                pass
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise FlowError(f"HTTP listeners {sorted(waiting)} not answering within "
+                            f"{timeout_s:.0f}s of being started; see their bulletins and "
+                            "`personastream stack logs nifi`")
+        time.sleep(0.2)
