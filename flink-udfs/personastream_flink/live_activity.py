@@ -17,9 +17,10 @@ Topology (parallelism from settings)::
                                                 --side output co_views-->
       -> key_by item_id -> update_item_neighbours -> cassandra_item_neighbours
 
-Python runs in bundles of at most :data:`BUNDLE_SIZE` elements or :data:`BUNDLE_TIME_MS`
-(PyFlink's defaults, 100 000 and 1 000 ms, favour throughput and would add up to a second per
-Python stage), and network buffers are flushed every :data:`BUFFER_TIMEOUT_MS` (default 100).
+The Python functions run in the TaskManager's JVM (``job_args.thread_mode``): in a separate
+Python process (PyFlink's process mode) each bundle paid a gRPC round trip per key to commit
+state, and the job drained 155 events/s (``personastream bench jobs --jobs live_activity``; see
+README, Measurements). Network buffers are flushed every :data:`BUFFER_TIMEOUT_MS` (default 100).
 Submit with ``personastream jobs submit live_activity``.
 """
 from __future__ import annotations
@@ -43,9 +44,6 @@ from personastream_models.recommend import (bump_affinity, co_view_pairs, decaye
 JOB_NAME = "live_activity"
 PROFILES = Output("live_profiles", JOB_NAME)
 NEIGHBOURS = Output("item_neighbours", JOB_NAME)
-#: Python UDF bundles: finished after this many elements or milliseconds, whichever first.
-BUNDLE_SIZE = 100
-BUNDLE_TIME_MS = 50
 #: Network buffers flushed at least this often (ms).
 BUFFER_TIMEOUT_MS = 10
 #: Events whose item co-occurs with the customer's recent items.
@@ -205,10 +203,9 @@ class UpdateItemNeighbours(KeyedProcessFunction):
 
 
 def low_latency(env: StreamExecutionEnvironment) -> None:
-    """Small Python bundles and frequent buffer flushes (see the module's docstring)."""
+    """Python in the JVM and frequent buffer flushes (see the module's docstring)."""
     config = Configuration()
-    config.set_string("python.fn-execution.bundle.size", str(BUNDLE_SIZE))
-    config.set_string("python.fn-execution.bundle.time", str(BUNDLE_TIME_MS))
+    job_args.thread_mode(config)
     env.configure(config)
     env.set_buffer_timeout(BUFFER_TIMEOUT_MS)
 
