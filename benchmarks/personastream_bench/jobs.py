@@ -70,7 +70,7 @@ from personastream_models import specs
 from personastream_models.placement_scoring import VersionStates, score_window
 from personastream_models.registry import Placement
 from personastream_serving.catalogue import catalogue
-from personastream_stack import flink_jobs
+from personastream_stack import declared_jobs, flink_jobs
 from personastream_stack.flink import rest_get
 from personastream_stack.kafka import admin_client, ensure_topics
 
@@ -372,10 +372,12 @@ def isolated(settings: Settings, job: str, progress: Progress = log.info
 def _remove(s: Settings, job_name: str, prefix: str, progress: Progress,
             raise_on_error: bool) -> None:
     job_ids: list[str] = []
+    declared = declared_jobs.path_for(s)
     steps = [
         ("find Flink job", lambda: job_ids.extend(
             j.job_id for j in flink_jobs.list_jobs(s) if j.name == job_name)),
         ("cancel Flink job", lambda: _stop(s, job_ids)),
+        ("withdraw its declaration", lambda: job_ids.extend(_withdraw(declared, job_name))),
         ("delete consumer group", lambda: _delete_group(s, job_name)),
         ("delete topics", lambda: _delete_topics(s, prefix)),
         ("drop keyspace", lambda: _drop_keyspace(s)),
@@ -395,6 +397,14 @@ def _remove(s: Settings, job_name: str, prefix: str, progress: Progress,
     if raise_on_error:
         raise BenchmarkError(message)
     log.warning(message)
+
+
+def _withdraw(path, job_name: str) -> list[str]:
+    """Withdraw the job's declaration; return the ids of its declared runs (their retained
+    checkpoints go too, also those of runs a restarted JobManager no longer lists)."""
+    runs = declared_jobs.read(path).get(job_name)
+    declared_jobs.withdraw(path, [job_name])
+    return runs.job_ids if runs else []
 
 
 def _stop(s: Settings, job_ids: list[str]) -> None:

@@ -5,7 +5,7 @@ import abc
 import logging
 import shutil
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -27,6 +27,8 @@ class Health:
     version: str
     detail: str
     rss_mb: float = 0.0
+    #: What is wrong although the server answers (a declared job not running, ...).
+    degraded: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,17 +116,22 @@ class Component(abc.ABC):
         """Delete the component's data and logs (after ``stop``)."""
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
+    def problems(self) -> list[str]:
+        """What is wrong beyond the server answering (called only when it is healthy)."""
+        return []
+
     def health(self) -> Health:
         pids = [d.running_pid() for d in self.daemons]
         live = [p for p in pids if p]
-        healthy, detail = False, "not running"
+        healthy, detail, degraded = False, "not running", []
         if live:
             try:
                 detail, healthy = self.probe(), len(live) == len(pids)
+                degraded = self.problems() if healthy else []
             except Exception as err:  # noqa: BLE001 - a failed probe is reported, not raised
                 detail = f"running but not answering: {err}"
         return Health(self.name, bool(live), healthy, live, self.port, self.version, detail,
-                      round(sum(rss_bytes(p) for p in live) / 2**20, 1))
+                      round(sum(rss_bytes(p) for p in live) / 2**20, 1), degraded)
 
     def log_files(self) -> list[Path]:
         return [d.log_file for d in self.daemons]

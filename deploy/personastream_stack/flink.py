@@ -11,12 +11,13 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import requests
 import yaml
 
-from personastream_stack import maven
+from personastream_stack import declared_jobs, maven
 from personastream_stack.component import Component, host_port
 from personastream_stack.errors import StackError
 from personastream_stack.process import Daemon, log_tail
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 JOBMANAGER_CLASS = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
 TASKMANAGER_CLASS = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
+#: Job states of a run that is, or is about to be, processing.
+ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"}
 _LOG_CONFIGS = ("log4j.properties", "log4j-console.properties", "log4j-cli.properties",
                 "logback.xml", "logback-console.xml")
 
@@ -82,7 +85,7 @@ class Flink(Component):
     def config(self) -> dict:
         """The cluster's configuration, sized for a 2-core, 24 GiB machine."""
         host = host_port(self.settings.flink_rest_url.split("//")[-1].rstrip("/"))[0]
-        state = self.run_dir
+        state, checkpoints = self.run_dir, declared_jobs.checkpoints_dir(self.settings)
         opts = yaml.safe_load((flink_home() / "conf/config.yaml").read_text())["env"]["java"]["opts"]
         return {
             "env": {"java": {"opts": opts}, "log": {"dir": str(state / "log")},
@@ -102,7 +105,7 @@ class Flink(Component):
             "rest": {"address": host, "bind-address": host, "port": self.port},
             "io": {"tmp": {"dirs": str(state / "tmp")}},
             "state": {"backend": {"type": "hashmap"},
-                      "checkpoints": {"dir": f"file://{state / 'checkpoints'}"},
+                      "checkpoints": {"dir": f"file://{checkpoints}"},
                       "savepoints": {"dir": f"file://{state / 'savepoints'}"}},
             "execution": {"checkpointing": {
                 "interval": "10s", "externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}},
@@ -135,8 +138,10 @@ class Flink(Component):
             mode = script.stat().st_mode
             if not mode & stat.S_IXUSR:
                 script.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        # a session of its own: the daemon the script leaves behind, and the Python workers it
+        # starts, form one process group apart from the caller's (ended together, never with it)
         done = subprocess.run([str(home / "bin" / name), action], env=self._scripts_env(),
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, start_new_session=True)
         if done.returncode != 0:
             raise StackError(f"Flink {name} {action} failed ({done.returncode}):\n"
                              f"{done.stdout}{done.stderr}")
@@ -186,6 +191,26 @@ class Flink(Component):
             raise StackError("Flink JobManager is up but no TaskManager has registered yet")
         return (f"{overview['taskmanagers']} taskmanager(s), {overview['slots-total']} slots, "
                 f"{overview['jobs-running']} running job(s)")
+
+    def problems(self) -> list[str]:
+        """Declared jobs (``declared_jobs``) without a RUNNING run on the cluster, or failing
+        and restarting repeatedly."""
+        declared = declared_jobs.read(declared_jobs.path_for(self.settings))
+        if not declared:
+            return []
+        jobs = sorted(rest_get(self.settings, "/jobs/overview", timeout_s=2)["jobs"],
+                      key=lambda j: j["start-time"])
+        active = {j["name"]: j for j in jobs if j["state"] in ACTIVE_STATES}
+        since_ms = (time.time() - declared_jobs.FAILURE_WINDOW_S) * 1000
+        failures = {}
+        for name, job in active.items():
+            if name in declared:
+                history = rest_get(self.settings, f"/jobs/{job['jid']}/exceptions",
+                                   timeout_s=2).get("exceptionHistory", {}).get("entries", [])
+                failures[name] = [e.get("exceptionName", "?") for e in history
+                                  if e.get("timestamp", 0) >= since_ms]
+        return declared_jobs.problems(
+            declared, {n: j["state"] for n, j in active.items()}, failures)
 
     def log_files(self) -> list[Path]:
         return sorted((self.run_dir / "log").glob("*.log"))

@@ -19,12 +19,12 @@ import requests
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.settings import Settings
 from personastream_flink.catalog import JOBS
-from personastream_stack.flink import fetch_connectors, flink_home, rest_get
+from personastream_stack import declared_jobs
+from personastream_stack.flink import ACTIVE_STATES, fetch_connectors, flink_home, rest_get
 
 log = logging.getLogger(__name__)
 
 _SUBMITTED = re.compile(r"JobID ([0-9a-f]{32})")
-ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"}
 
 
 class JobError(PersonastreamError):
@@ -67,6 +67,7 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     running = active_job(settings, job_name)
     if running is not None:
         log.info("%s already active as %s", job_name, running.job_id)
+        declared_jobs.record(declared_jobs.path_for(settings), job_name, name, running.job_id)
         return running
     module = importlib.import_module(JOBS[name])
     jars = fetch_connectors(settings)
@@ -89,6 +90,7 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     if done.returncode != 0 or match is None:
         raise JobError(f"`flink run` of {name} failed ({done.returncode}); client logs in "
                        f"{client_logs}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    declared_jobs.record(declared_jobs.path_for(settings), job_name, name, match.group(1))
     return wait_running(settings, match.group(1))
 
 
@@ -112,12 +114,18 @@ def wait_running(settings: Settings, job_id: str) -> JobInfo:
 
 
 def cancel(settings: Settings, job_id_or_name: str) -> list[str]:
-    """Cancel a job by id, or every active job of that name; return the ids cancelled."""
-    targets = [j.job_id for j in list_jobs(settings)
+    """Cancel a job by id, or every active job of that name, and withdraw its declaration
+    (``declared_jobs``); return the ids cancelled."""
+    jobs = list_jobs(settings)
+    targets = [j.job_id for j in jobs
                if j.state in ACTIVE_STATES and job_id_or_name in (j.job_id, j.name)]
-    if not targets:
+    names = {j.name for j in jobs if job_id_or_name in (j.job_id, j.name)} | {job_id_or_name}
+    path = declared_jobs.path_for(settings)
+    declared = [n for n in names if n in declared_jobs.read(path)]
+    if not targets and not declared:
         raise JobError(f"no active job is called or numbered {job_id_or_name!r}; "
                        "`personastream jobs list` shows them")
+    declared_jobs.withdraw(path, declared)
     for job_id in targets:
         resp = requests.patch(f"{settings.flink_rest_url.rstrip('/')}/jobs/{job_id}",
                               params={"mode": "cancel"}, timeout=10)
@@ -126,7 +134,9 @@ def cancel(settings: Settings, job_id_or_name: str) -> list[str]:
 
 
 def last_checkpoint(settings: Settings, name: str) -> str:
-    """Path of the newest completed checkpoint of the newest job called ``name``."""
+    """Path of the newest completed checkpoint of the newest job called ``name``: from the
+    JobManager's history, else (the JobManager restarted since) the newest retained checkpoint
+    on disk of the job's declared runs (``declared_jobs``; the local cluster's)."""
     for job in list_jobs(settings):
         if job.name != name:
             continue
@@ -134,8 +144,38 @@ def last_checkpoint(settings: Settings, name: str) -> str:
         completed = latest.get("completed") or {}
         if completed.get("external_path"):
             return completed["external_path"]
-    raise JobError(f"no completed checkpoint of a job called {name!r}; checkpoints are taken "
-                   "every 10 s while a job runs (see the Flink UI)")
+    declared = declared_jobs.read(declared_jobs.path_for(settings)).get(name)
+    retained = declared and declared_jobs.newest_checkpoint(
+        declared_jobs.checkpoints_dir(settings), declared.job_ids)
+    if retained:
+        return str(retained)
+    raise JobError(f"no completed checkpoint of a job called {name!r}, neither in the "
+                   "JobManager's history nor retained in "
+                   f"{declared_jobs.checkpoints_dir(settings)} for its declared runs "
+                   f"{declared.job_ids if declared else '(none declared)'}; checkpoints are "
+                   "taken every 10 s while a job runs")
+
+
+def reconcile(settings: Settings) -> list[tuple[JobInfo, str | None]]:
+    """Submit every declared job (``declared_jobs``) that has no active run on the cluster,
+    from its newest checkpoint (none: from its consumer group's committed offsets), as the
+    Flink Kubernetes Operator's last-state upgrade mode does. Return each job submitted with
+    the checkpoint it started from."""
+    active = {j.name for j in list_jobs(settings) if j.state in ACTIVE_STATES}
+    started = []
+    for name, declared in declared_jobs.read(declared_jobs.path_for(settings)).items():
+        if name in active:
+            continue
+        try:
+            checkpoint = last_checkpoint(settings, name)
+        except JobError:
+            checkpoint = None
+        instance = name[len(declared.job) + 1:] if name != declared.job else None
+        log.info("%s declared but not running: submitting it from %s", name,
+                 checkpoint or "its committed offsets")
+        started.append((submit(settings, declared.job, instance=instance,
+                               restore_from=checkpoint), checkpoint))
+    return started
 
 
 def wait_checkpoint(settings: Settings, job_id: str, after_ms: int,

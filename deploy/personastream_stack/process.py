@@ -12,6 +12,7 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -113,11 +114,14 @@ class Daemon:
         return True
 
     def terminate(self, timeout_s: float) -> bool:
-        """SIGTERM, then SIGKILL after ``timeout_s``. False if it was not running."""
+        """SIGTERM, then SIGKILL after ``timeout_s``; then SIGKILL to what is left of its
+        process group (workers it started: NiFi's Python processors, PyFlink's), unless that
+        group is the caller's. False if it was not running."""
         pid = self.running_pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
+        group = os.getpgid(pid)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while self.marker in cmdline(pid) and time.monotonic() < deadline:
@@ -129,6 +133,9 @@ class Daemon:
             while self.marker in cmdline(pid):
                 _reap(pid)
                 time.sleep(0.1)
+        if group != os.getpgrp():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
 

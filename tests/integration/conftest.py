@@ -19,7 +19,7 @@ from personastream_contracts.topics import pipeline_topics
 from personastream_flows.client import connect
 from personastream_flows.deploy import deploy, find_group
 from personastream_flows.parameters import context_name
-from personastream_stack import flink_jobs, lifecycle
+from personastream_stack import declared_jobs, flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import free_port
 
@@ -82,6 +82,8 @@ def _cleanup(iso: Isolated) -> None:
     for job in flink_jobs.list_jobs(s):
         if job.name.endswith(iso.uid) and job.state in flink_jobs.ACTIVE_STATES:
             flink_jobs.cancel(s, job.job_id)
+    path = declared_jobs.path_for(s)  # a job that failed is declared but not active
+    declared_jobs.withdraw(path, [n for n in declared_jobs.read(path) if n.endswith(iso.uid)])
     connect(s)
     group = find_group(iso.group_name)
     if group is not None:

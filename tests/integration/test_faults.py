@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -25,11 +27,15 @@ pytestmark = pytest.mark.faults
 
 
 def kill_9(settings, component: str) -> None:
-    """``kill -9`` of a local server and everything it started (its process group)."""
-    for daemon in lifecycle.COMPONENTS[component](settings).daemons:
-        pid = daemon.running_pid()
-        assert pid is not None, f"{component} is not running"
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    """``kill -9`` of a local server and everything it started (its process group); return
+    once its processes are gone (else `stack up` could still see them running)."""
+    daemons = lifecycle.COMPONENTS[component](settings).daemons
+    pids = [d.running_pid() for d in daemons]
+    assert all(pids), f"{component} is not running"
+    for group in {os.getpgid(pid) for pid in pids}:  # Flink's two daemons may share one
+        os.killpg(group, signal.SIGKILL)
+    wait_until(lambda: not any(d.running_pid() for d in daemons), timeout_s=30,
+               what=f"the killed {component} processes to end")
 
 
 def enriched_ids(settings, wanted: set[str], timeout_s: float) -> dict[str, int]:
@@ -81,10 +87,7 @@ def test_landed_rows_exactly_once_after_kill_9_of_the_taskmanager(settings, heal
     """
     flink = lifecycle.COMPONENTS["flink"](settings)
     job = jobs.JOBS_UNDER_TEST["land_events"]
-    workload = jobs.build_workload(n_events=200_000, n_items=200, n_windows=10,
-                                   n_partitions=settings.kafka_partitions,
-                                   window_s=settings.trends_window_s,
-                                   watermark_s=settings.trends_watermark_s, seed=43)
+    workload = land_events_workload(settings, n_events=200_000, seed=43)
     with jobs.isolated(settings, job.name) as (s, instance):
         jobs.produce(s, workload)
         info = flink_jobs.submit(s, job.name, instance=instance)
@@ -105,18 +108,61 @@ def test_landed_rows_exactly_once_after_kill_9_of_the_taskmanager(settings, heal
         flink.start_taskmanager()
         wait_until(lambda: landed() >= workload.n_events, timeout_s=300,
                    what=f"{workload.n_events:,} rows after the restart")
-        with session(s) as cql:
-            query = cql.prepare(f"SELECT event_id FROM {keyspace(s)}.{job.table} "
-                                f"WHERE {job.partition_key} = ?")
-            results = execute_concurrent_with_args(cql, query,
-                                                   [(k,) for k in workload.user_keys])
-            landed_ids = Counter(r.event_id for _, rows in results for r in rows)
+        landed_ids = landed_event_ids(s, job, workload.user_keys)
         detail = rest_get(s, f"/jobs/{info.job_id}")
-    sent = Counter(json.loads(value)["event_id"] for _, value in
-                   [*workload.records, *workload.closing])
     assert before_kill < workload.n_events, "the job finished before the kill; send more events"
-    assert landed_ids == sent  # every event's row, exactly once
+    assert landed_ids == sent_ids(workload)  # every event's row, exactly once
     assert detail["state"] == "RUNNING"  # the same job, restarted in place
+
+
+def test_a_job_lost_with_its_jobmanager_is_reported_and_restarts_from_its_checkpoint(
+        settings, healthy_stack):
+    """kill -9 of the whole Flink cluster: once it is back, the JobManager knows no job, so
+    `stack status` reports the declared job missing (exit 1); `jobs reconcile` finds its newest
+    retained checkpoint on disk by the job's name and starts it from there: every event once."""
+    job = jobs.JOBS_UNDER_TEST["land_events"]
+    workload = land_events_workload(settings, n_events=60_000, seed=47)
+    with jobs.isolated(settings, job.name) as (s, instance):
+        jobs.produce(s, workload)
+        first = flink_jobs.submit(s, job.name, instance=instance)
+        flink_jobs.wait_checkpoint(s, first.job_id, after_ms=0, timeout_s=120)
+        kill_9(s, "flink")  # JobManager and TaskManager, with their job history
+        lifecycle.up(s, only=("flink",))
+        degraded = {h.component: h for h in lifecycle.status(s)}["flink"].degraded
+        status = subprocess.run([sys.executable, "-m", "personastream", "stack", "status"],
+                                capture_output=True, text=True)
+        [(second, checkpoint)] = [r for r in flink_jobs.reconcile(s) if r[0].name == first.name]
+        wait_until(lambda: jobs.read_output(s, job, workload.user_keys).n_rows
+                   >= workload.n_events, 300, f"{workload.n_events:,} rows")
+        landed_ids = landed_event_ids(s, job, workload.user_keys)
+        after = {h.component: h for h in lifecycle.status(s)}["flink"].degraded
+    assert [p for p in degraded if first.name in p] == [f"{first.name} is not running"]
+    assert status.returncode == 1 and f"degraded: {first.name} is not running" in status.stdout
+    assert f"/{first.job_id}/chk-" in checkpoint
+    assert second.job_id != first.job_id and not any(first.name in p for p in after)
+    assert landed_ids == sent_ids(workload)  # every event's row, exactly once
+
+
+def land_events_workload(settings, n_events: int, seed: int):
+    """``n_events`` enriched events over 200 items and 10 windows, for land_events."""
+    return jobs.build_workload(n_events=n_events, n_items=200, n_windows=10,
+                               n_partitions=settings.kafka_partitions,
+                               window_s=settings.trends_window_s,
+                               watermark_s=settings.trends_watermark_s, seed=seed)
+
+
+def landed_event_ids(s, job, user_keys) -> Counter:
+    """How many rows each event has in the job's table."""
+    with session(s) as cql:
+        query = cql.prepare(f"SELECT event_id FROM {keyspace(s)}.{job.table} "
+                            f"WHERE {job.partition_key} = ?")
+        results = execute_concurrent_with_args(cql, query, [(k,) for k in user_keys])
+        return Counter(r.event_id for _, rows in results for r in rows)
+
+
+def sent_ids(workload) -> Counter:
+    return Counter(json.loads(value)["event_id"] for _, value in
+                   [*workload.records, *workload.closing])
 
 
 def wait_until(value_of, timeout_s: float, what: str):

@@ -37,6 +37,22 @@ def submit(settings, names: tuple[str, ...], restore_from: str | None,
         click.echo(f"{info.name}\t{info.job_id}\t{info.state}")
 
 
+@jobs_group.command("reconcile")
+@click.pass_obj
+def reconcile(settings) -> None:
+    """Submit every declared job that is not running, from its newest checkpoint.
+
+    A job is declared by `jobs submit` until `jobs cancel`; `stack status` lists the missing
+    ones. Example: personastream jobs reconcile
+    """
+    started = flink_jobs.reconcile(settings)
+    for info, checkpoint in started:
+        click.echo(f"{info.name}\t{info.job_id}\t{info.state}\tfrom "
+                   f"{checkpoint or 'committed offsets'}")
+    if not started:
+        click.echo("every declared job is running")
+
+
 @jobs_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include finished and cancelled jobs.")
 @click.pass_obj

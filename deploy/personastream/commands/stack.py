@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -49,19 +50,26 @@ def down(settings, components: tuple[str, ...], purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def status(settings, as_json: bool) -> None:
-    """Health, pids, port, version and memory of each local server.
+    """Health, pids, port, version and memory of each local server, and what is degraded
+    (a declared Flink job not running).
 
-    Exit code 0 whatever the state; read `healthy`. Example: personastream stack status --json
+    Exit code 0 when every server is healthy and nothing is degraded, else 1.
+    Example: personastream stack status --json
     """
     report = lifecycle.status(settings)
     if as_json:
         click.echo(json.dumps({h.component: h.as_dict() for h in report}, indent=2))
-        return
-    for h in report:
-        state = "healthy" if h.healthy else ("UNHEALTHY" if h.running else "stopped")
-        pids = ",".join(map(str, h.pids)) or "-"
-        click.echo(f"{h.component:<10} {state:<10} v{h.version:<8} port {h.port:<5} "
-                   f"pid {pids:<14} {h.rss_mb:>7.0f} MiB  {h.detail}")
+    else:
+        for h in report:
+            state = ("DEGRADED" if h.degraded else "healthy") if h.healthy else (
+                "UNHEALTHY" if h.running else "stopped")
+            pids = ",".join(map(str, h.pids)) or "-"
+            click.echo(f"{h.component:<10} {state:<10} v{h.version:<8} port {h.port:<5} "
+                       f"pid {pids:<14} {h.rss_mb:>7.0f} MiB  {h.detail}")
+            for problem in h.degraded:
+                click.echo(f"{'':<10} degraded: {problem}")
+    if not all(h.healthy and not h.degraded for h in report):
+        sys.exit(1)
 
 
 @stack_group.command("logs")

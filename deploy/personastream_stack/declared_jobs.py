@@ -1,0 +1,122 @@
+"""The jobs that should be running: declared at submit, withdrawn at cancel, kept on disk.
+
+Flink's JobManager forgets a job when it restarts (its history lives in memory), but the jobs'
+retained checkpoints stay on disk. Recording each submitted job (its Flink name, the catalogue
+job it runs, and the ids of its runs) in ``<state_dir>/flink/declared-jobs.json`` lets
+``stack status`` say which declared job is not running, and lets a job start again from its
+newest retained checkpoint after the JobManager restarted.
+
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "declared-jobs.json"
+>>> record(path, "land_events", "land_events", "a" * 32)
+>>> record(path, "land_events", "land_events", "b" * 32)
+>>> read(path)["land_events"].job_ids == ["b" * 32, "a" * 32]
+True
+>>> withdraw(path, ["land_events"]); read(path)
+{}
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: Runs of a job whose checkpoints are looked for (newest first).
+KEPT_RUNS = 10
+
+
+@dataclass
+class Declared:
+    """A job that should run: ``job`` from the catalogue under the Flink name ``name``."""
+
+    name: str
+    job: str
+    job_ids: list[str] = field(default_factory=list)
+    declared_at: float = 0.0
+
+
+def path_for(settings) -> Path:
+    return settings.state_dir / "flink" / "declared-jobs.json"
+
+
+def checkpoints_dir(settings) -> Path:
+    """Where the local Flink cluster retains its jobs' checkpoints (``state.checkpoints.dir``)."""
+    return settings.state_dir / "flink" / "checkpoints"
+
+
+def read(path: Path) -> dict[str, Declared]:
+    if not path.exists():
+        return {}
+    return {name: Declared(**entry) for name, entry in json.loads(path.read_text()).items()}
+
+
+def _write(path: Path, declared: dict[str, Declared]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({n: asdict(d) for n, d in sorted(declared.items())}, indent=1))
+    os.replace(partial, path)
+
+
+def record(path: Path, name: str, job: str, job_id: str) -> None:
+    """Declare ``name`` (running catalogue job ``job``), its newest run ``job_id``."""
+    declared = read(path)
+    previous = declared.get(name)
+    runs = [job_id, *(i for i in (previous.job_ids if previous else []) if i != job_id)]
+    declared[name] = Declared(name, job, runs[:KEPT_RUNS], time.time())
+    _write(path, declared)
+
+
+def withdraw(path: Path, names: list[str]) -> None:
+    """The jobs ``names`` should no longer run."""
+    declared = read(path)
+    if any(n in declared for n in names):
+        _write(path, {n: d for n, d in declared.items() if n not in names})
+
+
+def newest_checkpoint(checkpoints_dir: Path, job_ids: list[str]) -> Path | None:
+    """The newest complete retained checkpoint (``<dir>/<job id>/chk-N`` holding
+    ``_metadata``) of the newest run in ``job_ids`` that has one."""
+    for job_id in job_ids:
+        complete = [c for c in (checkpoints_dir / job_id).glob("chk-*")
+                    if (c / "_metadata").is_file() and c.name[4:].isdigit()]
+        if complete:
+            return max(complete, key=lambda c: int(c.name[4:]))
+    return None
+
+
+#: A running job that failed (and restarted) this often within :data:`FAILURE_WINDOW_S` is
+#: reported as restarting repeatedly.
+REPEATED_FAILURES = 3
+FAILURE_WINDOW_S = 600
+
+
+def problems(declared: dict[str, Declared], states: dict[str, str],
+             failures: dict[str, list[str]] | None = None) -> list[str]:
+    """What is wrong with the declared jobs, given the state of each job name's active run on
+    the cluster (a name without one is missing) and the exceptions each active run failed with
+    in the last :data:`FAILURE_WINDOW_S` seconds (newest first).
+
+    >>> d = {"a": Declared("a", "land_events"), "b": Declared("b", "live_activity")}
+    >>> problems(d, {"a": "RUNNING", "b": "RESTARTING"})
+    ['b is RESTARTING']
+    >>> problems({"land_events": Declared("land_events", "land_events")}, {})
+    ['land_events is not running (`personastream jobs submit land_events --from-last-checkpoint`)']
+    >>> problems(d, {"a": "RUNNING", "b": "RUNNING"}, {"a": ["TimeoutException"] * 3})
+    ['a failed and restarted 3 times in 10 min (last: TimeoutException)']
+    """
+    out = []
+    for name, d in sorted(declared.items()):
+        state = states.get(name)
+        recent = (failures or {}).get(name, [])
+        if state is None:
+            how = (f" (`personastream jobs submit {d.job} --from-last-checkpoint`)"
+                   if name == d.job else "")
+            out.append(f"{name} is not running{how}")
+        elif state != "RUNNING":
+            out.append(f"{name} is {state}")
+        elif len(recent) >= REPEATED_FAILURES:
+            out.append(f"{name} failed and restarted {len(recent)} times in "
+                       f"{FAILURE_WINDOW_S // 60} min (last: {recent[0]})")
+    return out
