@@ -22,8 +22,18 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, check=True)
 
 
+def status() -> dict:
+    """`stack status --json`, whose exit code says whether everything is healthy (0) or not."""
+    done = subprocess.run([sys.executable, "-m", "personastream", "stack", "status", "--json"],
+                          capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    everything_fine = all(h["healthy"] and not h["degraded"] for h in report.values())
+    assert done.returncode == (0 if everything_fine else 1), (done.returncode, report)
+    return report
+
+
 def test_status_json_reports_every_server_healthy(healthy_stack):
-    report = json.loads(cli("stack", "status", "--json").stdout)
+    report = status()
     assert sorted(report) == sorted(MAIN_CLASSES)
     for name, health in report.items():
         assert health["healthy"], (name, health)
@@ -35,9 +45,9 @@ def test_status_json_reports_every_server_healthy(healthy_stack):
 
 
 def test_up_again_keeps_the_same_processes(healthy_stack):
-    before = json.loads(cli("stack", "status", "--json").stdout)
+    before = status()
     cli("stack", "up")
-    after = json.loads(cli("stack", "status", "--json").stdout)
+    after = status()
     assert {k: v["pids"] for k, v in after.items()} == {k: v["pids"] for k, v in before.items()}
 
 
@@ -46,12 +56,12 @@ def test_down_stops_only_what_it_names_and_keeps_data(healthy_stack, settings):
     other_pids = {h.component: h.pids for h in lifecycle.status(settings) if h.component != "kafka"}
 
     cli("stack", "down", "kafka")
-    report = json.loads(cli("stack", "status", "--json").stdout)
+    report = status()
     assert report["kafka"]["running"] is False and report["kafka"]["pids"] == []
     assert {k: v["pids"] for k, v in report.items() if k != "kafka"} == other_pids
 
     cli("stack", "up", "kafka")
-    report = json.loads(cli("stack", "status", "--json").stdout)
+    report = status()
     assert report["kafka"]["healthy"]
     assert topics_before <= set(admin_client(settings).list_topics(timeout=10).topics)
 
