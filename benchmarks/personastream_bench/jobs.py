@@ -58,6 +58,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from personastream_bench.load import git_archive
 from personastream_bench.traffic import sample_events
+from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import (ensure_schema, insert_statement, keyspace, migrate,
                                                session)
 from personastream_contracts.errors import PersonastreamError
@@ -70,7 +71,7 @@ from personastream_models import specs
 from personastream_models.placement_scoring import VersionStates, score_window
 from personastream_models.registry import Placement
 from personastream_serving.catalogue import catalogue
-from personastream_stack import declared_jobs, flink_jobs
+from personastream_stack import flink_jobs
 from personastream_stack.flink import rest_get
 from personastream_stack.kafka import admin_client, ensure_topics
 

@@ -11,13 +11,13 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import requests
 import yaml
 
-from personastream_stack import declared_jobs, maven
+from personastream_contracts import declared_jobs
+from personastream_stack import maven
 from personastream_stack.component import Component, host_port
 from personastream_stack.errors import StackError
 from personastream_stack.process import Daemon, log_tail
@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 JOBMANAGER_CLASS = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
 TASKMANAGER_CLASS = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
-#: Job states of a run that is, or is about to be, processing.
-ACTIVE_STATES = {"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"}
 _LOG_CONFIGS = ("log4j.properties", "log4j-console.properties", "log4j-cli.properties",
                 "logback.xml", "logback-console.xml")
 
@@ -193,24 +191,10 @@ class Flink(Component):
                 f"{overview['jobs-running']} running job(s)")
 
     def problems(self) -> list[str]:
-        """Declared jobs (``declared_jobs``) without a RUNNING run on the cluster, or failing
-        and restarting repeatedly."""
-        declared = declared_jobs.read(declared_jobs.path_for(self.settings))
-        if not declared:
-            return []
-        jobs = sorted(rest_get(self.settings, "/jobs/overview", timeout_s=2)["jobs"],
-                      key=lambda j: j["start-time"])
-        active = {j["name"]: j for j in jobs if j["state"] in ACTIVE_STATES}
-        since_ms = (time.time() - declared_jobs.FAILURE_WINDOW_S) * 1000
-        failures = {}
-        for name, job in active.items():
-            if name in declared:
-                history = rest_get(self.settings, f"/jobs/{job['jid']}/exceptions",
-                                   timeout_s=2).get("exceptionHistory", {}).get("entries", [])
-                failures[name] = [e.get("exceptionName", "?") for e in history
-                                  if e.get("timestamp", 0) >= since_ms]
-        return declared_jobs.problems(
-            declared, {n: j["state"] for n, j in active.items()}, failures)
+        """Declared jobs without a RUNNING run on the cluster, or failing and restarting
+        repeatedly (``declared_jobs.check``)."""
+        return declared_jobs.check(self.settings,
+                                   lambda path: rest_get(self.settings, path, timeout_s=2))
 
     def log_files(self) -> list[Path]:
         return sorted((self.run_dir / "log").glob("*.log"))

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import requests
 
+from personastream_contracts import declared_jobs
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.settings import Settings
 from personastream_flink.catalog import JOBS
-from personastream_stack import declared_jobs
-from personastream_stack.flink import ACTIVE_STATES, fetch_connectors, flink_home, rest_get
+from personastream_stack.flink import fetch_connectors, flink_home, rest_get
 
 log = logging.getLogger(__name__)
 
 _SUBMITTED = re.compile(r"JobID ([0-9a-f]{32})")
+ACTIVE_STATES = declared_jobs.ACTIVE_STATES
 
 
 class JobError(PersonastreamError):

@@ -22,6 +22,7 @@ import collections
 import contextlib
 import hmac
 import logging
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -29,15 +30,17 @@ from typing import Annotated, Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import orjson
+import requests
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from personastream_contracts import declared_jobs
 from personastream_contracts.identity import user_key as identity
-from personastream_models.recommend import (CO_VIEW_WINDOW, RANKING_VERSION, Item, RankIndex,
-                                            Ranked, SharedParts)
+from personastream_models.recommend import (CO_VIEW_WINDOW, RANKING_VERSION, Item, Ranked,
+                                            RankIndex, SharedParts)
 from personastream_serving.catalogue import catalogue as sample_catalogue
 from personastream_serving.catalogue import display_name
 from personastream_serving.store import LIVE_PROFILE_VERSION, CassandraStore, Store, Trend
@@ -81,6 +84,11 @@ class ProfileOut(BaseModel):
     user_key: str
     live: dict | None
     windowed: dict | None
+
+
+class HealthOut(BaseModel):
+    status: str  # "ok" or "degraded"
+    problems: list[str]
 
 
 class Erased(BaseModel):
@@ -194,7 +202,13 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
     async def read_shared(db: Store) -> Shared:
         popularity, trends = await asyncio.gather(asyncio.to_thread(db.popularity),
                                                   asyncio.to_thread(db.trends))
+        state["shared_at"] = time.monotonic()
         return shared_reads(index, popularity, trends)
+
+    def flink_json(path: str) -> dict:
+        resp = requests.get(f"{settings.flink_rest_url.rstrip('/')}{path}", timeout=2)
+        resp.raise_for_status()
+        return resp.json()
 
     async def keep_shared_fresh(db: Store) -> None:
         while True:
@@ -250,6 +264,23 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
             raise HTTPException(404, f"no item {item_id!r} in the catalogue "
                                      f"(item-0 .. item-{len(items) - 1})")
         return item_id
+
+    @app.get("/v1/health", response_model=HealthOut, tags=["ops"])
+    async def health():
+        """``ok``, or ``degraded`` with the reasons: popularity and trends not re-read from
+        Cassandra for three refresh intervals, a declared Flink job not running or failing
+        repeatedly (``declared_jobs``, the local declarations), Flink not answering. Always 200:
+        the API still answers, from what it read last."""
+        problems = []
+        age = time.monotonic() - state["shared_at"]
+        if age > 3 * settings.api_cache_s:
+            problems.append(f"popularity and trends last read from Cassandra {age:.0f}s ago "
+                            f"(every {settings.api_cache_s}s expected)")
+        try:
+            problems += await asyncio.to_thread(declared_jobs.check, settings, flink_json)
+        except requests.RequestException as error:
+            problems.append(f"Flink at {settings.flink_rest_url} did not answer: {error}")
+        return json_response({"status": "degraded" if problems else "ok", "problems": problems})
 
     @app.get("/v1/recommendations", response_model=Recommendations, tags=["recommendations"])
     async def recommendations(

@@ -13,13 +13,14 @@ import nipyapi
 import pytest
 
 from personastream_bench.traffic import sample_events
+from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
 from personastream_contracts.settings import resolve
 from personastream_contracts.topics import pipeline_topics
 from personastream_flows.client import connect
 from personastream_flows.deploy import deploy, find_group
 from personastream_flows.parameters import context_name
-from personastream_stack import declared_jobs, flink_jobs, lifecycle
+from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import free_port
 

@@ -9,6 +9,7 @@ import uuid
 
 import requests
 
+from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.tables import LATEST_TREND_BUCKET, user_tables
 from personastream_models.recommend import RANKING_VERSION, Item, LiveProfile, rank
@@ -170,3 +171,17 @@ def test_answers_over_cassandra_are_the_reference_ranking(isolated, api_settings
             "ranking_version": RANKING_VERSION, "trends_detector_version": "3-4-0",
             "profile": "live", "profile_updated_at": "2026-01-01T12:00:00Z",
             "profile_events": p.n_events, "profile_version": LIVE_PROFILE_VERSION}
+
+
+def test_health_names_a_declared_job_that_flink_does_not_run(isolated, api_settings, api):
+    """Against the real Flink: a declared job with no run is a problem until withdrawn."""
+    path = declared_jobs.path_for(api_settings)
+    name = f"land_events_{isolated.uid}"
+    declared_jobs.record(path, name, "land_events", "0" * 32)
+    try:
+        degraded = get(api, "/v1/health").json()
+    finally:
+        declared_jobs.withdraw(path, [name])
+    assert degraded["status"] == "degraded"
+    assert f"{name} is not running" in degraded["problems"]
+    assert not any(name in p for p in get(api, "/v1/health").json()["problems"])

@@ -10,12 +10,14 @@ import random
 import pytest
 from fastapi.testclient import TestClient
 
+from personastream_contracts import declared_jobs
 from personastream_contracts.settings import resolve
 from personastream_contracts.tables import user_tables
 from personastream_models.recommend import RANKING_VERSION, LiveProfile, rank
 from personastream_serving.app import ItemOut, ItemsOut, Provenance, Recommendations, create_app
 from personastream_serving.catalogue import catalogue, display_name
 from personastream_serving.store import LIVE_PROFILE_VERSION, Trend
+from personastream_stack.process import free_port
 
 TOKEN = "secret-token"
 ITEMS = catalogue(200)
@@ -283,3 +285,19 @@ def test_fast_path_answers_as_fastapi_does(client, query):
     slow = client.get(f"/v1/recommendations?{query}&unused=1&unused=2")
     assert (fast.status_code, fast.json()) == (slow.status_code, slow.json())
     assert fast.headers["content-type"] == slow.headers["content-type"]
+
+
+def test_health_is_ok_with_fresh_reads_and_no_declared_jobs(client):
+    assert client.get("/v1/health").json() == {"status": "ok", "problems": []}
+
+
+def test_health_is_degraded_when_flink_does_not_answer_for_a_declared_job(tmp_path, store):
+    nothing_listens = free_port()
+    settings = dataclasses.replace(resolve(environ={"HOME": "/home/t"}), state_dir=tmp_path,
+                                   flink_rest_url=f"http://127.0.0.1:{nothing_listens}")
+    declared_jobs.record(declared_jobs.path_for(settings), "land_events", "land_events", "0" * 32)
+    with TestClient(create_app(settings, lambda: store)) as test_client:
+        answer = test_client.get("/v1/health")
+    assert answer.status_code == 200 and answer.json()["status"] == "degraded"
+    [problem] = answer.json()["problems"]
+    assert problem.startswith(f"Flink at http://127.0.0.1:{nothing_listens} did not answer")

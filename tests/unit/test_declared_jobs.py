@@ -1,5 +1,5 @@
 """The declared jobs' file and the search for a job's newest retained checkpoint on disk."""
-from personastream_stack import declared_jobs
+from personastream_contracts import declared_jobs
 
 
 def checkpoint(root, job_id: str, n: int, complete: bool = True):

@@ -3,8 +3,9 @@
 Flink's JobManager forgets a job when it restarts (its history lives in memory), but the jobs'
 retained checkpoints stay on disk. Recording each submitted job (its Flink name, the catalogue
 job it runs, and the ids of its runs) in ``<state_dir>/flink/declared-jobs.json`` lets
-``stack status`` say which declared job is not running, and lets a job start again from its
-newest retained checkpoint after the JobManager restarted.
+``stack status`` and the API's ``/v1/health`` say which declared job is not running
+(:func:`check`), and lets a job start again from its newest retained checkpoint after the
+JobManager restarted.
 
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "declared-jobs.json"
@@ -22,9 +23,12 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 #: Runs of a job whose checkpoints are looked for (newest first).
 KEPT_RUNS = 10
+#: Flink job states of a run that is, or is about to be, processing.
+ACTIVE_STATES = frozenset({"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"})
 
 
 @dataclass
@@ -120,3 +124,21 @@ def problems(declared: dict[str, Declared], states: dict[str, str],
             out.append(f"{name} failed and restarted {len(recent)} times in "
                        f"{FAILURE_WINDOW_S // 60} min (last: {recent[0]})")
     return out
+
+
+def check(settings, get_json: Callable[[str], dict]) -> list[str]:
+    """:func:`problems` of the declared jobs on the Flink cluster whose REST API ``get_json``
+    reads (a path such as ``/jobs/overview`` to its JSON answer)."""
+    declared = read(path_for(settings))
+    if not declared:
+        return []
+    jobs = sorted(get_json("/jobs/overview")["jobs"], key=lambda j: j["start-time"])
+    active = {j["name"]: j for j in jobs if j["state"] in ACTIVE_STATES}
+    since_ms = (time.time() - FAILURE_WINDOW_S) * 1000
+    failures = {}
+    for name, job in active.items():
+        if name in declared:
+            history = get_json(f"/jobs/{job['jid']}/exceptions").get("exceptionHistory", {})
+            failures[name] = [e.get("exceptionName", "?") for e in history.get("entries", [])
+                              if e.get("timestamp", 0) >= since_ms]
+    return problems(declared, {n: j["state"] for n, j in active.items()}, failures)
