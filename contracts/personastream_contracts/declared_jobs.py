@@ -33,12 +33,14 @@ ACTIVE_STATES = frozenset({"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "
 
 @dataclass
 class Declared:
-    """A job that should run: ``job`` from the catalogue under the Flink name ``name``."""
+    """A job that should run: ``job`` from the catalogue under the Flink name ``name``, with
+    the ``arguments`` it was submitted with (its topics, keyspace, servers)."""
 
     name: str
     job: str
     job_ids: list[str] = field(default_factory=list)
     declared_at: float = 0.0
+    arguments: list[str] = field(default_factory=list)
 
 
 def path_for(settings) -> Path:
@@ -63,12 +65,16 @@ def _write(path: Path, declared: dict[str, Declared]) -> None:
     os.replace(partial, path)
 
 
-def record(path: Path, name: str, job: str, job_id: str) -> None:
-    """Declare ``name`` (running catalogue job ``job``), its newest run ``job_id``."""
+def record(path: Path, name: str, job: str, job_id: str,
+           arguments: list[str] | None = None) -> None:
+    """Declare ``name`` (running catalogue job ``job`` with ``arguments``; None: those
+    declared before), its newest run ``job_id``."""
     declared = read(path)
     previous = declared.get(name)
     runs = [job_id, *(i for i in (previous.job_ids if previous else []) if i != job_id)]
-    declared[name] = Declared(name, job, runs[:KEPT_RUNS], time.time())
+    if arguments is None:
+        arguments = previous.arguments if previous else []
+    declared[name] = Declared(name, job, runs[:KEPT_RUNS], time.time(), list(arguments))
     _write(path, declared)
 
 

@@ -53,14 +53,17 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
 
 
 def submit(settings: Settings, name: str, instance: str | None = None,
-           restore_from: str | None = None, code: list[Path] | None = None) -> JobInfo:
-    """Submit job ``name`` unless it already runs; wait until it is RUNNING.
+           restore_from: str | None = None, code: list[Path] | None = None,
+           arguments: list[str] | None = None) -> JobInfo:
+    """Submit job ``name`` unless it already runs; wait until it is RUNNING. The job is
+    declared (``declared_jobs``) with its arguments.
 
     ``instance`` runs a second copy under the Flink job name ``name_instance`` (tests do, with
     their own topics and keyspace); the job name is also its Kafka consumer group.
     ``restore_from`` is a savepoint or retained checkpoint path to start from. ``code``: folders
     whose packages the job runs instead of the installed ones (shipped to the workers with
     ``-pyfs``, first on the client's path): a previous design, for a benchmark.
+    ``arguments``: the job's own arguments (default: built from ``settings``), as declared.
     """
     if name not in JOBS:
         raise JobError(f"no job named {name!r}; choose among {', '.join(JOBS)}")
@@ -70,8 +73,9 @@ def submit(settings: Settings, name: str, instance: str | None = None,
         log.info("%s already active as %s", job_name, running.job_id)
         declared_jobs.record(declared_jobs.path_for(settings), job_name, name, running.job_id)
         return running
-    module = importlib.import_module(JOBS[name])
-    jars = fetch_connectors(settings)
+    if arguments is None:
+        module = importlib.import_module(JOBS[name])
+        arguments = module.job_arguments(settings, fetch_connectors(settings), job_name=job_name)
     address = settings.flink_rest_url.split("//")[-1].rstrip("/")
     restore = ["--fromSavepoint", restore_from] if restore_from else []
     shipped = ["-pyfs", ",".join(map(str, code))] if code else []
@@ -80,7 +84,7 @@ def submit(settings: Settings, name: str, instance: str | None = None,
             f"-Dpython.state.cache-size={settings.flink_python_state_cache_size}",
             *shipped, "-pym", JOBS[name], "-pyexec", settings.flink_python,
             "-pyclientexec", settings.flink_python,
-            *module.job_arguments(settings, jars, job_name=job_name)]
+            *arguments]
     client_logs = settings.state_dir / "flink-client" / "log"
     client_logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, JAVA_HOME=str(settings.java_home), FLINK_LOG_DIR=str(client_logs))
@@ -91,7 +95,8 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     if done.returncode != 0 or match is None:
         raise JobError(f"`flink run` of {name} failed ({done.returncode}); client logs in "
                        f"{client_logs}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    declared_jobs.record(declared_jobs.path_for(settings), job_name, name, match.group(1))
+    declared_jobs.record(declared_jobs.path_for(settings), job_name, name, match.group(1),
+                         arguments)
     return wait_running(settings, match.group(1))
 
 
@@ -159,9 +164,9 @@ def last_checkpoint(settings: Settings, name: str) -> str:
 
 def reconcile(settings: Settings) -> list[tuple[JobInfo, str | None]]:
     """Submit every declared job (``declared_jobs``) that has no active run on the cluster,
-    from its newest checkpoint (none: from its consumer group's committed offsets), as the
-    Flink Kubernetes Operator's last-state upgrade mode does. Return each job submitted with
-    the checkpoint it started from."""
+    with its declared arguments, from its newest checkpoint (none: from its consumer group's
+    committed offsets), as the Flink Kubernetes Operator's last-state upgrade mode does. Return
+    each job submitted with the checkpoint it started from."""
     active = {j.name for j in list_jobs(settings) if j.state in ACTIVE_STATES}
     started = []
     for name, declared in declared_jobs.read(declared_jobs.path_for(settings)).items():
@@ -175,7 +180,8 @@ def reconcile(settings: Settings) -> list[tuple[JobInfo, str | None]]:
         log.info("%s declared but not running: submitting it from %s", name,
                  checkpoint or "its committed offsets")
         started.append((submit(settings, declared.job, instance=instance,
-                               restore_from=checkpoint), checkpoint))
+                               restore_from=checkpoint, arguments=declared.arguments or None),
+                        checkpoint))
     return started
 
 

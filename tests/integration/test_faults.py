@@ -131,7 +131,9 @@ def test_a_job_lost_with_its_jobmanager_is_reported_and_restarts_from_its_checkp
         degraded = {h.component: h for h in lifecycle.status(s)}["flink"].degraded
         status = subprocess.run([sys.executable, "-m", "personastream", "stack", "status"],
                                 capture_output=True, text=True)
-        [(second, checkpoint)] = [r for r in flink_jobs.reconcile(s) if r[0].name == first.name]
+        # the default settings: the job's own topics and keyspace come from its declaration
+        [(second, checkpoint)] = [r for r in flink_jobs.reconcile(settings)
+                                  if r[0].name == first.name]
         wait_until(lambda: jobs.read_output(s, job, workload.user_keys).n_rows
                    >= workload.n_events, 300, f"{workload.n_events:,} rows")
         landed_ids = landed_event_ids(s, job, workload.user_keys)

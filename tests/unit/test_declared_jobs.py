@@ -36,3 +36,10 @@ def test_withdrawing_keeps_the_other_jobs(tmp_path):
     declared_jobs.record(path, "live_activity", "live_activity", "b" * 32)
     declared_jobs.withdraw(path, ["land_events", "not_declared"])
     assert list(declared_jobs.read(path)) == ["live_activity"]
+
+
+def test_a_run_declared_without_arguments_keeps_the_declared_ones(tmp_path):
+    path = tmp_path / "declared.json"
+    declared_jobs.record(path, "land_events", "land_events", "a" * 32, ["--topic", "t"])
+    declared_jobs.record(path, "land_events", "land_events", "b" * 32)  # found already running
+    assert declared_jobs.read(path)["land_events"].arguments == ["--topic", "t"]
