@@ -37,14 +37,16 @@ from typing import Callable
 
 import requests
 
-from personastream_bench.jobs import BenchmarkError, cluster_config, job_detail, vertex_metric
+from personastream_bench.jobs import cluster_config
 from personastream_bench.load import (LoadError, cpu_seconds, percentile, process_tree, rss_mib,
                                       run_vegeta)
 from personastream_bench.shoppers import Shoppers
 from personastream_bench.traffic import CLIENT_IPS, USER_AGENTS
+from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.settings import Settings
 from personastream_stack import api_daemon, flink_jobs, lifecycle
+from personastream_stack.flink import rest_get
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -161,13 +163,9 @@ def job_lags(settings: Settings, jobs: dict[str, str]) -> dict[str, float | None
     lags = {}
     for name, job_id in jobs.items():
         try:
-            vertices = job_detail(settings, job_id)["vertices"]
-            values = [vertex_metric(settings, job_id, v["id"], ".pendingRecords")
-                      for v in vertices if v["name"].startswith("Source")]
-        except (requests.RequestException, BenchmarkError):
-            values = []
-        known = [v for v in values if v is not None]
-        lags[name] = sum(known) if known else None
+            lags[name] = declared_jobs.source_lag(lambda path: rest_get(settings, path), job_id)
+        except requests.RequestException:
+            lags[name] = None
     return lags
 
 

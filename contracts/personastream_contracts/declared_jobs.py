@@ -5,7 +5,8 @@ retained checkpoints stay on disk. Recording each submitted job (its Flink name,
 job it runs, and the ids of its runs) in ``<state_dir>/flink/declared-jobs.json`` lets
 ``stack status`` and the API's ``/v1/health`` say which declared job is not running
 (:func:`check`), and lets a job start again from its newest retained checkpoint after the
-JobManager restarted.
+JobManager restarted. The reconciler also samples each declared job's consumer lag, so that a job
+falling further and further behind is reported too.
 
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "declared-jobs.json"
@@ -19,6 +20,7 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,8 +29,10 @@ from typing import Callable
 
 #: Runs of a job whose checkpoints are looked for (newest first).
 KEPT_RUNS = 10
-#: Flink job states of a run that is, or is about to be, processing.
-ACTIVE_STATES = frozenset({"CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING"})
+#: Flink job states of a run that is, or may be about to be, processing (FAILING: it restarts
+#: unless its restart strategy gave up, and then it is FAILED).
+ACTIVE_STATES = frozenset({"CREATED", "RUNNING", "FAILING", "RESTARTING", "INITIALIZING",
+                           "RECONCILING"})
 
 
 @dataclass
@@ -102,11 +106,81 @@ REPEATED_FAILURES = 3
 FAILURE_WINDOW_S = 600
 
 
+#: A declared job's consumer lag keeps growing when, over at least this many seconds of
+#: samples, each is at least the one before and the newest exceeds the oldest by
+#: :data:`LAG_GROWTH` records.
+LAG_WINDOW_S = 60
+LAG_GROWTH = 1000
+#: Samples older than this are stale (nobody samples: the reconciler is not running).
+LAG_STALE_S = 45
+
+
+def lags_path(settings) -> Path:
+    """Samples of each declared job's consumer lag, written by the reconciler."""
+    return settings.state_dir / "flink" / "lag-history.json"
+
+
+def source_lag(get_json: Callable[[str], dict], job_id: str) -> float | None:
+    """Records the job's Kafka sources have yet to read (Flink's ``pendingRecords`` summed over
+    source subtasks); None while not reported."""
+    total = None
+    for vertex in get_json(f"/jobs/{job_id}")["vertices"]:
+        if not vertex["name"].startswith("Source"):
+            continue
+        base = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+        names = [m["id"] for m in get_json(base) if m["id"].endswith(".pendingRecords")]
+        values = get_json(f"{base}?get={names[0]}&agg=sum") if names else []
+        value = float(values[0]["sum"]) if values else math.nan
+        if not math.isnan(value):
+            total = (total or 0.0) + value
+    return total
+
+
+def record_lags(path: Path, lags: dict[str, float], now: float) -> None:
+    """Add a sample of each job's lag; keep twice :data:`LAG_WINDOW_S` of them."""
+    history = read_lags(path)
+    history = {name: [(t, lag) for t, lag in history.get(name, []) if t >= now - 2 * LAG_WINDOW_S]
+               + [(now, lags[name])] for name in lags}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(history))
+    os.replace(partial, path)
+
+
+def read_lags(path: Path) -> dict[str, list[tuple[float, float]]]:
+    try:
+        return {n: [tuple(x) for x in v] for n, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+def growing_lags(history: dict[str, list[tuple[float, float]]], now: float
+                 ) -> dict[str, tuple[float, float, float]]:
+    """Jobs whose lag keeps growing: name -> (seconds, oldest lag, newest lag).
+
+    >>> growing_lags({"a": [(0, 10), (20, 900), (40, 1500), (60, 2500)],
+    ...               "b": [(0, 10), (20, 5000), (40, 3000), (60, 6000)]}, now=65)
+    {'a': (60, 10, 2500)}
+    """
+    out = {}
+    for name, samples in history.items():
+        recent = [(t, lag) for t, lag in samples if t >= now - LAG_WINDOW_S - LAG_STALE_S]
+        if not recent or now - recent[-1][0] > LAG_STALE_S:
+            continue
+        span = recent[-1][0] - recent[0][0]
+        rising = all(b[1] >= a[1] for a, b in zip(recent, recent[1:]))
+        if span >= LAG_WINDOW_S and rising and recent[-1][1] - recent[0][1] >= LAG_GROWTH:
+            out[name] = (span, recent[0][1], recent[-1][1])
+    return out
+
+
 def problems(declared: dict[str, Declared], states: dict[str, str],
-             failures: dict[str, list[str]] | None = None) -> list[str]:
+             failures: dict[str, list[str]] | None = None,
+             growing: dict[str, tuple[float, float, float]] | None = None) -> list[str]:
     """What is wrong with the declared jobs, given the state of each job name's active run on
-    the cluster (a name without one is missing) and the exceptions each active run failed with
-    in the last :data:`FAILURE_WINDOW_S` seconds (newest first).
+    the cluster (a name without one is missing), the exceptions each active run failed with
+    in the last :data:`FAILURE_WINDOW_S` seconds (newest first), and the jobs whose consumer
+    lag keeps growing (:func:`growing_lags`).
 
     >>> d = {"a": Declared("a", "land_events"), "b": Declared("b", "live_activity")}
     >>> problems(d, {"a": "RUNNING", "b": "RESTARTING"})
@@ -115,6 +189,8 @@ def problems(declared: dict[str, Declared], states: dict[str, str],
     ['land_events is not running (`personastream jobs submit land_events --from-last-checkpoint`)']
     >>> problems(d, {"a": "RUNNING", "b": "RUNNING"}, {"a": ["TimeoutException"] * 3})
     ['a failed and restarted 3 times in 10 min (last: TimeoutException)']
+    >>> problems(d, {"a": "RUNNING", "b": "RUNNING"}, growing={"b": (60, 10, 2500)})
+    ['b falls behind: its consumer lag grew from 10 to 2,500 records in 60 s']
     """
     out = []
     for name, d in sorted(declared.items()):
@@ -129,6 +205,10 @@ def problems(declared: dict[str, Declared], states: dict[str, str],
         elif len(recent) >= REPEATED_FAILURES:
             out.append(f"{name} failed and restarted {len(recent)} times in "
                        f"{FAILURE_WINDOW_S // 60} min (last: {recent[0]})")
+        elif name in (growing or {}):
+            seconds, oldest, newest = growing[name]
+            out.append(f"{name} falls behind: its consumer lag grew from {oldest:,.0f} to "
+                       f"{newest:,.0f} records in {seconds:.0f} s")
     return out
 
 
@@ -147,4 +227,20 @@ def check(settings, get_json: Callable[[str], dict]) -> list[str]:
             history = get_json(f"/jobs/{job['jid']}/exceptions").get("exceptionHistory", {})
             failures[name] = [e.get("exceptionName", "?") for e in history.get("entries", [])
                               if e.get("timestamp", 0) >= since_ms]
-    return problems(declared, {n: j["state"] for n, j in active.items()}, failures)
+    growing = growing_lags(read_lags(lags_path(settings)), time.time())
+    return problems(declared, {n: j["state"] for n, j in active.items()}, failures, growing)
+
+
+def sample_lags(settings, get_json: Callable[[str], dict]) -> dict[str, float]:
+    """Record the consumer lag of each declared job's active run (for :func:`check`); return
+    the lags sampled."""
+    declared = read(path_for(settings))
+    jobs = get_json("/jobs/overview")["jobs"]
+    lags = {}
+    for job in jobs:
+        if job["name"] in declared and job["state"] == "RUNNING":
+            lag = source_lag(get_json, job["jid"])
+            if lag is not None:
+                lags[job["name"]] = lag
+    record_lags(lags_path(settings), lags, time.time())
+    return lags

@@ -224,6 +224,18 @@ def resolve(profile: Path | None = None, overrides: Mapping[str, Any] | None = N
     return Settings(**values)
 
 
+def as_environ(settings: Settings) -> dict[str, str]:
+    """The ``PERSONASTREAM_*`` environment that :func:`resolve` turns back into ``settings``
+    (for a process that acts on their behalf, such as the stack's job reconciler).
+
+    >>> s = resolve(environ={"HOME": "/home/ana"}, overrides={"kafka_partitions": 8})
+    >>> resolve(environ={"HOME": "/elsewhere", **as_environ(s)}) == s
+    True
+    """
+    return {env_name(f.name): str(getattr(settings, f.name))
+            for f in dataclasses.fields(settings)}
+
+
 def default_geoip_database(cache_dir: Path) -> Path:
     """Where the default GeoIP database is fetched to."""
     return cache_dir / "geoip" / f"dbip-country-mmdb-{GEOIP_NPM_VERSION}" / GEOIP_FILE

@@ -7,7 +7,8 @@ import logging
 from personastream_contracts.cassandra import session
 from personastream_stack import maven
 from personastream_stack.component import Component, render_template
-from personastream_stack.process import Daemon, port_open
+from personastream_stack.process import port_open
+from personastream_stack.supervision import Program
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ class Cassandra(Component):
         return self.run_dir / "cassandra.yaml"
 
     @property
-    def daemons(self) -> list[Daemon]:
-        return [Daemon("cassandra", self.run_dir, marker=str(self.config_file))]
+    def daemons(self) -> list[Program]:
+        return [Program(self.settings, "cassandra", self.run_dir)]
 
     @property
     def port(self) -> int:
@@ -77,7 +78,7 @@ class Cassandra(Component):
                 "-Dcassandra.skip_wait_for_gossip_to_settle=0",
                 "-Dcassandra.jmx.local.port=" + str(self.settings.cassandra_storage_port + 199),
                 "-cp", f"{libs}/*", MAIN_CLASS]
-        self.daemons[0].spawn(argv)
+        self.daemons[0].start(argv)
 
     def probe(self) -> str:
         if not port_open(self.settings.cassandra_contact_points[0], self.port):

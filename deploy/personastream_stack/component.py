@@ -10,7 +10,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from personastream_contracts.settings import Settings
-from personastream_stack.process import Daemon, rss_bytes, wait_for
+from personastream_stack.process import rss_bytes, wait_for
+from personastream_stack.supervision import Program
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ class Component(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def daemons(self) -> list[Daemon]:
-        """The processes this component runs, in start order."""
+    def daemons(self) -> list[Program]:
+        """The processes this component runs under supervisord, in start order."""
 
     @property
     @abc.abstractmethod
@@ -82,20 +83,20 @@ class Component(abc.ABC):
 
     @abc.abstractmethod
     def launch(self) -> None:
-        """Start the processes; called only when none of them runs."""
+        """Start the processes that do not run (``Program.start`` leaves a running one be)."""
 
     @abc.abstractmethod
     def probe(self) -> str:
         """Answer a real client request; return a short description or raise."""
 
     def start(self) -> bool:
-        """Fetch (cached) and launch unless already running; True if launched now."""
+        """Fetch (cached) and launch what is not running; True if anything was launched.
+        Running processes are kept (a Flink JobManager whose TaskManager died keeps its jobs)."""
         self.fetch()
         running = [d.running_pid() for d in self.daemons]
         if all(running):
             log.info("%s already running (pids %s)", self.name, running)
             return False
-        self.stop()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.launch()
         return True
@@ -109,7 +110,7 @@ class Component(abc.ABC):
         """Stop what this stack started (newest first). True if anything was running."""
         stopped = False
         for daemon in reversed(self.daemons):
-            stopped = daemon.terminate(timeout_s=60) or stopped
+            stopped = daemon.terminate() or stopped
         return stopped
 
     def purge(self) -> None:
@@ -123,7 +124,11 @@ class Component(abc.ABC):
     def health(self) -> Health:
         pids = [d.running_pid() for d in self.daemons]
         live = [p for p in pids if p]
-        healthy, detail, degraded = False, "not running", []
+        healthy, degraded = False, []
+        # BACKOFF: supervisord starts it again; FATAL: it gave up (the log says why)
+        troubled = [f"{d.name} {state}, log {d.log_file}" for d in self.daemons
+                    if (state := d.state()) in {"BACKOFF", "FATAL", "EXITED"}]
+        detail = f"not running ({'; '.join(troubled)})" if troubled else "not running"
         if live:
             try:
                 detail, healthy = self.probe(), len(live) == len(pids)

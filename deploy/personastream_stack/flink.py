@@ -10,22 +10,23 @@ import logging
 import os
 import shutil
 import stat
-import subprocess
+import sys
 from pathlib import Path
 
 import requests
 import yaml
 
 from personastream_contracts import declared_jobs
+from personastream_contracts.settings import as_environ
 from personastream_stack import maven
 from personastream_stack.component import Component, host_port
 from personastream_stack.errors import StackError
-from personastream_stack.process import Daemon, log_tail
+from personastream_stack.supervision import Program
 
 log = logging.getLogger(__name__)
 
-JOBMANAGER_CLASS = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
-TASKMANAGER_CLASS = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
+#: Seconds between the reconciler's looks at the declared jobs.
+RECONCILE_INTERVAL_S = 10
 _LOG_CONFIGS = ("log4j.properties", "log4j-console.properties", "log4j-cli.properties",
                 "logback.xml", "logback-console.xml")
 
@@ -62,10 +63,11 @@ class Flink(Component):
         return self.run_dir / "conf"
 
     @property
-    def daemons(self) -> list[Daemon]:
-        conf = f"--configDir {self.conf_dir}"
-        return [Daemon("jobmanager", self.run_dir, marker=conf),
-                Daemon("taskmanager", self.run_dir, marker=conf)]
+    def daemons(self) -> list[Program]:
+        """JobManager, TaskManager and the reconciler that resubmits declared jobs missing
+        from the cluster (``personastream jobs reconcile --watch``)."""
+        return [Program(self.settings, name, self.run_dir)
+                for name in ("jobmanager", "taskmanager", "reconciler")]
 
     @property
     def port(self) -> int:
@@ -115,34 +117,34 @@ class Flink(Component):
 
     def _link_lib(self) -> Path:
         """``lib/`` = the package's lib jars plus ``opt/flink-python`` (needed by Python UDFs),
-        as Flink's docs say to do on a cluster, without touching site-packages."""
+        as Flink's docs say to do on a cluster, without touching site-packages. Links are
+        only added or removed, so a running JobManager keeps its jars."""
         lib = self.run_dir / "lib"
-        shutil.rmtree(lib, ignore_errors=True)
-        lib.mkdir(parents=True)
+        lib.mkdir(parents=True, exist_ok=True)
         home = flink_home()
-        for jar in [*(home / "lib").glob("*.jar"), *(home / "opt").glob("flink-python*.jar")]:
-            (lib / jar.name).symlink_to(jar)
+        jars = {j.name: j for j in [*(home / "lib").glob("*.jar"),
+                                    *(home / "opt").glob("flink-python*.jar")]}
+        for link in lib.iterdir():
+            if link.name not in jars or link.resolve() != jars[link.name].resolve():
+                link.unlink()
+        for name, jar in jars.items():
+            if not (lib / name).is_symlink():
+                (lib / name).symlink_to(jar)
         return lib
 
     def _scripts_env(self) -> dict[str, str]:
-        return dict(os.environ, FLINK_CONF_DIR=str(self.conf_dir),
-                    FLINK_LIB_DIR=str(self.run_dir / "lib"),
-                    JAVA_HOME=str(self.settings.java_home),
-                    PATH=f"{self.settings.java_home / 'bin'}:{os.environ.get('PATH', '')}")
+        return {"FLINK_CONF_DIR": str(self.conf_dir), "FLINK_LIB_DIR": str(self.run_dir / "lib"),
+                "JAVA_HOME": str(self.settings.java_home),
+                "PATH": f"{self.settings.java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
-    def _script(self, name: str, action: str) -> None:
-        home = flink_home()
-        for script in (home / "bin").iterdir():
+    def _script(self, name: str) -> list[str]:
+        """Flink's own start script for ``name``, in the foreground (supervisord watches the
+        JVM it execs)."""
+        for script in (flink_home() / "bin").iterdir():  # the wheel ships them not executable
             mode = script.stat().st_mode
             if not mode & stat.S_IXUSR:
                 script.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        # a session of its own: the daemon the script leaves behind, and the Python workers it
-        # starts, form one process group apart from the caller's (ended together, never with it)
-        done = subprocess.run([str(home / "bin" / name), action], env=self._scripts_env(),
-                              capture_output=True, text=True, start_new_session=True)
-        if done.returncode != 0:
-            raise StackError(f"Flink {name} {action} failed ({done.returncode}):\n"
-                             f"{done.stdout}{done.stderr}")
+        return [str(flink_home() / "bin" / name), "start-foreground"]
 
     def launch(self) -> None:
         for sub in ("conf", "log", "pid", "tmp"):
@@ -151,37 +153,11 @@ class Flink(Component):
         (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(self.config(), sort_keys=False))
         for name in _LOG_CONFIGS:
             shutil.copy(flink_home() / "conf" / name, self.conf_dir / name)
-        for role, main_class in (("jobmanager", JOBMANAGER_CLASS),
-                                 ("taskmanager", TASKMANAGER_CLASS)):
-            self._script(f"{role}.sh", "start")
-            self._adopt(role, main_class)
-
-    def start_taskmanager(self) -> None:
-        """Start a TaskManager beside the running JobManager (after one crashed): the jobs the
-        JobManager keeps restart on it from their last checkpoints."""
-        self._script("taskmanager.sh", "start")
-        self._adopt("taskmanager", TASKMANAGER_CLASS)
-
-    def _adopt(self, role: str, main_class: str) -> None:
-        """Record the pid Flink's daemon script wrote, so status and stop track it."""
-        pattern = "standalonesession" if role == "jobmanager" else "taskexecutor"
-        pid_files = sorted((self.run_dir / "pid").glob(f"flink-*-{pattern}.pid"))
-        pids = [ln for f in pid_files for ln in f.read_text().split()]
-        if not pids:
-            raise StackError(f"Flink {role} wrote no pid file in {self.run_dir / 'pid'}; "
-                             f"see logs in {self.run_dir / 'log'}")
-        daemon = next(d for d in self.daemons if d.name == role)
-        if not daemon.adopt(int(pids[-1])):
-            logs = [f for f in sorted((self.run_dir / "log").glob(f"flink-*-{pattern}-*"))
-                    if f.suffix in (".out", ".log")]
-            tails = "\n".join(f"end of {f}:\n{log_tail(f)}" for f in logs)
-            raise StackError(f"Flink {role} ({main_class}) exited at start.\n{tails}")
-
-    def stop(self) -> bool:
-        stopped = super().stop()
-        for pid_file in (self.run_dir / "pid").glob("flink-*.pid"):
-            pid_file.unlink()
-        return stopped
+        jobmanager, taskmanager, reconciler = self.daemons
+        jobmanager.start(self._script("jobmanager.sh"), env=self._scripts_env())
+        taskmanager.start(self._script("taskmanager.sh"), env=self._scripts_env())
+        reconciler.start([sys.executable, "-m", "personastream", "-v", "jobs", "reconcile",
+                          "--watch", str(RECONCILE_INTERVAL_S)], env=as_environ(self.settings))
 
     def probe(self) -> str:
         overview = rest_get(self.settings, "/overview", timeout_s=2)
@@ -197,4 +173,4 @@ class Flink(Component):
                                    lambda path: rest_get(self.settings, path, timeout_s=2))
 
     def log_files(self) -> list[Path]:
-        return sorted((self.run_dir / "log").glob("*.log"))
+        return [self.daemons[-1].log_file, *sorted((self.run_dir / "log").glob("*.log"))]

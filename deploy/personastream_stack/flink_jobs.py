@@ -6,6 +6,7 @@ the Python client and uploads it with the connector jars; everything else uses t
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -54,9 +56,9 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
 
 def submit(settings: Settings, name: str, instance: str | None = None,
            restore_from: str | None = None, code: list[Path] | None = None,
-           arguments: list[str] | None = None) -> JobInfo:
+           arguments: list[str] | None = None, declare: bool = True) -> JobInfo:
     """Submit job ``name`` unless it already runs; wait until it is RUNNING. The job is
-    declared (``declared_jobs``) with its arguments.
+    declared (``declared_jobs``) with its arguments, unless ``declare`` is False.
 
     ``instance`` runs a second copy under the Flink job name ``name_instance`` (tests do, with
     their own topics and keyspace); the job name is also its Kafka consumer group.
@@ -71,7 +73,9 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     running = active_job(settings, job_name)
     if running is not None:
         log.info("%s already active as %s", job_name, running.job_id)
-        declared_jobs.record(declared_jobs.path_for(settings), job_name, name, running.job_id)
+        if declare:
+            declared_jobs.record(declared_jobs.path_for(settings), job_name, name,
+                                 running.job_id)
         return running
     if arguments is None:
         module = importlib.import_module(JOBS[name])
@@ -95,8 +99,9 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     if done.returncode != 0 or match is None:
         raise JobError(f"`flink run` of {name} failed ({done.returncode}); client logs in "
                        f"{client_logs}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    declared_jobs.record(declared_jobs.path_for(settings), job_name, name, match.group(1),
-                         arguments)
+    if declare:
+        declared_jobs.record(declared_jobs.path_for(settings), job_name, name, match.group(1),
+                             arguments)
     return wait_running(settings, match.group(1))
 
 
@@ -132,11 +137,15 @@ def cancel(settings: Settings, job_id_or_name: str) -> list[str]:
         raise JobError(f"no active job is called or numbered {job_id_or_name!r}; "
                        "`personastream jobs list` shows them")
     declared_jobs.withdraw(path, declared)
-    for job_id in targets:
+    _cancel_ids(settings, targets)
+    return targets
+
+
+def _cancel_ids(settings: Settings, job_ids: list[str]) -> None:
+    for job_id in job_ids:
         resp = requests.patch(f"{settings.flink_rest_url.rstrip('/')}/jobs/{job_id}",
                               params={"mode": "cancel"}, timeout=10)
         resp.raise_for_status()
-    return targets
 
 
 def last_checkpoint(settings: Settings, name: str) -> str:
@@ -169,7 +178,8 @@ def reconcile(settings: Settings) -> list[tuple[JobInfo, str | None]]:
     each job submitted with the checkpoint it started from."""
     active = {j.name for j in list_jobs(settings) if j.state in ACTIVE_STATES}
     started = []
-    for name, declared in declared_jobs.read(declared_jobs.path_for(settings)).items():
+    path = declared_jobs.path_for(settings)
+    for name, declared in declared_jobs.read(path).items():
         if name in active:
             continue
         try:
@@ -179,10 +189,45 @@ def reconcile(settings: Settings) -> list[tuple[JobInfo, str | None]]:
         instance = name[len(declared.job) + 1:] if name != declared.job else None
         log.info("%s declared but not running: submitting it from %s", name,
                  checkpoint or "its committed offsets")
-        started.append((submit(settings, declared.job, instance=instance,
-                               restore_from=checkpoint, arguments=declared.arguments or None),
-                        checkpoint))
+        info = submit(settings, declared.job, instance=instance, restore_from=checkpoint,
+                      arguments=declared.arguments or None, declare=False)
+        if name not in declared_jobs.read(path):  # `jobs cancel` while it was submitted
+            _cancel_ids(settings, [info.job_id])
+            continue
+        declared_jobs.record(path, name, declared.job, info.job_id, declared.arguments)
+        started.append((info, checkpoint))
     return started
+
+
+#: The reconciler waits at most this long between rounds after rounds that failed.
+MAX_RECONCILE_BACKOFF_S = 300
+
+
+def watch(settings: Settings, interval_s: float, report: Callable[[str], None],
+          rounds: int | None = None) -> None:
+    """:func:`reconcile` every ``interval_s`` seconds while the cluster has a TaskManager, and
+    sample the declared jobs' consumer lags (the local stack's ``reconciler`` program runs this
+    for ever; ``rounds`` bounds it). A round that
+    fails is reported and tried again after twice the previous wait, at most
+    :data:`MAX_RECONCILE_BACKOFF_S`; ``report`` gets a line for each job submitted and each
+    failure."""
+    wait = interval_s
+    for _ in itertools.repeat(None) if rounds is None else range(rounds):
+        try:
+            ready = rest_get(settings, "/overview", timeout_s=2).get("taskmanagers", 0) > 0
+        except requests.RequestException:
+            ready = False  # the JobManager is starting (or restarting): look again soon
+        try:
+            for info, checkpoint in reconcile(settings) if ready else []:
+                report(f"{info.name} was declared but not running: resubmitted as "
+                       f"{info.job_id} from {checkpoint or 'its committed offsets'}")
+            if ready:  # for `stack status`: a job whose lag keeps growing falls behind
+                declared_jobs.sample_lags(settings, lambda path: rest_get(settings, path))
+            wait = interval_s
+        except (PersonastreamError, requests.RequestException) as err:
+            wait = min(wait * 2, MAX_RECONCILE_BACKOFF_S)
+            report(f"reconciling failed, trying again in {wait:.0f}s: {err}")
+        time.sleep(wait)
 
 
 def wait_checkpoint(settings: Settings, job_id: str, after_ms: int,

@@ -15,7 +15,8 @@ from personastream_contracts.topics import topic_config
 from personastream_stack import maven
 from personastream_stack.component import Component, host_port, render_template
 from personastream_stack.errors import StackError
-from personastream_stack.process import Daemon, port_open
+from personastream_stack.process import port_open
+from personastream_stack.supervision import Program
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ class Kafka(Component):
         return self.run_dir / "server.properties"
 
     @property
-    def daemons(self) -> list[Daemon]:
-        return [Daemon("kafka", self.run_dir, marker=str(self.config_file))]
+    def daemons(self) -> list[Program]:
+        return [Program(self.settings, "kafka", self.run_dir)]
 
     @property
     def port(self) -> int:
@@ -131,7 +132,7 @@ class Kafka(Component):
                 raise StackError(f"formatting Kafka storage in {data_dir} failed:\n"
                                  f"{fmt.stdout}{fmt.stderr}")
         heap = self.settings.kafka_heap
-        self.daemons[0].spawn(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
+        self.daemons[0].start(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
                                          MAIN_CLASS, str(self.config_file)))
 
     def probe(self) -> str:

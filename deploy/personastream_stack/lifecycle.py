@@ -1,5 +1,7 @@
 """`stack up | down | status`: the local servers in dependency order, then the pipeline's topics,
-keyspace and tables (created on whatever Kafka and Cassandra the settings point at)."""
+keyspace and tables (created on whatever Kafka and Cassandra the settings point at). The servers
+run under supervisord (:mod:`personastream_stack.supervision`): a crashed one starts again by
+itself."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +12,7 @@ from personastream_contracts.cassandra import ensure_schema, migrate
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import Settings
 from personastream_contracts.topics import pipeline_topics
+from personastream_stack import supervision
 from personastream_stack.cassandra import Cassandra
 from personastream_stack.component import Component, Health
 from personastream_stack.flink import Flink
@@ -73,6 +76,7 @@ def down(settings: Settings, purge: bool = False, only: tuple[str, ...] = ()) ->
             stopped.append(component.name)
         if purge:
             component.purge()
+    supervision.shutdown(settings)  # once nothing it runs is left (the API may be)
     return stopped
 
 

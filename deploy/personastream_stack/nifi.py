@@ -18,7 +18,7 @@ from personastream_flows import bundle
 from personastream_stack import geoip, maven
 from personastream_stack.component import Component, host_port, render_template
 from personastream_stack.nifi_tls import ADMIN_IDENTITY, ensure_tls
-from personastream_stack.process import Daemon
+from personastream_stack.supervision import Program
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ class NiFi(Component):
         return self.run_dir / "conf"
 
     @property
-    def daemons(self) -> list[Daemon]:
-        return [Daemon("nifi", self.run_dir, marker=f"-Dnifi.properties.file.path={self.conf_dir}")]
+    def daemons(self) -> list[Program]:
+        return [Program(self.settings, "nifi", self.run_dir)]
 
     @property
     def port(self) -> int:
@@ -97,7 +97,7 @@ class NiFi(Component):
                 f"127.0.0.1:{self.settings.nifi_management_port}",
                 f"-Xms{heap}", f"-Xmx{heap}", f"-XX:HeapDumpPath={self.run_dir / 'work'}",
                 *JVM_OPTIONS, MAIN_CLASS]
-        self.daemons[0].spawn(argv, cwd=self.run_dir)
+        self.daemons[0].start(argv, cwd=self.run_dir)
 
     def probe(self) -> str:
         health = requests.get(f"http://127.0.0.1:{self.settings.nifi_management_port}/health",

@@ -1,4 +1,5 @@
-"""Background server processes tracked by pid files, and waits that name what they wait for.
+"""Processes tracked by pid files (a benchmark's own API servers; the stack's servers run under
+supervisord, :mod:`personastream_stack.supervision`), and waits that name what they wait for.
 
 >>> import tempfile, sys
 >>> d = Daemon("sleeper", Path(tempfile.mkdtemp()), marker="time.sleep(30)")
@@ -90,15 +91,6 @@ class Daemon:
                              f"{log_tail(self.log_file)}")
         log.info("%s started, pid %d, log %s", self.name, proc.pid, self.log_file)
         return proc.pid
-
-    def adopt(self, pid: int) -> bool:
-        """Record a pid started by someone else's script (e.g. Flink's own start scripts).
-
-        True once the process runs the server; False if it exited.
-        """
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file.write_text(f"{pid}\n")
-        return self._await_exec(pid, alive=lambda: Path(f"/proc/{pid}").exists())
 
     def _await_exec(self, pid: int, alive: Callable[[], bool]) -> bool:
         """Wait until ``pid`` shows ``marker``: between fork and exec (and during exec, when

@@ -30,6 +30,26 @@ def settings():
     return resolve()
 
 
+#: Rows of the fault suite's table (test_faults), printed at the end of the run.
+FAULT_ROWS: list[tuple[str, float, int, int, int]] = []
+
+
+@pytest.fixture
+def fault_table():
+    """Where a fault test adds (fault, recovery seconds, acknowledged, landed, duplicates)."""
+    return FAULT_ROWS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FAULT_ROWS:
+        terminalreporter.section("fault suite (no command run to recover)")
+        terminalreporter.write_line(f"{'fault':<36} {'recovery s':>10} {'acknowledged':>12} "
+                                    f"{'landed':>8} {'duplicates':>10}")
+        for fault, seconds, acknowledged, landed, duplicates in FAULT_ROWS:
+            terminalreporter.write_line(f"{fault:<36} {seconds:>10.1f} {acknowledged:>12,} "
+                                        f"{landed:>8,} {duplicates:>10,}")
+
+
 @pytest.fixture(scope="session")
 def healthy_stack(settings):
     """Fail (never skip) when a server is missing: `make test` starts them all."""

@@ -38,13 +38,21 @@ def submit(settings, names: tuple[str, ...], restore_from: str | None,
 
 
 @jobs_group.command("reconcile")
+@click.option("--watch", "interval_s", type=float, default=None, metavar="SECONDS",
+              help="Keep reconciling, every SECONDS (the local stack runs this under "
+                   "supervisord).")
 @click.pass_obj
-def reconcile(settings) -> None:
+def reconcile(settings, interval_s: float | None) -> None:
     """Submit every declared job that is not running, from its newest checkpoint.
 
     A job is declared by `jobs submit` until `jobs cancel`; `stack status` lists the missing
     ones. Example: personastream jobs reconcile
     """
+    if interval_s is not None:
+        click.echo(f"reconciling the declared jobs every {interval_s:g}s", err=True)
+        flink_jobs.watch(settings, interval_s, report=lambda line: click.echo(
+            f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}Z {line}", err=True))
+        return
     started = flink_jobs.reconcile(settings)
     for info, checkpoint in started:
         click.echo(f"{info.name}\t{info.job_id}\t{info.state}\tfrom "

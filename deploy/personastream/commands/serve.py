@@ -9,7 +9,7 @@ import click
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Server processes (uvicorn workers).")
 @click.option("--background", is_flag=True,
-              help="Run as a background server (pid file in the state dir); print its URL.")
+              help="Run as a background server (under the stack's supervisord); print its URL.")
 @click.option("--stop", is_flag=True, help="Stop the background server.")
 @click.pass_obj
 def serve(settings, port: int | None, workers: int, background: bool, stop: bool) -> None:

@@ -1,0 +1,232 @@
+"""The local stack's servers run under supervisord (one per state directory): a server that
+crashes is started again by itself, with supervisord's backoff, and a crashed server's leftover
+workers are ended (:mod:`personastream_stack.reaper`).
+
+supervisord rather than our own process control: it is the well-kept, widely deployed
+supervisor on PyPI, does restarts with backoff, stops a program's whole process group, rotates
+logs, and is driven over XML-RPC (``supervisorctl`` works on the same socket:
+``supervisorctl -c <state_dir>/supervisor/supervisord.conf status``).
+
+>>> import sys, tempfile, types
+>>> settings = types.SimpleNamespace(state_dir=Path(tempfile.mkdtemp()))
+>>> sleeper = Program(settings, "sleeper", settings.state_dir / "sleeper")
+>>> pid = sleeper.start([sys.executable, "-c", "import time; time.sleep(60)"])
+>>> sleeper.running_pid() == pid
+True
+>>> sleeper.terminate(), sleeper.running_pid()
+(True, None)
+>>> shutdown(settings)
+True
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from supervisor.xmlrpc import Faults, SupervisorTransport
+
+from personastream_stack.errors import StackError
+from personastream_stack.process import log_tail
+
+log = logging.getLogger(__name__)
+
+#: A program that exits within this many seconds of its start did not start: supervisord tries
+#: again after 1, 2, 3 ... s, :data:`START_RETRIES` times, then gives up (state FATAL).
+START_SECONDS = 5
+START_RETRIES = 10
+#: SIGTERM to the program's process group, SIGKILL after this many seconds.
+STOP_WAIT_S = 60
+#: Program states in which it has a live process.
+LIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING"})
+
+
+def directory(settings) -> Path:
+    return settings.state_dir / "supervisor"
+
+
+def config_file(settings) -> Path:
+    return directory(settings) / "supervisord.conf"
+
+
+def _socket(settings) -> Path:
+    return directory(settings) / "supervisor.sock"
+
+
+def _quote(value: object) -> str:
+    """A value for supervisord's configuration (``%`` is its interpolation character)."""
+    return str(value).replace("%", "%%")
+
+
+def _main_config(settings) -> str:
+    here = directory(settings)
+    return f"""\
+[unix_http_server]
+file={_quote(_socket(settings))}
+chmod=0700
+
+[supervisord]
+logfile={_quote(here / "supervisord.log")}
+pidfile={_quote(here / "supervisord.pid")}
+childlogdir={_quote(here)}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{_quote(_socket(settings))}
+
+[eventlistener:reaper]
+command={_quote(shlex.join([sys.executable, "-m", "personastream_stack.reaper"]))}
+events=PROCESS_STATE
+autorestart=true
+stdout_logfile=NONE
+stderr_logfile={_quote(here / "reaper.log")}
+
+[include]
+files={_quote(here / "programs")}/*.conf
+"""
+
+
+def rpc(settings) -> xmlrpc.client.ServerProxy:
+    """supervisord's XML-RPC interface (``rpc(s).supervisor.getAllProcessInfo()``)."""
+    transport = SupervisorTransport(None, None, f"unix://{_socket(settings)}")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+
+def running(settings) -> bool:
+    try:
+        return rpc(settings).supervisor.getState()["statename"] == "RUNNING"
+    except OSError:
+        return False
+
+
+def ensure_running(settings, timeout_s: float = 20) -> None:
+    """Start this state directory's supervisord unless it runs (it daemonizes itself)."""
+    if running(settings):
+        return
+    here = directory(settings)
+    (here / "programs").mkdir(parents=True, exist_ok=True)
+    config_file(settings).write_text(_main_config(settings))
+    done = subprocess.run([sys.executable, "-m", "supervisor.supervisord",
+                           "-c", str(config_file(settings))], capture_output=True, text=True)
+    deadline = time.monotonic() + timeout_s
+    while not running(settings):
+        if done.returncode != 0 or time.monotonic() > deadline:
+            raise StackError(f"supervisord did not start ({done.returncode}): "
+                             f"{done.stdout}{done.stderr}\nend of {here / 'supervisord.log'}:\n"
+                             f"{log_tail(here / 'supervisord.log')}")
+        time.sleep(0.1)
+    log.info("supervisord started, configuration %s", config_file(settings))
+
+
+def shutdown(settings) -> bool:
+    """Stop supervisord once none of its programs runs; True if it was stopped now."""
+    if not running(settings):
+        return False
+    server = rpc(settings).supervisor
+    if any(p["statename"] in LIVE_STATES for p in server.getAllProcessInfo()
+           if p["group"] != "reaper"):
+        return False
+    server.shutdown()
+    pid_file = directory(settings) / "supervisord.pid"
+    while pid_file.exists():
+        time.sleep(0.1)
+    return True
+
+
+class Program:
+    """A server run by supervisord, its output in ``<run_dir>/<name>.log``; the interface of
+    :class:`personastream_stack.process.Daemon` (name, log_file, running_pid, terminate)."""
+
+    def __init__(self, settings, name: str, run_dir: Path):
+        self.settings = settings
+        self.name = name
+        self.log_file = run_dir / f"{name}.log"
+        self.config = directory(settings) / "programs" / f"{name}.conf"
+
+    def info(self) -> dict | None:
+        """supervisord's view of the program (state, pid, ...); None if it is not known."""
+        try:
+            return rpc(self.settings).supervisor.getProcessInfo(self.name)
+        except OSError:  # supervisord is not running
+            return None
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == Faults.BAD_NAME:
+                return None
+            raise
+
+    def running_pid(self) -> int | None:
+        info = self.info()
+        return info["pid"] or None if info and info["statename"] in LIVE_STATES else None
+
+    def state(self) -> str:
+        """RUNNING, BACKOFF (restarting), FATAL (gave up: see the log), STOPPED, ..."""
+        info = self.info()
+        return info["statename"] if info else "UNKNOWN"
+
+    def _write_config(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None,
+                      autorestart: bool) -> None:
+        environment = ",".join(f'{k}="{_quote(v)}"' for k, v in env.items())
+        lines = [f"[program:{self.name}]", f"command={_quote(shlex.join(map(str, argv)))}",
+                 f"autostart=false\nautorestart={str(autorestart).lower()}",
+                 f"startsecs={START_SECONDS}\nstartretries={START_RETRIES}",
+                 f"stopsignal=TERM\nstopwaitsecs={STOP_WAIT_S}",
+                 "stopasgroup=true\nkillasgroup=true\nredirect_stderr=true",
+                 f"stdout_logfile={_quote(self.log_file)}",
+                 "stdout_logfile_maxbytes=50MB\nstdout_logfile_backups=2"]
+        if environment:
+            lines.append(f"environment={environment}")
+        if cwd is not None:
+            lines.append(f"directory={_quote(cwd)}")
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.config.with_suffix(".partial")
+        partial.write_text("\n".join(lines) + "\n")
+        partial.chmod(0o600)  # the environment may hold secrets
+        os.replace(partial, self.config)
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
+              cwd: Path | None = None, autorestart: bool = True) -> int:
+        """Run ``argv`` under supervisord (restarted whenever it exits, unless
+        ``autorestart`` is False), unless it runs; return its pid. ``env`` is added to
+        supervisord's."""
+        ensure_running(self.settings)
+        if (pid := self.running_pid()) is not None:
+            return pid
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._write_config(argv, env or {}, cwd, autorestart)
+        server = rpc(self.settings).supervisor
+        added, changed, _ = server.reloadConfig()[0]
+        if self.name in changed:
+            with contextlib.suppress(xmlrpc.client.Fault):  # not running
+                server.stopProcess(self.name, True)
+            server.removeProcessGroup(self.name)
+        if self.name in added or self.name in changed:
+            server.addProcessGroup(self.name)
+        try:
+            server.startProcess(self.name, False)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode != Faults.ALREADY_STARTED:
+                raise StackError(f"supervisord could not start {self.name}: {fault.faultString}; "
+                                 f"end of {self.log_file}:\n{log_tail(self.log_file)}") from None
+        pid = self.running_pid()
+        if pid is None:
+            raise StackError(f"{self.name} exited at start ({self.state()}); end of "
+                             f"{self.log_file}:\n{log_tail(self.log_file)}")
+        log.info("%s started under supervisord, pid %d, log %s", self.name, pid, self.log_file)
+        return pid
+
+    def terminate(self) -> bool:
+        """Stop the program (SIGTERM to its process group, SIGKILL after :data:`STOP_WAIT_S`)
+        and leave it stopped, or stop its restarts; False if it was not running."""
+        state = self.state()
+        if state in LIVE_STATES or state == "BACKOFF":
+            rpc(self.settings).supervisor.stopProcess(self.name, True)
+        return state in LIVE_STATES
