@@ -56,7 +56,8 @@ class Settings:
     startup_timeout_s: float = _opt(240.0, "how long `stack up` waits for each server")
 
     kafka_bootstrap_servers: str = _opt("127.0.0.1:9092", "Kafka bootstrap servers")
-    kafka_controller_port: int = _opt(9093, "KRaft controller port of the local broker")
+    kafka_controller_port: int = _opt(9093, "KRaft controller port of the first local node "
+                                      "(node i: this + 2(i-1))")
     kafka_heap: str = _opt("512m", "heap of the local broker")
     kafka_security_protocol: str = _opt("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
     kafka_sasl_mechanism: str = _opt("", "e.g. SCRAM-SHA-512 or PLAIN, with SASL protocols")
@@ -64,6 +65,8 @@ class Settings:
     kafka_sasl_password: str = _secret("", "SASL password of the NiFi producer")
     kafka_partitions: int = _opt(4, "partitions of each topic created by `stack up`")
     kafka_replication_factor: int = _opt(1, "replication factor of created topics")
+    kafka_min_insync_replicas: int = _opt(1, "min.insync.replicas of created topics: replicas "
+                                          "that must have a record before it is acknowledged")
     topic_events_enriched: str = _opt("events.enriched", "validated, enriched events")
     topic_events_deadletter: str = _opt("events.deadletter", "rejected events with a reason")
     topic_trends_anomalies: str = _opt("trends.anomalies", "items whose views spike")

@@ -5,7 +5,7 @@
 >>> pipeline_topics(s)
 ['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control']
 >>> topic_config(s, s.topic_events_enriched)
-{'max.message.bytes': '69536'}
+{'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
 'compact'
 """
@@ -21,8 +21,10 @@ def pipeline_topics(settings) -> list[str]:
 def topic_config(settings, topic: str) -> dict[str, str]:
     """Config of a pipeline topic. A record may carry a whole accepted request body (a dead
     letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's; the
-    model control topic keeps the latest record per model (compacted), forever."""
-    config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536)}
+    model control topic keeps the latest record per model (compacted), forever. A record is
+    acknowledged once ``kafka_min_insync_replicas`` replicas have it (producers use acks=all)."""
+    config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536),
+              "min.insync.replicas": str(settings.kafka_min_insync_replicas)}
     if topic == settings.topic_models_control:
         config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
     return config

@@ -1,16 +1,20 @@
-"""Kafka 4 broker in KRaft mode (one combined broker + controller node) from Maven jars."""
+"""Kafka 4 in KRaft mode from Maven jars: a combined broker + controller node for each address of
+``kafka_bootstrap_servers`` (one by default; three on loopback to replicate)."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import subprocess
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                    NewTopic, ResourceType)
 
-from personastream_contracts.errors import PersonastreamError
+from personastream_contracts.errors import PersonastreamError, SettingsError
 from personastream_contracts.topics import topic_config
 from personastream_stack import maven
 from personastream_stack.component import Component, host_port, render_template
@@ -88,20 +92,59 @@ def ensure_topics(settings, topics: list[str]) -> list[str]:
     return [t.topic for t in wanted]
 
 
+@dataclass(frozen=True)
+class Node:
+    """One local KRaft node (broker and controller), by its place in ``kafka_bootstrap_servers``."""
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+
+
+def local_nodes(settings) -> list[Node]:
+    """A combined broker + controller for each address of ``kafka_bootstrap_servers``; node
+    ``i``'s controller listens on ``kafka_controller_port + 2(i-1)``.
+
+    >>> from personastream_contracts.settings import resolve
+    >>> s = resolve(environ={}, overrides={
+    ...     "kafka_bootstrap_servers": "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"})
+    >>> [(n.node_id, n.port, n.controller_port) for n in local_nodes(s)]
+    [(1, 9092, 9093), (2, 9094, 9095), (3, 9096, 9097)]
+    """
+    addresses = [host_port(a) for a in settings.kafka_bootstrap_servers.split(",")]
+    nodes = [Node(i, host, port, settings.kafka_controller_port + 2 * (i - 1))
+             for i, (host, port) in enumerate(addresses, start=1)]
+    ports = [p for n in nodes for p in (n.port, n.controller_port)]
+    if len(set(ports)) != len(ports):
+        raise SettingsError(f"the local Kafka nodes' ports collide ({ports}); node i's controller "
+                            "port is kafka_controller_port + 2(i-1): choose broker ports apart")
+    return nodes
+
+
 class Kafka(Component):
+    """One KRaft node per address of ``kafka_bootstrap_servers``: one broker by default, three
+    on loopback for replication (``kafka_replication_factor`` 3, ``kafka_min_insync_replicas``
+    2), each a program of its own (``kafka``, or ``kafka-1`` ... ``kafka-N``)."""
+
     name = "kafka"
 
     @property
-    def config_file(self):
-        return self.run_dir / "server.properties"
+    def nodes(self) -> list[Node]:
+        return local_nodes(self.settings)
+
+    def node_dir(self, node: Node) -> Path:
+        return self.run_dir if len(self.nodes) == 1 else self.run_dir / f"node-{node.node_id}"
 
     @property
     def daemons(self) -> list[Program]:
-        return [Program(self.settings, "kafka", self.run_dir)]
+        nodes = self.nodes
+        return [Program(self.settings, "kafka" if len(nodes) == 1 else f"kafka-{n.node_id}",
+                        self.node_dir(n)) for n in nodes]
 
     @property
     def port(self) -> int:
-        return host_port(self.settings.kafka_bootstrap_servers)[1]
+        return self.nodes[0].port
 
     @property
     def version(self) -> str:
@@ -116,30 +159,61 @@ class Kafka(Component):
         return [str(self.settings.java_home / "bin/java"), f"-Dlog4j2.configurationFile={log4j}",
                 "-cp", f"{libs}/*", *args]
 
+    def _ids(self) -> dict:
+        """The cluster id and each controller's directory id, made once and kept: a node
+        formatted later (its data lost) joins the same cluster."""
+        path = self.run_dir / "cluster.json"
+        if not path.exists():
+            def new_id() -> str:
+                return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"cluster_id": new_id(),
+                                        "directories": {str(n.node_id): new_id()
+                                                        for n in self.nodes}}))
+        return json.loads(path.read_text())
+
+    def _format(self, node: Node, config: Path) -> None:
+        """Format a node's storage: a single node as a standalone controller quorum, several
+        with every controller named up front (KRaft's dynamic quorum, KIP-853)."""
+        ids = self._ids()
+        nodes = self.nodes
+        quorum = (["--standalone"] if len(nodes) == 1 else [
+            "--initial-controllers", ",".join(
+                f"{n.node_id}@{n.host}:{n.controller_port}:{ids['directories'][str(n.node_id)]}"
+                for n in nodes)])
+        fmt = subprocess.run(self._java("-Xmx256m", "kafka.tools.StorageTool", "format",
+                                        *quorum, "-t", ids["cluster_id"], "-c", str(config)),
+                             capture_output=True, text=True)
+        if fmt.returncode != 0:
+            raise StackError(f"formatting Kafka storage of node {node.node_id} failed:\n"
+                             f"{fmt.stdout}{fmt.stderr}")
+
     def launch(self) -> None:
-        host, port = host_port(self.settings.kafka_bootstrap_servers)
-        data_dir = self.run_dir / "data"
-        render_template("kafka.properties", self.config_file, host=host, port=port,
-                        controller_port=self.settings.kafka_controller_port, data_dir=data_dir,
-                        partitions=self.settings.kafka_partitions)
-        if not (data_dir / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            fmt = subprocess.run(self._java("-Xmx256m", "kafka.tools.StorageTool", "format",
-                                            "--standalone", "-t", cluster_id,
-                                            "-c", str(self.config_file)),
-                                 capture_output=True, text=True)
-            if fmt.returncode != 0:
-                raise StackError(f"formatting Kafka storage in {data_dir} failed:\n"
-                                 f"{fmt.stdout}{fmt.stderr}")
+        nodes = self.nodes
         heap = self.settings.kafka_heap
-        self.daemons[0].start(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
-                                         MAIN_CLASS, str(self.config_file)))
+        for node, program in zip(nodes, self.daemons):
+            if program.running_pid() is not None:
+                continue
+            data_dir = self.node_dir(node) / "data"
+            config = render_template(
+                "kafka.properties", self.node_dir(node) / "server.properties",
+                node_id=node.node_id, host=node.host, port=node.port,
+                controller_port=node.controller_port, data_dir=data_dir,
+                quorum=",".join(f"{n.host}:{n.controller_port}" for n in nodes),
+                partitions=self.settings.kafka_partitions,
+                internal_replication=min(3, len(nodes)), internal_min_isr=min(2, len(nodes)))
+            if not (data_dir / "meta.properties").exists():
+                self._format(node, config)
+            program.start(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", MAIN_CLASS,
+                                     str(config)))
 
     def probe(self) -> str:
-        host, port = host_port(self.settings.kafka_bootstrap_servers)
-        if not port_open(host, port):  # spares librdkafka's connection-refused log lines
-            raise ConnectionRefusedError(f"nothing listens on {host}:{port} yet")
+        nodes = self.nodes
+        if not any(port_open(n.host, n.port) for n in nodes):  # spares librdkafka's log lines
+            raise ConnectionRefusedError(f"nothing listens on {self.settings.kafka_bootstrap_servers}")
         metadata = admin_client(self.settings).list_topics(timeout=2)
+        if len(metadata.brokers) < len(nodes):
+            raise StackError(f"{len(metadata.brokers)} of {len(nodes)} Kafka brokers registered")
         return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)"
 
 

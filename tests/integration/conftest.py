@@ -43,10 +43,10 @@ def fault_table():
 def pytest_terminal_summary(terminalreporter):
     if FAULT_ROWS:
         terminalreporter.section("fault suite (no command run to recover)")
-        terminalreporter.write_line(f"{'fault':<36} {'recovery s':>10} {'acknowledged':>12} "
+        terminalreporter.write_line(f"{'fault':<62} {'recovery s':>10} {'acknowledged':>12} "
                                     f"{'landed':>8} {'duplicates':>10}")
         for fault, seconds, acknowledged, landed, duplicates in FAULT_ROWS:
-            terminalreporter.write_line(f"{fault:<36} {seconds:>10.1f} {acknowledged:>12,} "
+            terminalreporter.write_line(f"{fault:<62} {seconds:>10.1f} {acknowledged:>12,} "
                                         f"{landed:>8,} {duplicates:>10,}")
 
 

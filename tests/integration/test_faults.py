@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from cassandra.concurrent import execute_concurrent_with_args
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 
 from personastream_bench import jobs, traffic
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
+from personastream_contracts.settings import resolve
+from personastream_flink.trend_scoring import OUTPUT as TRENDS
+from personastream_models import specs
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.flink import rest_get
+from personastream_stack.kafka import admin_client, ensure_topics, read_to_end
+from personastream_stack.process import port_open
 
 pytestmark = pytest.mark.faults
 
@@ -108,38 +116,50 @@ def test_acknowledged_events_survive_kill_9_of_nifi_then_kafka(isolated, fault_t
                         sum(n - 1 for n in seen.values())))
 
 
-def land_events_under_fault(settings, fault_table, fault: str, inject, n_events: int,
-                            seed: int, observe=None) -> Counter:
-    """land_events mid-run (a checkpoint done, rows landing) when ``inject()`` breaks
-    something; no command is run to recover. Every event must land once; returns how often
-    each landed. ``observe(s, first_run)`` is called right after the fault and returns what to
+def job_under_fault(settings, job_name: str, workload, inject, observe=None, collect=None):
+    """Job ``job_name`` mid-run on ``workload`` (a checkpoint done, rows landing) when
+    ``inject()`` breaks something; no command is run to recover. Returns the seconds from the
+    fault until every expected row is written and the job RUNNING, and what ``collect(s)``
+    read then. ``observe(s, first_run)`` is called right after the fault and returns what to
     call once the job has recovered (before its cleanup)."""
-    job = jobs.JOBS_UNDER_TEST["land_events"]
-    workload = land_events_workload(settings, n_events=n_events, seed=seed)
+    job = jobs.JOBS_UNDER_TEST[job_name]
+    expected, keys = job.expected_rows(workload), job.partition_keys(workload)
     with jobs.isolated(settings, job.name) as (s, instance):
         jobs.produce(s, workload)
         first = flink_jobs.submit(s, job.name, instance=instance)
 
-        def landed() -> int:
-            return jobs.read_output(s, job, workload.user_keys).n_rows
+        def written() -> int:
+            return jobs.read_output(s, job, keys).n_rows
 
-        def checkpointed_and_landing() -> int:
+        def checkpointed_and_writing() -> int:
             checkpoints = rest_get(s, f"/jobs/{first.job_id}/checkpoints")["counts"]["completed"]
-            return landed() if checkpoints >= 1 else 0
+            return written() if checkpoints >= 1 else 0
 
-        before = wait_until(checkpointed_and_landing, 180, "a completed checkpoint and rows landing")
-        assert before < workload.n_events, "the job finished before the fault; send more events"
+        before = wait_until(checkpointed_and_writing, 180, "a completed checkpoint and rows")
+        assert before < expected, "the job finished before the fault; send more events"
         started = time.monotonic()
         inject()
         after = observe(s, first) if observe is not None else None
-        wait_until(lambda: _landed_quietly(landed) >= workload.n_events, 600,
-                   f"{workload.n_events:,} rows after the fault")
+        wait_until(lambda: _landed_quietly(written) >= expected, 600,
+                   f"{expected:,} rows after the fault")
         wait_until(lambda: getattr(flink_jobs.active_job(s, first.name), "state", "") == "RUNNING",
                    300, f"{first.name} running")
         recovery_s = time.monotonic() - started
-        landed_ids = landed_event_ids(s, job, workload.user_keys)
+        collected = collect(s) if collect is not None else None
         if after is not None:
             after()
+    return recovery_s, collected
+
+
+def land_events_under_fault(settings, fault_table, fault: str, inject, n_events: int,
+                            seed: int, observe=None) -> Counter:
+    """:func:`job_under_fault` for land_events: every event must land once; returns how often
+    each landed."""
+    job = jobs.JOBS_UNDER_TEST["land_events"]
+    workload = land_events_workload(settings, n_events=n_events, seed=seed)
+    recovery_s, landed_ids = job_under_fault(
+        settings, job.name, workload, inject, observe,
+        collect=lambda s: landed_event_ids(s, job, workload.user_keys))
     fault_table.append((fault, recovery_s, workload.n_events, len(landed_ids),
                         sum(n - 1 for n in landed_ids.values())))
     assert landed_ids == sent_ids(workload)  # every event's row, exactly once
@@ -207,6 +227,39 @@ def _restored_from(settings, name: str) -> str:
     return (stats.get("latest", {}).get("restored") or {}).get("external_path", "")
 
 
+def test_model_state_continues_from_the_checkpoint_when_the_jobmanager_is_lost(
+        settings, healthy_stack, fault_table):
+    """score_trends mid-run when the JobManager and TaskManager are killed: the reconciler
+    restores it from its retained checkpoint, so each item's detector (its keyed state)
+    continues where it was: every stored window's n_learned and score equal those of one
+    uninterrupted pass of the same detector over the same series (a detector started afresh
+    would count n_learned from 1 again). The table's counts are scored windows: expected,
+    equal to the uninterrupted pass, and rows stored twice (none: one row per window)."""
+    workload = jobs.build_workload(n_events=150_000, n_items=500, n_windows=30,
+                                   n_partitions=settings.kafka_partitions,
+                                   window_s=settings.trends_window_s,
+                                   watermark_s=settings.trends_watermark_s, seed=59)
+
+    def stored(s) -> dict:
+        with session(s) as cql:
+            query = cql.prepare(f"SELECT item_id, window_start, n_learned, score FROM "
+                                f"{keyspace(s)}.{TRENDS.table_name} WHERE item_id = ?")
+            results = execute_concurrent_with_args(cql, query, [(i,) for i in workload.item_ids])
+            return {(r.item_id, workload.window_index(r.window_start)): (r.n_learned, r.score)
+                    for _, rows in results for r in rows}
+
+    recovery_s, rows = job_under_fault(
+        settings, "score_trends", workload,
+        lambda: crash(settings, "flink", ("jobmanager", "taskmanager")), collect=stored)
+    spec = specs.load(settings.trends_detector, settings.trends_detector_version or None)
+    uninterrupted = {(item, window): (columns["n_learned"], columns["score"]) for
+                     item, window, _, columns in jobs.score_series(spec, workload.trend_series())}
+    equal = sum(rows.get(key) == value for key, value in uninterrupted.items())
+    fault_table.append(("kill -9 JobManager + TaskManager (score_trends: model state)",
+                        recovery_s, len(uninterrupted), equal, 0))
+    assert rows == uninterrupted
+
+
 @pytest.mark.parametrize("fault", ["kill -9 Cassandra", "SIGSTOP Cassandra 30 s"])
 def test_landed_rows_exactly_once_when_cassandra_fails(settings, healthy_stack, fault_table,
                                                         fault):
@@ -261,3 +314,57 @@ def wait_until(value_of, timeout_s: float, what: str):
             return value
         time.sleep(1)
     pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def test_three_kafka_brokers_lose_nothing_when_one_is_killed_under_load(fault_table):
+    """A Kafka of its own, three KRaft nodes on loopback in a state directory of their own
+    (replication 3, min.insync.replicas 2): one node is killed while an idempotent producer
+    sends with acks=all; every acknowledged record is in the topic exactly once, and the node,
+    started again by supervisord, catches up (every partition's ISR back to 3)."""
+    base = 19092  # brokers 19092, 19094, 19096; controllers 19093, 19095, 19097
+    busy = [p for p in range(base, base + 6) if port_open("127.0.0.1", p)]
+    assert not busy, f"ports {busy} are taken; this test needs 19092-19097 free"
+    state = Path(tempfile.mkdtemp(prefix="ps-kafka3-"))  # short: supervisord's socket path
+    s = resolve(environ={**os.environ, "XDG_STATE_HOME": str(state)}, overrides={
+        "local_components": "kafka",
+        "kafka_bootstrap_servers": ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3)),
+        "kafka_controller_port": base + 1, "kafka_replication_factor": 3,
+        "kafka_min_insync_replicas": 2, "kafka_heap": "256m"})
+    topic = "fault.three-brokers"
+    try:
+        kafka = lifecycle.COMPONENTS["kafka"](s)
+        kafka.start()
+        kafka.wait_healthy()
+        ensure_topics(s, [topic])
+        acked, failed = [], []
+        producer = Producer({"bootstrap.servers": s.kafka_bootstrap_servers, "acks": "all",
+                             "enable.idempotence": True, "linger.ms": 5})
+
+        def delivered(err, msg):
+            (failed if err else acked).append(err or int(msg.value()))
+
+        killed_at, killed = None, {}
+        start = time.monotonic()
+        for n in range(60_000):  # 30 s at 2,000 records/s; node 2 killed after 10 s
+            producer.produce(topic, str(n).encode(), key=str(n % 97).encode(),
+                             on_delivery=delivered)
+            producer.poll(0)
+            if killed_at is None and time.monotonic() - start > 10:
+                killed_at, killed = time.monotonic(), crash(s, "kafka", ("kafka-2",))
+            time.sleep(max(0.0, start + n / 2000 - time.monotonic()))
+        assert producer.flush(120) == 0
+
+        def caught_up() -> bool:
+            partitions = admin_client(s).list_topics(topic, timeout=5).topics[topic].partitions
+            return all(len(p.isrs) == 3 for p in partitions.values())
+        assert_restarted_without_leftovers(s, "kafka", killed)
+        wait_until(caught_up, 180, "the killed node back in every partition's ISR")
+        recovery_s = time.monotonic() - killed_at
+        counts = Counter(int(m.value()) for batch in read_to_end(s, topic) for m in batch)
+    finally:
+        lifecycle.down(s, purge=True)
+        shutil.rmtree(state, ignore_errors=True)
+    fault_table.append(("kill -9 1 of 3 Kafka brokers (to Kafka)", recovery_s, len(acked),
+                        len(counts), sum(n - 1 for n in counts.values())))
+    assert failed == [] and len(acked) == 60_000
+    assert all(counts[v] == 1 for v in acked)  # every acknowledged record, once
