@@ -107,11 +107,13 @@ class Component(abc.ABC):
                         timeout_s=self.settings.startup_timeout_s, daemon=self.daemons[0])
 
     def stop(self) -> bool:
-        """Stop what this stack started (newest first). True if anything was running."""
-        stopped = False
-        for daemon in reversed(self.daemons):
-            stopped = daemon.terminate() or stopped
-        return stopped
+        """Stop what this stack started, its processes side by side (a Kafka node stopped
+        after its peers would wait for a controller quorum that left). True if anything was
+        running."""
+        stopping = [d for d in reversed(self.daemons) if d.terminate(wait=False)]
+        for daemon in stopping:
+            daemon.wait_stopped()
+        return bool(stopping)
 
     def purge(self) -> None:
         """Delete the component's data and logs (after ``stop``)."""

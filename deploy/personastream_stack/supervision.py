@@ -223,10 +223,16 @@ class Program:
         log.info("%s started under supervisord, pid %d, log %s", self.name, pid, self.log_file)
         return pid
 
-    def terminate(self) -> bool:
+    def terminate(self, wait: bool = True) -> bool:
         """Stop the program (SIGTERM to its process group, SIGKILL after :data:`STOP_WAIT_S`)
-        and leave it stopped, or stop its restarts; False if it was not running."""
+        and leave it stopped, or stop its restarts; False if it was not running. ``wait``
+        False: return at once (then :meth:`wait_stopped`)."""
         state = self.state()
         if state in LIVE_STATES or state == "BACKOFF":
-            rpc(self.settings).supervisor.stopProcess(self.name, True)
+            rpc(self.settings).supervisor.stopProcess(self.name, wait)
         return state in LIVE_STATES
+
+    def wait_stopped(self) -> None:
+        """Wait until the program has stopped (supervisord kills it after its stop wait)."""
+        while self.running_pid() is not None:
+            time.sleep(0.2)
