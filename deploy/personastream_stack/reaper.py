@@ -28,14 +28,24 @@ def _stat(pid: int | str) -> list[str] | None:
         return None
 
 
-def orphan_groups(session: int) -> list[int]:
-    """Process groups of ``session`` (other than its leader's) whose leader has exited."""
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet collected by its parent, does not)."""
+    return (_stat(pid) or ["Z"])[0] != "Z"
+
+
+def session_groups(session: int) -> list[int]:
+    """Process groups of ``session`` other than its leader's."""
     groups = set()
     for entry in Path("/proc").iterdir():
         fields = _stat(entry.name) if entry.name.isdigit() else None
         if fields and int(fields[3]) == session and int(fields[2]) != session:
             groups.add(int(fields[2]))
-    return sorted(g for g in groups if (_stat(g) or ["Z"])[0] == "Z")
+    return sorted(groups)
+
+
+def orphan_groups(session: int) -> list[int]:
+    """Process groups of ``session`` (other than its leader's) whose leader has exited."""
+    return [g for g in session_groups(session) if not alive(g)]
 
 
 def end_orphans() -> list[int]:

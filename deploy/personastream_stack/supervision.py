@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from typing import Mapping, Sequence
 
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
+from personastream_stack import reaper
 from personastream_stack.errors import StackError
 from personastream_stack.process import log_tail
 
@@ -108,10 +110,37 @@ def running(settings) -> bool:
         return False
 
 
+def end_unsupervised(settings, timeout_s: float = STOP_WAIT_S) -> list[int]:
+    """End the programs a previous supervisord of this state directory left when it died
+    (``kill -9``): nobody restarts them any more and they hold the servers' ports. They are
+    the process groups of its session (whose id is its pid, kept in its pid file): SIGTERM,
+    SIGKILL after ``timeout_s``. Returns the groups ended."""
+    try:
+        previous = int((directory(settings) / "supervisord.pid").read_text())
+    except (OSError, ValueError):
+        return []
+    if reaper.alive(previous):  # it runs (hung), or its pid is another's now (Linux gives
+        return []  # no new process the id of a session that still has members)
+    groups = reaper.session_groups(previous)
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10)):
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
+        deadline = time.monotonic() + wait_s
+        while reaper.session_groups(previous) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if groups:
+        log.warning("ended %d program(s) left by a supervisord that died (pid %d)",
+                    len(groups), previous)
+    return groups
+
+
 def ensure_running(settings, timeout_s: float = 20) -> None:
-    """Start this state directory's supervisord unless it runs (it daemonizes itself)."""
+    """Start this state directory's supervisord unless it runs (it daemonizes itself), after
+    ending what a previous one that died left running."""
     if running(settings):
         return
+    end_unsupervised(settings)
     here = directory(settings)
     (here / "programs").mkdir(parents=True, exist_ok=True)
     config_file(settings).write_text(_main_config(settings))

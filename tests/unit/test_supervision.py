@@ -11,6 +11,7 @@ import types
 import pytest
 
 from personastream_stack import supervision
+from personastream_stack.reaper import alive
 from personastream_stack.supervision import Program
 
 # A server that starts a worker (same process group), records the worker's pid, and runs on.
@@ -37,15 +38,6 @@ def wait_until(check, timeout_s: float = 30):
     pytest.fail(f"timed out after {timeout_s}s")
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
-    return status != "Z"
-
-
 def test_a_killed_program_restarts_and_its_orphaned_worker_is_ended(settings, tmp_path):
     server = Program(settings, "server", tmp_path / "server")
     worker_file = tmp_path / "worker.pid"
@@ -67,3 +59,17 @@ def test_a_program_that_fails_at_start_is_retried_until_stopped(settings, tmp_pa
     assert "cannot bind port 1234" in failing.log_file.read_text()
     assert failing.terminate() is False  # it was not running; its retries end
     assert failing.state() == "STOPPED"
+
+
+def test_programs_left_by_a_supervisord_that_died_are_ended_before_a_new_one_starts(settings,
+                                                                                    tmp_path):
+    server = Program(settings, "server", tmp_path / "server")
+    first = server.start([sys.executable, "-c", "import time; time.sleep(600)"])
+    wait_until(lambda: server.state() == "RUNNING", timeout_s=10)
+    old = int((tmp_path / "supervisor" / "supervisord.pid").read_text())
+    os.kill(old, signal.SIGKILL)  # the server runs on, unsupervised, holding its port
+    wait_until(lambda: not supervision.running(settings))
+
+    second = server.start([sys.executable, "-c", "import time; time.sleep(600)"])
+
+    assert not alive(first) and second != first and server.running_pid() == second
