@@ -477,15 +477,8 @@ def _running_since_s(s: Settings, job_id: str, vertices: list[dict]) -> float:
 
 
 def vertex_metric(s: Settings, job_id: str, vertex_id: str, suffix: str) -> float | None:
-    """Sum over subtasks of the vertex's metric whose name ends with ``suffix`` (None: not
-    reported yet)."""
-    base = f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics"
-    names = [m["id"] for m in rest_get(s, base) if m["id"].endswith(suffix)]
-    if not names:
-        return None
-    values = rest_get(s, f"{base}?get={names[0]}&agg=sum")
-    value = float(values[0]["sum"]) if values else math.nan
-    return None if math.isnan(value) else value
+    """:func:`declared_jobs.vertex_metric` on the cluster at ``s.flink_rest_url``."""
+    return declared_jobs.vertex_metric(lambda path: rest_get(s, path), job_id, vertex_id, suffix)
 
 
 def _rows_written(s: Settings, job_id: str, vertices: list[dict],

@@ -120,20 +120,26 @@ def lags_path(settings) -> Path:
     return settings.state_dir / "flink" / "lag-history.json"
 
 
+def vertex_metric(get_json: Callable[[str], dict], job_id: str, vertex_id: str,
+                  suffix: str) -> float | None:
+    """Sum over subtasks of the vertex's metric whose name ends with ``suffix`` (None: not
+    reported yet), read from Flink's REST API by ``get_json``."""
+    base = f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics"
+    names = [m["id"] for m in get_json(base) if m["id"].endswith(suffix)]
+    if not names:
+        return None
+    values = get_json(f"{base}?get={names[0]}&agg=sum")
+    value = float(values[0]["sum"]) if values else math.nan
+    return None if math.isnan(value) else value
+
+
 def source_lag(get_json: Callable[[str], dict], job_id: str) -> float | None:
     """Records the job's Kafka sources have yet to read (Flink's ``pendingRecords`` summed over
     source subtasks); None while not reported."""
-    total = None
-    for vertex in get_json(f"/jobs/{job_id}")["vertices"]:
-        if not vertex["name"].startswith("Source"):
-            continue
-        base = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-        names = [m["id"] for m in get_json(base) if m["id"].endswith(".pendingRecords")]
-        values = get_json(f"{base}?get={names[0]}&agg=sum") if names else []
-        value = float(values[0]["sum"]) if values else math.nan
-        if not math.isnan(value):
-            total = (total or 0.0) + value
-    return total
+    lags = [vertex_metric(get_json, job_id, v["id"], ".pendingRecords")
+            for v in get_json(f"/jobs/{job_id}")["vertices"] if v["name"].startswith("Source")]
+    known = [lag for lag in lags if lag is not None]
+    return sum(known) if known else None
 
 
 def record_lags(path: Path, lags: dict[str, float], now: float) -> None:

@@ -46,8 +46,8 @@ def render_template(name: str, target: Path, **values: object) -> Path:
 def host_port(endpoint: str) -> tuple[str, int]:
     """First ``host:port`` of a comma-separated list.
 
-    >>> host_port("127.0.0.1:9092,127.0.0.1:9094")
-    ('127.0.0.1', 9092)
+    >>> host_port("k1:9092,k2:9094")
+    ('k1', 9092)
     """
     host, _, port = endpoint.split(",")[0].strip().rpartition(":")
     return host, int(port)
@@ -124,12 +124,13 @@ class Component(abc.ABC):
         return []
 
     def health(self) -> Health:
-        pids = [d.running_pid() for d in self.daemons]
+        statuses = [(d, *d.status()) for d in self.daemons]  # one question to supervisord each
+        pids = [pid for _, pid, _ in statuses]
         live = [p for p in pids if p]
         healthy, degraded = False, []
         # BACKOFF: supervisord starts it again; FATAL: it gave up (the log says why)
-        troubled = [f"{d.name} {state}, log {d.log_file}" for d in self.daemons
-                    if (state := d.state()) in {"BACKOFF", "FATAL", "EXITED"}]
+        troubled = [f"{d.name} {state}, log {d.log_file}" for d, _, state in statuses
+                    if state in {"BACKOFF", "FATAL", "EXITED"}]
         detail = f"not running ({'; '.join(troubled)})" if troubled else "not running"
         if live:
             try:

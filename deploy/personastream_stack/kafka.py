@@ -108,7 +108,7 @@ def local_nodes(settings) -> list[Node]:
 
     >>> from personastream_contracts.settings import resolve
     >>> s = resolve(environ={}, overrides={
-    ...     "kafka_bootstrap_servers": "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"})
+    ...     "kafka_bootstrap_servers": "k1:9092,k2:9094,k3:9096"})
     >>> [(n.node_id, n.port, n.controller_port) for n in local_nodes(s)]
     [(1, 9092, 9093), (2, 9094, 9095), (3, 9096, 9097)]
     """

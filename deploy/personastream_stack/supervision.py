@@ -192,20 +192,25 @@ class Program:
                 return None
             raise
 
-    def running_pid(self) -> int | None:
+    def status(self) -> tuple[int | None, str]:
+        """Its pid while it has a live process (else None), and its state: RUNNING, BACKOFF
+        (restarting), FATAL (gave up: see the log), STOPPED, ..., UNKNOWN (not known)."""
         info = self.info()
-        return info["pid"] or None if info and info["statename"] in LIVE_STATES else None
+        if info is None:
+            return None, "UNKNOWN"
+        return info["pid"] or None if info["statename"] in LIVE_STATES else None, info["statename"]
+
+    def running_pid(self) -> int | None:
+        return self.status()[0]
 
     def state(self) -> str:
-        """RUNNING, BACKOFF (restarting), FATAL (gave up: see the log), STOPPED, ..."""
-        info = self.info()
-        return info["statename"] if info else "UNKNOWN"
+        return self.status()[1]
 
-    def _write_config(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None,
-                      autorestart: bool) -> None:
+    def _write_config(self, argv: Sequence[str], env: Mapping[str, str],
+                      cwd: Path | None) -> None:
         environment = ",".join(f'{k}="{_quote(v)}"' for k, v in env.items())
         lines = [f"[program:{self.name}]", f"command={_quote(shlex.join(map(str, argv)))}",
-                 f"autostart=false\nautorestart={str(autorestart).lower()}",
+                 "autostart=false\nautorestart=true",
                  f"startsecs={START_SECONDS}\nstartretries={START_RETRIES}",
                  f"stopsignal=TERM\nstopwaitsecs={STOP_WAIT_S}",
                  "stopasgroup=true\nkillasgroup=true\nredirect_stderr=true",
@@ -222,15 +227,14 @@ class Program:
         os.replace(partial, self.config)
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-              cwd: Path | None = None, autorestart: bool = True) -> int:
-        """Run ``argv`` under supervisord (restarted whenever it exits, unless
-        ``autorestart`` is False), unless it runs; return its pid. ``env`` is added to
-        supervisord's."""
+              cwd: Path | None = None) -> int:
+        """Run ``argv`` under supervisord (restarted whenever it exits), unless it runs;
+        return its pid. ``env`` is added to supervisord's."""
         ensure_running(self.settings)
         if (pid := self.running_pid()) is not None:
             return pid
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._write_config(argv, env or {}, cwd, autorestart)
+        self._write_config(argv, env or {}, cwd)
         server = rpc(self.settings).supervisor
         added, changed, _ = server.reloadConfig()[0]
         if self.name in changed:
@@ -256,7 +260,9 @@ class Program:
         """Stop the program (SIGTERM to its process group, SIGKILL after :data:`STOP_WAIT_S`)
         and leave it stopped, or stop its restarts; False if it was not running. ``wait``
         False: return at once (then :meth:`wait_stopped`)."""
-        state = self.state()
+        pid, state = self.status()
+        if pid is not None:
+            _await_own_group(pid)
         if state in LIVE_STATES or state == "BACKOFF":
             rpc(self.settings).supervisor.stopProcess(self.name, wait)
         return state in LIVE_STATES

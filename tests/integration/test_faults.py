@@ -31,7 +31,7 @@ from personastream_models import specs
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.flink import rest_get
 from personastream_stack.kafka import admin_client, ensure_topics, read_to_end
-from personastream_stack.process import port_open
+from personastream_stack.process import cmdline, port_open
 
 pytestmark = pytest.mark.faults
 
@@ -46,8 +46,8 @@ def crash(settings, component: str, programs: tuple[str, ...] = ()) -> dict[str,
     assert all(killed.values()), f"{component} is not running: {killed}"
     for pid in killed.values():
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not any(os.path.exists(f"/proc/{p}/cmdline") and open(
-        f"/proc/{p}/cmdline").read() for p in killed.values()), 30, "the killed processes to end")
+    wait_until(lambda: not any(cmdline(p) for p in killed.values()), 30,
+               "the killed processes to end")
     return killed
 
 
