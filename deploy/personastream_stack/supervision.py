@@ -119,6 +119,9 @@ def end_unsupervised(settings, timeout_s: float = STOP_WAIT_S) -> list[int]:
         previous = int((directory(settings) / "supervisord.pid").read_text())
     except (OSError, ValueError):
         return []
+    deadline = time.monotonic() + 5  # killed, it may not have finished dying
+    while reaper.alive(previous) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if reaper.alive(previous):  # it runs (hung), or its pid is another's now (Linux gives
         return []  # no new process the id of a session that still has members)
     groups = reaper.session_groups(previous)
@@ -169,6 +172,20 @@ def shutdown(settings) -> bool:
     while pid_file.exists():
         time.sleep(0.1)
     return True
+
+
+def _await_own_group(pid: int, timeout_s: float = 2) -> None:
+    """Wait until a program just (re)started leads its process group: supervisord signals the
+    group, and a child still between fork and ``setpgrp`` would miss the SIGTERM (supervisord
+    then takes it for gone and kills it only after :data:`STOP_WAIT_S`)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if os.getpgid(pid) == pid:
+                return
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
 
 
 class Program:
