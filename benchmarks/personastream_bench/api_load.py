@@ -6,8 +6,9 @@ previous commit's (the baseline), each served by uvicorn on its own port.
   out), first on the server's ``PYTHONPATH``; the rest (CLI, contracts, the reference
   ``rank()``) is this tree's.
 - **Answers**: before any load, both servers answer every customer (varied ``k``, category,
-  item on screen) from a frozen copy of the tables they read, in a keyspace of its own
-  (dropped afterwards): the live tables change under running traffic, a copy does not.
+  item on screen) from a frozen copy of the tables they read, in a keyspace of its own, with
+  an empty live profile topic of its own (both dropped afterwards): the live tables and topic
+  change under running traffic, a copy does not.
 - **Closed loop** (``wrk``, Debian's): N connections, each sends its next request when the
   previous answer arrived: the most the API serves, and its latency meanwhile.
 - **Open loop** (``vegeta``, Go): requests at a fixed rate whatever the answers' delay, so a
@@ -40,6 +41,7 @@ from personastream_bench.load import (LoadError, cpu_seconds, git_archive, perce
                                       rss_mib, run_vegeta, run_wrk, tool)
 from personastream_contracts.cassandra import ensure_schema, keyspace, session
 from personastream_stack import lifecycle
+from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
 
 #: The request path before issue 12 (sync handlers, sequential blocking reads, response
@@ -201,8 +203,21 @@ def _open_loop(vegeta: str, targets: Path, rate: int, duration_s: int) -> dict:
             "p999_ms": percentile(latencies, 99.9), "errors": errors}
 
 
+def _await_idle(servers: list[Server], timeout_s: float = 60, busy: float = 0.1) -> None:
+    """Wait until no server uses more than ``busy`` of a core (one overloaded by the previous
+    phase may still be working off its queue, and would take the next phase's CPU)."""
+    deadline = time.monotonic() + timeout_s
+    pids = [p for s in servers for p in process_tree(s.daemon.running_pid())]
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        time.sleep(1)
+        if cpu_seconds(pids) - before < busy:
+            return
+
+
 def _measure(server: Server, load: str, run: Callable[[], dict],
-             cassandra_pid: int | None) -> Phase:
+             cassandra_pid: int | None, servers: list[Server]) -> Phase:
+    _await_idle(servers)
     pids = process_tree(server.daemon.running_pid())
     cpu0, cass0, t0 = cpu_seconds(pids), cpu_seconds([cassandra_pid] if cassandra_pid else []), \
         time.monotonic()
@@ -220,10 +235,13 @@ def _measure(server: Server, load: str, run: Callable[[], dict],
 
 @contextlib.contextmanager
 def frozen_copy(settings) -> Iterator[object]:
-    """Settings whose keyspace holds a copy of the tables the API reads (dropped on exit)."""
-    frozen = dataclasses.replace(settings,
-                                 cassandra_keyspace=f"bench_api_{os.getpid()}_{int(time.time())}")
+    """Settings whose keyspace holds a copy of the tables the API reads, and whose live
+    profile topic is empty (each profile is then read from the copy); dropped on exit."""
+    name = f"bench_api_{os.getpid()}_{int(time.time())}"
+    frozen = dataclasses.replace(settings, cassandra_keyspace=name,
+                                 topic_live_profiles=f"{name}.profiles.live")
     ensure_schema(frozen)
+    ensure_topics(frozen, [frozen.topic_live_profiles])
     try:
         with session(settings) as cql:
             for table in READ_TABLES:
@@ -240,6 +258,9 @@ def frozen_copy(settings) -> Iterator[object]:
     finally:
         with session(settings) as cql:
             cql.execute(f"DROP KEYSPACE IF EXISTS {keyspace(frozen)}", timeout=60)
+        for future in admin_client(settings).delete_topics(
+                [frozen.topic_live_profiles], operation_timeout=30).values():
+            future.result()
 
 
 def answer_requests(users: list[str], n_items: int, seed: int = 7) -> list[str]:
@@ -294,7 +315,9 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
             progress("answers: baseline and this tree on a frozen copy of the tables they read")
             with frozen_copy(settings) as frozen, _servers(
                     frozen, baseline, 1, work_dir / "answers",
-                    {"PERSONASTREAM_CASSANDRA_KEYSPACE": keyspace(frozen)}) as servers:
+                    {"PERSONASTREAM_CASSANDRA_KEYSPACE": keyspace(frozen),
+                     "PERSONASTREAM_TOPIC_LIVE_PROFILES": frozen.topic_live_profiles}
+            ) as servers:
                 answers = compare_answers(servers, answer_requests(users,
                                                                    settings.storefront_items))
         paths = recommendation_paths(users, k)
@@ -309,7 +332,7 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
                 for server in servers:
                     progress(f"wrk, {c} connection(s), {duration_s}s: {server.name}")
                     phases.append(_measure(server, f"{c} connection(s)", lambda: _closed_loop(
-                        script, server.url, c, duration_s), cassandra_pid))
+                        script, server.url, c, duration_s), cassandra_pid, servers))
             for rate in rates:
                 for n, server in enumerate(servers):
                     targets = work_dir / f"targets-{n}.json"
@@ -318,7 +341,7 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
                                                for p in paths))
                     progress(f"vegeta, {rate} req/s, {duration_s}s: {server.name}")
                     phases.append(_measure(server, f"{rate} req/s", lambda: _open_loop(
-                        vegeta, targets, rate, duration_s), cassandra_pid))
+                        vegeta, targets, rate, duration_s), cassandra_pid, servers))
         version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split()
         tools = (f"closed loop: {' '.join(version[:2]) or 'wrk'}; open loop: vegeta "
                  f"({VEGETA_MODULE.split('@')[1]})")

@@ -72,6 +72,9 @@ class Settings:
     topic_trends_anomalies: str = _opt("trends.anomalies", "items whose views spike")
     topic_models_control: str = _opt("models.control", "live and shadow model versions "
                                                        "(compacted; `models promote`)")
+    topic_live_profiles: str = _opt("profiles.live", "each customer's live profile as "
+                                    "live_activity last wrote it (compacted, keyed by user_key; "
+                                    "the API keeps its copy from it)")
 
     cassandra_hosts: str = _opt("127.0.0.1", "Cassandra contact points, comma separated")
     cassandra_port: int = _opt(9042, "Cassandra native transport port")
@@ -141,6 +144,8 @@ class Settings:
     api_token: str = _secret("", "bearer token of the API's write endpoints (erase); empty: "
                                  "they answer 503")
     api_cache_s: float = _opt(2.0, "how long the API reuses trending and popularity reads")
+    api_profile_cache: int = _opt(100_000, "live profiles each API worker keeps in memory (the "
+                                  "least recently used go first); 0: read each from Cassandra")
     storefront_items: int = _opt(200, "items of the seeded sample catalogue")
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 >>> from personastream_contracts.settings import resolve
 >>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
 >>> pipeline_topics(s)
-['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control']
+['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live']
 >>> topic_config(s, s.topic_events_enriched)
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
@@ -15,16 +15,18 @@ from __future__ import annotations
 def pipeline_topics(settings) -> list[str]:
     """The topics the pipeline reads and writes."""
     return [settings.topic_events_enriched, settings.topic_events_deadletter,
-            settings.topic_trends_anomalies, settings.topic_models_control]
+            settings.topic_trends_anomalies, settings.topic_models_control,
+            settings.topic_live_profiles]
 
 
 def topic_config(settings, topic: str) -> dict[str, str]:
     """Config of a pipeline topic. A record may carry a whole accepted request body (a dead
     letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's; the
-    model control topic keeps the latest record per model (compacted), forever. A record is
+    model control and live profile topics keep the latest record per key (compacted), forever
+    (a tombstone, e.g. of an erased customer, removes it). A record is
     acknowledged once ``kafka_min_insync_replicas`` replicas have it (producers use acks=all)."""
     config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536),
               "min.insync.replicas": str(settings.kafka_min_insync_replicas)}
-    if topic == settings.topic_models_control:
+    if topic in (settings.topic_models_control, settings.topic_live_profiles):
         config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
     return config

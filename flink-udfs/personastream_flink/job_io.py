@@ -11,7 +11,9 @@ An ``io`` gives:
   model placements;
 - ``write_rows(stream, output, name)``: upsert each row of ``stream`` into ``output``'s table
   (:class:`~personastream_flink.rows.Output`);
-- ``write_strings(stream, topic, name)``: publish each string of ``stream`` to ``topic``.
+- ``write_strings(stream, topic, name)``: publish each string of ``stream`` to ``topic``;
+- ``publish_rows(t_env, stream, output, topic, name)``: publish each row of ``stream`` to the
+  compacted ``topic``, keyed by ``output``'s partition key (the latest row per key).
 
 Also here: the per-minute user activity and the lateness rules the windowed jobs share.
 """
@@ -23,7 +25,8 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsetsInitializer,
                                                  KafkaRecordSerializationSchema, KafkaSink,
                                                  KafkaSource)
-from pyflink.table import Schema, StreamTableEnvironment
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment
+from pyflink.table.expressions import col
 
 from personastream_contracts.cassandra import insert_statement
 from personastream_flink import sql_template
@@ -76,6 +79,21 @@ class KafkaCassandra:
                                    .set_value_serialization_schema(SimpleStringSchema()).build()) \
             .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
         stream.sink_to(sink).name(name)
+
+    def publish_rows(self, t_env: StreamTableEnvironment, stream: DataStream, output: Output,
+                     topic: str, name: str) -> None:
+        """Flink's upsert-kafka sink (Java, at least once): each row as JSON (timestamps
+        ISO-8601, UTC), its key the partition key's text (e.g. ``user_key``)."""
+        t_env.execute_sql(f"""CREATE TEMPORARY TABLE {name} ({output.sql_columns}) WITH (
+            'connector' = 'upsert-kafka', 'topic' = '{topic}',
+            'properties.bootstrap.servers' = '{self.args.bootstrap_servers}',
+            'key.format' = 'raw', 'value.format' = 'json',
+            'value.json.timestamp-format.standard' = 'ISO-8601')""")
+        statements = t_env.create_statement_set()
+        statements.add_insert(name, t_env.from_data_stream(stream).select(
+            *(col(c).cast(DataTypes.TIMESTAMP(3)) if output.table.column(c).cql_type ==
+              "timestamp" else col(c) for c in output.columns)))
+        statements.attach_as_datastream()
 
 
 def table_rows(t_env: StreamTableEnvironment, table, output: Output) -> DataStream:

@@ -4,7 +4,9 @@ Enriched events are read as they arrive (Flink SQL ``sql/live_events.sql``; no w
 watermark: speed is the point), keyed by the customer (``user_key``, the ingest rule). Each
 event is folded into the customer's :class:`~personastream_models.recommend.LiveProfile` in
 keyed state by ``recommend.update_profile`` (which also handles events out of order) and the
-profile is upserted into ``live_profiles``. A product view or add-to-cart also pairs the item
+profile is upserted into ``live_profiles`` and published to the compacted topic
+``topic_live_profiles`` (keyed by ``user_key``; the API keeps its in-memory copy from it). A
+product view or add-to-cart also pairs the item
 with the customer's recent items before it (``recommend.co_view_pairs``); the pairs, grouped per
 item and keyed by item, are merged into that item's neighbours (``recommend.merge_neighbour``)
 in keyed state, a view also adds to the item's recent views (decayed with the affinities'
@@ -14,6 +16,7 @@ Topology (parallelism from settings)::
 
     kafka events_enriched (SQL) -> live_events (SQL projection)
       -> key_by user_key -> update_live_profile --main--> cassandra_live_profiles
+                                                       --> kafka_live_profiles (upsert-kafka)
                                                 --side output co_views-->
       -> key_by item_id -> update_item_neighbours -> cassandra_item_neighbours
 
@@ -59,12 +62,14 @@ ITEM_UPDATES = OutputTag("item_updates", ITEM_UPDATE_TYPE)
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
     return [*job_args.arguments(settings, jars, job_name),
+            "--profiles-topic", settings.topic_live_profiles,
             "--recent-items", str(settings.profiles_recent_items),
             "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
 
 
 def parse_args(argv: list[str]):
     p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--profiles-topic", required=True, help="live profiles (compacted)")
     p.add_argument("--recent-items", type=int, required=True)
     p.add_argument("--affinity-half-life-s", type=int, required=True)
     return p.parse_args(argv)
@@ -226,6 +231,7 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
                 .name("update_live_profile").uid("update_live_profile"))
     # stream: Row(user_key, recent_items, ..., written_at), the customer's whole live profile
     io.write_rows(profiles, PROFILES, "cassandra_live_profiles")
+    io.publish_rows(t_env, profiles, PROFILES, args.profiles_topic, "kafka_live_profiles")
     neighbours = (profiles.get_side_output(ITEM_UPDATES)
                   .key_by(lambda r: r.item_id, key_type=Types.STRING())
                   .process(UpdateItemNeighbours(args.affinity_half_life_s),

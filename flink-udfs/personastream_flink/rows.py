@@ -26,6 +26,13 @@ FLINK_TYPES = {
 }
 """The Flink type of each CQL type the registry uses (timestamps as naive UTC datetimes)."""
 
+SQL_TYPES = {
+    "text": "STRING", "int": "INT", "bigint": "BIGINT", "double": "DOUBLE",
+    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)", "list<text>": "ARRAY<STRING>",
+    "map<text, double>": "MAP<STRING, DOUBLE>", "map<text, text>": "MAP<STRING, STRING>",
+}
+"""The Flink SQL type of each CQL type the registry uses (a row published to Kafka)."""
+
 
 @dataclass(frozen=True)
 class Output:
@@ -47,6 +54,17 @@ class Output:
         return Types.ROW_NAMED(list(self.columns),
                                [FLINK_TYPES[self.table.column(c).cql_type]()
                                 for c in self.columns])
+
+    @property
+    def sql_columns(self) -> str:
+        """The columns as Flink SQL declares them, the partition key as the primary key.
+
+        >>> Output("item_neighbours", "live_activity").sql_columns
+        'item_id STRING, neighbours MAP<STRING, DOUBLE>, views DOUBLE, updated_at TIMESTAMP(3), PRIMARY KEY (item_id) NOT ENFORCED'
+        """
+        columns = [f"{c} {SQL_TYPES[self.table.column(c).cql_type]}" for c in self.columns]
+        return ", ".join([*columns, f"PRIMARY KEY ({', '.join(self.table.partition_key)}) "
+                                    "NOT ENFORCED"])
 
     def row(self, values: dict) -> Row:
         """A named row of ``values`` (extra keys ignored; a missing column is a KeyError)."""

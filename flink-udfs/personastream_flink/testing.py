@@ -102,6 +102,10 @@ class FileIO:
     def write_strings(self, stream: DataStream, topic: str, name: str) -> None:
         self._capture(stream, topic, name)
 
+    def publish_rows(self, t_env, stream: DataStream, output: Output, topic: str,
+                     name: str) -> None:
+        self._capture(stream, topic, name)
+
     def rows(self, name: str) -> list[dict]:
         """What the job wrote to table (or topic) ``name``, in the order it wrote it."""
         path = self.folder / f"{name}.jsonl"

@@ -9,9 +9,9 @@ anonymous customers get trending and popular items. Every answer says which rank
 trends detector version and profile produced it. The storefront sends its views and clicks to
 NiFi's ingest endpoint, the pipeline's real front door.
 
-The request path stays on the event loop: per-request reads are awaited (the Cassandra
-driver's ``execute_async``), what all requests share (popularity, trends) is re-read every
-``api_cache_s`` by a background task, and answers are serialized once with orjson (the response
+The request path stays on the event loop: the one per-request read (the live profile) is
+awaited (the Cassandra driver's ``execute_async``), what all requests share (popularity, item
+co-views, trends) is re-read every ``api_cache_s`` by a background task, and answers are serialized once with orjson (the response
 models still describe them in the OpenAPI schema).
 
 Start it with ``personastream serve``.
@@ -39,10 +39,10 @@ from pydantic import BaseModel
 
 from personastream_contracts import declared_jobs
 from personastream_contracts.identity import user_key as identity
-from personastream_models.recommend import (CO_VIEW_WINDOW, RANKING_VERSION, Item, Ranked,
-                                            RankIndex, SharedParts)
+from personastream_models.recommend import RANKING_VERSION, Item, Ranked, RankIndex, SharedParts
 from personastream_serving.catalogue import catalogue as sample_catalogue
 from personastream_serving.catalogue import display_name
+from personastream_serving.profile_replica import TombstoneError
 from personastream_serving.store import LIVE_PROFILE_VERSION, CassandraStore, Store, Trend
 
 log = logging.getLogger(__name__)
@@ -99,26 +99,28 @@ class Erased(BaseModel):
 
 @dataclass(frozen=True)
 class Shared:
-    """What every request reads, from one read of popularity and trends: the ranking's shared
-    parts (with trend boosts for recommendations, without for similar items), the trending
-    order and the detector version most trend rows carry."""
+    """What every request reads, from one read of item activity and trends: the ranking's
+    shared parts (with trend boosts for recommendations, without for similar items), every
+    item's co-viewed neighbours, the trending order and the detector version most trend rows
+    carry."""
 
     with_trend: SharedParts
     popular_only: SharedParts
+    neighbours: dict[str, dict[str, float]]
     trending: list[Trend]
     detector_version: str | None
 
 
 def shared_reads(index: RankIndex, popularity: dict[str, float],
-                 trends: dict[str, Trend]) -> Shared:
-    """:class:`Shared` of one read of the store's popularity and trends."""
+                 neighbours: dict[str, dict[str, float]], trends: dict[str, Trend]) -> Shared:
+    """:class:`Shared` of one read of the store's item activity and trends."""
     boosts = {i: (1.0 if t.flagged else t.score) for i, t in trends.items()
               if i in index.position}
     versions = collections.Counter(t.model_version for t in trends.values() if t.model_version)
     trending = sorted((t for t in trends.values() if t.item_id in index.position),
                       key=lambda t: (not t.flagged, -t.score, -t.views, t.item_id))
-    return Shared(index.shared(popularity, boosts), index.shared(popularity), trending,
-                  versions.most_common(1)[0][0] if versions else None)
+    return Shared(index.shared(popularity, boosts), index.shared(popularity), neighbours,
+                  trending, versions.most_common(1)[0][0] if versions else None)
 
 
 def json_response(content) -> Response:
@@ -200,10 +202,10 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
     open_store = open_store or (lambda: CassandraStore(settings))
 
     async def read_shared(db: Store) -> Shared:
-        popularity, trends = await asyncio.gather(asyncio.to_thread(db.popularity),
-                                                  asyncio.to_thread(db.trends))
+        (popularity, neighbours), trends = await asyncio.gather(
+            asyncio.to_thread(db.item_activity), asyncio.to_thread(db.trends))
         state["shared_at"] = time.monotonic()
-        return shared_reads(index, popularity, trends)
+        return shared_reads(index, popularity, neighbours, trends)
 
     def flink_json(path: str) -> dict:
         resp = requests.get(f"{settings.flink_rest_url.rstrip('/')}{path}", timeout=2)
@@ -216,7 +218,7 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
             try:
                 state["shared"] = await read_shared(db)
             except Exception as error:  # any driver error: answer from the previous read
-                log.warning("re-reading popularity and trends failed (%s: %s); answers use "
+                log.warning("re-reading item activity and trends failed (%s: %s); answers use "
                             "the previous read until a re-read succeeds (every %ss)",
                             type(error).__name__, error, settings.api_cache_s)
 
@@ -267,14 +269,15 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
 
     @app.get("/v1/health", response_model=HealthOut, tags=["ops"])
     async def health():
-        """``ok``, or ``degraded`` with the reasons: popularity and trends not re-read from
-        Cassandra for three refresh intervals, a declared Flink job not running or failing
+        """``ok``, or ``degraded`` with the reasons: live profiles not followed from their topic
+        (each read from Cassandra), item activity and trends not re-read from Cassandra for
+        three refresh intervals, a declared Flink job not running or failing
         repeatedly (``declared_jobs``, the local declarations), Flink not answering. Always 200:
         the API still answers, from what it read last."""
-        problems = []
+        problems = state["store"].problems()
         age = time.monotonic() - state["shared_at"]
         if age > 3 * settings.api_cache_s:
-            problems.append(f"popularity and trends last read from Cassandra {age:.0f}s ago "
+            problems.append(f"item activity and trends last read from Cassandra {age:.0f}s ago "
                             f"(every {settings.api_cache_s}s expected)")
         try:
             problems += await asyncio.to_thread(declared_jobs.check, settings, flink_json)
@@ -297,9 +300,8 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
         if context_item is not None:
             known_item(context_item)
         profile, updated = await db.live_profile(key) if key else (None, None)
-        recent = profile.recent_items[:CO_VIEW_WINDOW] if profile else []
-        neighbours = await db.neighbours(recent + ([context_item] if context_item else []))
-        ranked = index.rank(state["shared"].with_trend, profile=profile, neighbours=neighbours,
+        shared = state["shared"]
+        ranked = index.rank(shared.with_trend, profile=profile, neighbours=shared.neighbours,
                             k=k, context_item=context_item, category=category,
                             exclude=set(profile.purchased) if profile and exclude_purchased
                             else set())
@@ -316,8 +318,8 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
     async def similar(item_id: Annotated[str, Path()], k: K = 10):
         """Items most often viewed together with ``item_id``, then popular ones."""
         known_item(item_id)
-        neighbours = await state["store"].neighbours([item_id])
-        ranked = index.rank(state["shared"].popular_only, neighbours=neighbours,
+        shared = state["shared"]
+        ranked = index.rank(shared.popular_only, neighbours=shared.neighbours,
                             context_item=item_id, k=k)
         return json_response({"items": out(ranked), "provenance": provenance()})
 
@@ -356,7 +358,10 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
     def erase(user_key: Annotated[str, Path(min_length=1)], db: Annotated[Store, Depends(store)]):
         """Delete everything stored about a customer (privacy request): live and windowed
         profiles, segment, and their events in ``events_by_user``."""
-        held = db.erase(user_key)
+        try:
+            held = db.erase(user_key)
+        except TombstoneError as error:
+            raise HTTPException(503, str(error)) from None
         return Erased(user_key=user_key, tables_with_rows=[t for t, h in held.items() if h],
                       remaining=db.holds(user_key))
 

@@ -1,12 +1,14 @@
 """What the personalization API reads: the :class:`Store` interface, and
 :class:`CassandraStore`, which reads the pipeline's tables with prepared statements.
 
-Per request, awaited on the server's event loop (the driver's ``execute_async``; no worker
-thread per request): a customer's live profile (``live_profiles``, written by the ``live_activity`` job on
-every event) and the co-view neighbours of a few items (``item_neighbours``). Shared by all
-requests, re-read by the app every ``api_cache_s`` in the background: recent views of every
-item (popularity) and each item's latest trend (``item_latest_trend``, written by
-``score_trends``), each one partition or table of at most catalogue size. Rarely: the windowed
+Per request: a customer's live profile (``live_profiles``, written by the ``live_activity`` job
+on every event), from the worker's in-memory copy that follows the job's live profile topic
+(:mod:`personastream_serving.profile_replica`), else read from Cassandra, awaited on the
+server's event loop (the driver's ``execute_async``; no worker thread per request). Shared by
+all requests, re-read by the app every ``api_cache_s`` in the background: every item's recent
+views (popularity) and co-viewed neighbours (``item_neighbours``, one scan) and latest trend
+(``item_latest_trend``, written by ``score_trends``), each one partition or table of at most
+catalogue size. Rarely: the windowed
 profile (``profiles``), erasure.
 """
 from __future__ import annotations
@@ -20,6 +22,8 @@ from personastream_contracts.cassandra import keyspace, settings_cluster
 from personastream_contracts.tables import (LATEST_TREND_BUCKET, TABLES, profile_from_row,
                                             user_tables)
 from personastream_models.recommend import LiveProfile
+from personastream_serving.profile_replica import (ProfileCache, ProfileFollower, live_profile,
+                                                   tombstone)
 
 
 @dataclass(frozen=True)
@@ -39,23 +43,26 @@ class Store(Protocol):
     async def live_profile(self, user_key: str) -> tuple[LiveProfile | None, object]:
         """The customer's live profile and when it was last updated (None, None if unknown)."""
 
-    async def neighbours(self, item_ids: list[str]) -> dict[str, dict[str, float]]:
-        """Co-viewed items and their weights, for each of ``item_ids`` that has some."""
-
     def profile(self, user_key: str) -> dict | None:
         """The windowed profile (any layout version) in JSON types, or None."""
 
-    def popularity(self) -> dict[str, float]:
-        """Recent (decayed) views of every item, read now."""
+    def item_activity(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """Every item's recent (decayed) views, and its co-viewed items with their weights (if
+        it has some), read now."""
 
     def trends(self) -> dict[str, Trend]:
         """Each item's latest scored window, read now."""
 
     def erase(self, user_key: str) -> dict[str, bool]:
-        """Delete every row about ``user_key``; return which tables held one."""
+        """Delete every row about ``user_key`` (and every copy held in memory); return which
+        tables held one. Raises :class:`~.profile_replica.TombstoneError` if a copy may
+        remain."""
 
     def holds(self, user_key: str) -> list[str]:
         """The tables that still hold a row about ``user_key``."""
+
+    def problems(self) -> list[str]:
+        """Why answers may be slower or older than they should (for health), if they may."""
 
     def close(self) -> None:
         """Release connections."""
@@ -101,6 +108,7 @@ class CassandraStore:
     """The :class:`Store` of the pipeline's Cassandra tables."""
 
     def __init__(self, settings):
+        """Connect; start following the live profile topic (unless ``api_profile_cache`` is 0)."""
         from cassandra.cluster import EXEC_PROFILE_DEFAULT
         from cassandra.query import tuple_factory
 
@@ -115,18 +123,27 @@ class CassandraStore:
         self._live = prepare(f"SELECT recent_items, category_affinity, brand_affinity, purchased, "
                              f"n_events, updated_at FROM {ks}.live_profiles WHERE user_key = ?")
         self._profile = prepare(f"SELECT * FROM {ks}.profiles WHERE user_key = ?")
-        self._neighbours = prepare(f"SELECT item_id, neighbours FROM {ks}.item_neighbours "
-                                   "WHERE item_id IN ?")
-        self._views = prepare(f"SELECT item_id, views FROM {ks}.item_neighbours")
+        self._items = prepare(f"SELECT item_id, views, neighbours FROM {ks}.item_neighbours")
         self._trends = prepare(f"SELECT item_id, window_start, views, score, flagged, "
                                f"model_version FROM {ks}.item_latest_trend WHERE bucket = ?")
         self._erase = {t.name: prepare(f"DELETE FROM {ks}.{t.name} WHERE user_key = ?")
                        for t in user_tables()}
         self._exists = {t.name: prepare(f"SELECT user_key FROM {ks}.{t.name} WHERE user_key = ? "
                                         "LIMIT 1") for t in user_tables()}
+        self.settings = settings
+        self.cache = ProfileCache(settings.api_profile_cache)
+        self.follower = None
+        if settings.api_profile_cache > 0:
+            self.follower = ProfileFollower(settings, settings.topic_live_profiles, self.cache)
+            self.follower.start()
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self.cluster.shutdown()
+
+    def problems(self) -> list[str]:
+        return [self.follower.problem] if self.follower and self.follower.problem else []
 
     def _rows(self, statement, params: list) -> asyncio.Future:
         """The rows of one prepared statement as a future of the running event loop (its first
@@ -139,28 +156,32 @@ class CassandraStore:
         return future
 
     async def live_profile(self, user_key: str) -> tuple[LiveProfile | None, object]:
+        following = self.follower is not None and self.follower.following
+        if following and (cached := self.cache.get(user_key)) is not None:
+            return cached
         rows = await self._rows(self._live, [user_key])
         if not rows:
             return None, None
         recent, categories, brands, purchased, n_events, updated_at = rows[0]
-        return LiveProfile(recent_items=list(recent or []),
-                           category_affinity=_as_dict(categories),
-                           brand_affinity=_as_dict(brands), purchased=list(purchased or []),
-                           n_events=n_events or 0), updated_at
+        found = (live_profile(recent, _as_dict(categories), _as_dict(brands), purchased,
+                              n_events), updated_at)
+        if following:
+            self.cache.read(user_key, found)
+        return found
 
     def profile(self, user_key: str) -> dict | None:
         row = self.cql.execute(self._profile, [user_key]).one()
         return None if row is None else {k: _plain(v)
                                          for k, v in profile_from_row(row._asdict()).items()}
 
-    async def neighbours(self, item_ids: list[str]) -> dict[str, dict[str, float]]:
-        if not item_ids:
-            return {}
-        rows = await self._rows(self._neighbours, [list(dict.fromkeys(item_ids))])
-        return {item_id: _as_dict(weights) for item_id, weights in rows}
-
-    def popularity(self) -> dict[str, float]:
-        return {r.item_id: r.views or 0.0 for r in self.cql.execute(self._views)}
+    def item_activity(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        views, neighbours = {}, {}
+        for item_id, item_views, weights in self.cql.execute(
+                self._items, execution_profile=self._tuples):
+            views[item_id] = item_views or 0.0
+            if weights:
+                neighbours[item_id] = _as_dict(weights)
+        return views, neighbours
 
     def trends(self) -> dict[str, Trend]:
         return {r.item_id: Trend(r.item_id, r.window_start, r.views or 0, r.score or 0.0,
@@ -168,10 +189,14 @@ class CassandraStore:
                 for r in self.cql.execute(self._trends, [LATEST_TREND_BUCKET])}
 
     def erase(self, user_key: str) -> dict[str, bool]:
+        """Also publishes a tombstone of the customer to the live profile topic: every API
+        worker drops its copy, and compaction removes the profile from the topic."""
         held = {t: self.cql.execute(q, [user_key]).one() is not None
                 for t, q in self._exists.items()}
         for statement in self._erase.values():
             self.cql.execute(statement, [user_key])
+        self.cache.changed(user_key, None)
+        tombstone(self.settings, self.settings.topic_live_profiles, user_key)
         return held
 
     def holds(self, user_key: str) -> list[str]:

@@ -81,12 +81,10 @@ class Isolated:
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
     port, validate_port = free_port(), free_port()
+    topics = {f.name: f"test_{uid}.{getattr(settings, f.name)}"
+              for f in dataclasses.fields(settings) if f.name.startswith("topic_")}
     s = dataclasses.replace(
-        settings, cassandra_keyspace=f"test_{uid}",
-        topic_events_enriched=f"test_{uid}.events.enriched",
-        topic_events_deadletter=f"test_{uid}.events.deadletter",
-        topic_trends_anomalies=f"test_{uid}.trends.anomalies",
-        topic_models_control=f"test_{uid}.models.control",
+        settings, cassandra_keyspace=f"test_{uid}", **topics,
         nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events",
         nifi_ingest_validate_port=validate_port,
         nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")

@@ -1,8 +1,10 @@
 """The personalization API over real Cassandra rows written by the real jobs: every endpoint,
 bad parameters, unknown users and items, and the erase endpoint (after it, nothing about the
-user can be read back); and over rows written directly, its answers against the reference
-ranking."""
+user can be read back, and its tombstone is on the live profile topic); over rows written
+directly, its answers against the reference ranking; and live profiles taken from the topic the
+job publishes them to."""
 import datetime as dt
+import json
 import random
 import time
 import uuid
@@ -16,6 +18,7 @@ from personastream_models.recommend import RANKING_VERSION, Item, LiveProfile, r
 from personastream_serving.catalogue import catalogue
 from personastream_serving.store import LIVE_PROFILE_VERSION
 from personastream_stack import flink_jobs
+from personastream_stack.kafka import read_to_end
 
 USER_TABLES = [t.name for t in user_tables()]
 
@@ -111,6 +114,9 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     assert erased.json()["remaining"] == [] and held(s, USER) == set()
     assert get(api, f"/v1/users/{USER}/profile").status_code == 404
     assert get(api, "/v1/recommendations", user=USER).json()["provenance"]["profile"] == "none"
+    last = [m for batch in read_to_end(s, s.topic_live_profiles) for m in batch
+            if m.key() == USER.encode()][-1]
+    assert last.value() is None  # erase published the customer's tombstone
 
 
 def held(settings, user_key: str) -> set[str]:
@@ -125,7 +131,7 @@ def test_answers_over_cassandra_are_the_reference_ranking(isolated, api_settings
     """Rows written straight into the test's keyspace (random profiles, co-views, popularity,
     trends): every customer's answer is what the reference ``rank()`` makes of those rows,
     scores and parts exactly (the API ranks with the vectorised RankIndex, reads with
-    execute_async and shares popularity and trends between requests)."""
+    execute_async and shares popularity, co-views and trends between requests)."""
     rng = random.Random(12)
     products = catalogue(api_settings.storefront_items)
     items = {p.item_id: Item(p.item_id, p.category, p.brand) for p in products}
@@ -158,7 +164,7 @@ def test_answers_over_cassandra_are_the_reference_ranking(isolated, api_settings
                         "%s)", [LATEST_TREND_BUCKET, item, at, 9, score, flagged, "3-4-0"])
     boosts = {i: 1.0 if flagged else score for i, (score, flagged) in trends.items()}
     wait_for(lambda: len(get(api, "/v1/trending", k=100).json()["items"]) == len(trends),
-             "popularity and trends re-read after the rows were written (api_cache_s)")
+             "item activity and trends re-read after the rows were written (api_cache_s)")
     for user, p in profiles.items():
         k = rng.choice([3, 10, 40])
         answer = get(api, "/v1/recommendations", user=user, k=k).json()
@@ -185,3 +191,33 @@ def test_health_names_a_declared_job_that_flink_does_not_run(isolated, api_setti
     assert degraded["status"] == "degraded"
     assert f"{name} is not running" in degraded["problems"]
     assert not any(name in p for p in get(api, "/v1/health").json()["problems"])
+
+
+def test_live_profiles_come_from_the_topic_the_job_publishes(isolated, api_settings, api):
+    """Each API worker keeps the live profiles that live_activity publishes (a record for a
+    customer Cassandra has no row of is answered from), and drops one on its tombstone."""
+    from confluent_kafka import Producer
+
+    s = api_settings
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap_servers, "acks": "all"})
+    bag = next(i for i in catalogue(s.storefront_items) if i.category == "bags")
+    record = {"user_key": "user-topic", "recent_items": [bag.item_id],
+              "category_affinity": {"bags": 2.0}, "brand_affinity": {bag.brand: 1.0},
+              "purchased": [], "updated_at": "2026-12-03T10:00:00.25", "n_events": 7,
+              "written_at": "2026-12-03T10:00:01"}
+    assert get(api, "/v1/health").json() == {"status": "ok", "problems": []}
+    producer.produce(s.topic_live_profiles, key=b"user-topic", value=json.dumps(record))
+    producer.flush(10)
+    recs = wait_for(lambda: (r := get(api, "/v1/recommendations", user="user-topic", k=3)
+                             .json())["provenance"]["profile"] == "live" and r,
+                    "the published profile in the API")
+    assert recs["provenance"]["profile_events"] == 7
+    assert recs["provenance"]["profile_updated_at"] == "2026-12-03T10:00:00.250000Z"
+    assert [i["category"] for i in recs["items"]] == ["bags"] * 3
+    with session(s) as cql:  # Cassandra never had it: the answer came from the topic
+        assert cql.execute(f"SELECT user_key FROM {keyspace(s)}.live_profiles WHERE "
+                           "user_key = 'user-topic'").one() is None
+    producer.produce(s.topic_live_profiles, key=b"user-topic", value=None)
+    producer.flush(10)
+    wait_for(lambda: get(api, "/v1/recommendations", user="user-topic")
+             .json()["provenance"]["profile"] == "none", "the tombstone in the API")

@@ -1,6 +1,7 @@
 """The live_activity job on real Kafka, Flink and Cassandra: a customer's views give their live
-profile, two customers viewing the same pair of items make them neighbours, and each row is
-readable within seconds of the event being produced (the latencies are printed; run with -s)."""
+profile (in Cassandra and on the live profile topic, the API's source), two customers viewing
+the same pair of items make them neighbours, and each row is readable within seconds of the event
+being produced (the latencies are printed; run with -s)."""
 import statistics
 import time
 import uuid
@@ -8,7 +9,9 @@ import uuid
 import pytest
 
 from personastream_contracts.cassandra import keyspace, session
+from personastream_serving.profile_replica import from_record
 from personastream_stack import flink_jobs
+from personastream_stack.kafka import read_to_end
 
 #: Produce -> row readable in Cassandra, per event (the job aims at about a second).
 LATENCY_BOUND_S = 10.0
@@ -80,6 +83,14 @@ def test_live_profile_and_co_view_neighbours_within_seconds(isolated, enriched):
                                    "live_profiles after a purchase")
         assert p.purchased == ["shoe-2"]
         assert p.recent_items == ["shoe-3", "shoe-2", "shoe-1"]
+        # each profile the job wrote was also published, keyed by customer, the last one equal
+        published = [from_record(m.value()) for batch in read_to_end(s, s.topic_live_profiles)
+                     for m in batch if m.key() == b"user-a"]
+        assert [profile.n_events for profile, _ in published] == [1, 2, 3, 4]
+        last, updated_at = published[-1]
+        assert (last.recent_items, last.purchased, updated_at) == \
+            (p.recent_items, p.purchased, p.updated_at)
+        assert last.category_affinity == pytest.approx(p.category_affinity)
 
         # two customers each view bag-1 then bag-2: each bag is the other's neighbour
         for n, user in enumerate(["user-b", "user-c"], start=1):

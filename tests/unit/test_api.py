@@ -47,14 +47,14 @@ class MemoryStore:
     def profile(self, user_key):
         return self.windowed.get(user_key)
 
-    async def neighbours(self, item_ids):
-        return {i: self.co_views[i] for i in item_ids if i in self.co_views}
-
-    def popularity(self):
-        return dict(self.views)
+    def item_activity(self):
+        return dict(self.views), {i: dict(w) for i, w in self.co_views.items()}
 
     def trends(self):
         return dict(self.latest)
+
+    def problems(self):
+        return []
 
     def holds(self, user_key):
         return [t.name for t in user_tables()

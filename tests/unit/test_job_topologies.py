@@ -10,12 +10,11 @@ import json
 import pytest
 
 from personastream_contracts.deadletters import DEADLETTER_SCHEMA
-from personastream_contracts.event_schemas import load_schemas, validator
+from personastream_contracts.event_schemas import SCHEMA_DIR, load_schemas, validator
 from personastream_contracts.tables import TABLES
 from personastream_flink import (assign_segments, build_profiles, land_events, live_activity,
                                  score_trends)
 from personastream_flink.testing import FileIO, local_environment
-from personastream_contracts.event_schemas import SCHEMA_DIR
 from personastream_models.registry import Placement
 
 DEADLETTER = validator(load_schemas(SCHEMA_DIR), tuple(DEADLETTER_SCHEMA.split("/")))
@@ -192,12 +191,14 @@ def test_live_activity_updates_live_profiles_and_co_viewed_neighbours(tmp_path, 
               enrich.view("c", T0_MS + 2000, user="u-1", category="bags"),
               enrich.view("a", T0_MS + 3000, user="u-2"), enrich.view("b", T0_MS + 4000, user="u-2")]
     io = FileIO(tmp_path, events)
-    run(live_activity, io, "--recent-items", "5", "--affinity-half-life-s", "86400")
+    run(live_activity, io, "--profiles-topic", "profiles.live", "--recent-items", "5",
+        "--affinity-half-life-s", "86400")
     live = {}
     for row in io.rows("live_profiles"):
         live[row["user_key"]] = row
     assert live["u-1"]["recent_items"] == ["c", "b", "a"] and live["u-1"]["n_events"] == 3
     assert set(live["u-1"]["category_affinity"]) == {"shoes", "bags"}
+    assert io.rows("profiles.live") == io.rows("live_profiles")  # published as written
     neighbours = {}
     for row in io.rows("item_neighbours"):
         neighbours[row["item_id"]] = row

@@ -1,0 +1,215 @@
+"""The API's in-memory copy of live profiles, so that a recommendation reads no database.
+
+The ``live_activity`` job writes each customer's live profile to Cassandra and publishes the
+same row to the compacted topic ``topic_live_profiles`` (keyed by ``user_key``). Each API
+worker follows that topic from a thread (:class:`ProfileFollower`, every partition, no
+consumer group) into a :class:`ProfileCache` of at most ``api_profile_cache`` customers, the
+least recently used dropped first. A request takes the profile from the cache; a customer not
+in it is read from Cassandra once and kept (a read-through).
+
+Rules that keep the copy as fresh as the topic:
+
+- a record from the topic always replaces the cached profile (records of one customer arrive
+  in the order the job wrote them); a tombstone (an erased customer) removes it;
+- a profile read from Cassandra is kept only if no record arrived meanwhile, so a slow read
+  never overwrites a newer record;
+- the follower starts :data:`REPLAY_S` before the worker's start, so a record published just
+  before it, whose Cassandra write had not landed when the worker read the row, still arrives;
+- while the follower is not following (Kafka unreachable, topic missing), every request reads
+  Cassandra and the API's health names the problem; when it follows again the cache starts
+  empty.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+
+import orjson
+
+from personastream_models.recommend import LiveProfile
+
+log = logging.getLogger(__name__)
+
+#: Seconds of the topic the follower reads again at start (see the module's docstring).
+REPLAY_S = 60
+#: Seconds between attempts to follow the topic after a failure.
+RETRY_S = 5
+
+
+def live_profile(recent, categories, brands, purchased, n_events) -> LiveProfile:
+    """A :class:`LiveProfile` from a ``live_profiles`` row's columns (maps as dicts or None)."""
+    return LiveProfile(recent_items=list(recent or []), category_affinity=dict(categories or {}),
+                       brand_affinity=dict(brands or {}), purchased=list(purchased or []),
+                       n_events=n_events or 0)
+
+
+def from_record(value: bytes) -> tuple[LiveProfile, dt.datetime]:
+    """The live profile and its ``updated_at`` (naive UTC, as the driver reads it) of a record
+    that ``live_activity`` published (the ``live_profiles`` row as JSON).
+
+    >>> p, at = from_record(b'{"user_key": "u", "recent_items": ["b", "a"], '
+    ...     b'"category_affinity": {"bags": 1.5}, "brand_affinity": null, "purchased": [], '
+    ...     b'"updated_at": "2026-12-03T09:18:48.999", "n_events": 2, "written_at": null}')
+    >>> p.recent_items, p.category_affinity, p.brand_affinity, p.n_events, at.isoformat()
+    (['b', 'a'], {'bags': 1.5}, {}, 2, '2026-12-03T09:18:48.999000')
+    """
+    row = orjson.loads(value)
+    updated = row.get("updated_at")
+    return (live_profile(row.get("recent_items"), row.get("category_affinity"),
+                         row.get("brand_affinity"), row.get("purchased"), row.get("n_events")),
+            dt.datetime.fromisoformat(updated) if updated else None)
+
+
+class TombstoneError(RuntimeError):
+    """A customer's tombstone was not acknowledged by Kafka."""
+
+
+def tombstone(settings, topic: str, user_key: str, timeout_s: float = 10.0) -> None:
+    """Publish ``user_key``'s tombstone to ``topic`` and wait until Kafka acknowledged it."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+                         "log_level": 0})
+    outcome: list = []
+    producer.produce(topic, key=user_key.encode(), value=None,
+                     on_delivery=lambda error, _msg: outcome.append(error))
+    producer.flush(timeout_s)
+    if outcome != [None]:
+        raise TombstoneError(f"the tombstone of {user_key!r} was not acknowledged by Kafka at "
+                             f"{settings.kafka_bootstrap_servers} (topic {topic!r}: "
+                             f"{outcome[0] if outcome else 'timed out'}); API workers may still "
+                             "hold the live profile: retry the erase when Kafka is up")
+
+
+class ProfileCache:
+    """At most ``capacity`` entries ``user_key -> value``, least recently used dropped first,
+    with the two ways in of the module's rules (safe to call from two threads).
+
+    >>> cache = ProfileCache(2)
+    >>> cache.changed("a", 1); cache.changed("b", 1); cache.get("a")
+    1
+    >>> cache.changed("c", 1); cache.get("b") is None  # b was the least recently used
+    True
+    >>> cache.read("a", 0); cache.get("a")  # a read never replaces a record
+    1
+    >>> cache.changed("a", None); cache.get("a") is None  # tombstone
+    True
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str):
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def changed(self, key: str, value) -> None:
+        """A record of the topic: ``value`` replaces the entry; None (a tombstone) removes it."""
+        with self._lock:
+            if value is None:
+                self._entries.pop(key, None)
+            else:
+                self._put(key, value)
+
+    def read(self, key: str, value) -> None:
+        """A row read from the database: kept unless an entry arrived meanwhile."""
+        with self._lock:
+            if key not in self._entries:
+                self._put(key, value)
+
+    def _put(self, key: str, value) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
+class ProfileFollower:
+    """Follows ``topic`` into ``cache`` from a daemon thread (see the module's docstring);
+    ``following`` is True while the cache may be trusted, else ``problem`` says why not."""
+
+    def __init__(self, settings, topic: str, cache: ProfileCache):
+        self.settings, self.topic, self.cache = settings, topic, cache
+        self.following = False
+        self.problem: str | None = "not started"
+        self.records = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"follow {topic}", daemon=True)
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start the thread; wait up to ``timeout_s`` for it to follow (else it keeps trying
+        while requests read Cassandra)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.following and self.problem == "not started" \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _consumer(self):
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                             "group.id": "personastream-api", "enable.auto.commit": False,
+                             "fetch.wait.max.ms": 20, "log_level": 0})
+        meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+        if meta is None or meta.error is not None:
+            consumer.close()
+            raise LookupError(f"topic {self.topic!r} is missing on "
+                              f"{self.settings.kafka_bootstrap_servers}: run `personastream "
+                              "stack up` (it creates the pipeline's topics)")
+        since_ms = int((time.time() - REPLAY_S) * 1000)
+        starts = consumer.offsets_for_times(
+            [TopicPartition(self.topic, p, since_ms) for p in meta.partitions], timeout=5)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)[1]
+                for p in meta.partitions}
+        # a partition with no record since then starts at its end, resolved now, not lazily
+        consumer.assign([TopicPartition(self.topic, tp.partition,
+                                        tp.offset if tp.offset >= 0 else ends[tp.partition])
+                         for tp in starts])
+        return consumer
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            consumer = None
+            try:
+                consumer = self._consumer()
+                self.cache.clear()  # what was missed while not following is read again
+                self.following, self.problem = True, None
+                while not self._stop.is_set():
+                    for msg in consumer.consume(500, timeout=0.2):
+                        if msg.error():
+                            log.warning("reading %r: %s", self.topic, msg.error())
+                            continue
+                        value = msg.value()
+                        self.cache.changed(msg.key().decode(),
+                                           None if value is None else from_record(value))
+                        self.records += 1
+            except Exception as error:  # Kafka unreachable, the topic missing: try again
+                self.following, self.problem = False, (
+                    f"not following {self.topic!r} ({type(error).__name__}: {error}); live "
+                    f"profiles are read from Cassandra per request, retrying every {RETRY_S}s")
+                log.warning("%s", self.problem)
+                self._stop.wait(RETRY_S)
+            finally:
+                self.following = False
+                if consumer is not None:
+                    consumer.close()
