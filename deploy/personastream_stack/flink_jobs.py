@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ import requests
 
 from personastream_contracts import declared_jobs
 from personastream_contracts.errors import PersonastreamError
-from personastream_contracts.settings import Settings
+from personastream_contracts.settings import Settings, as_environ
 from personastream_flink.catalog import JOBS
 from personastream_stack.flink import fetch_connectors, flink_home, rest_get
 
@@ -54,6 +55,23 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
                 None)
 
 
+def _arguments_of(code: list[Path], name: str, settings: Settings, job_name: str) -> list[str]:
+    """Job ``name``'s arguments as the design in ``code`` builds them from ``settings`` (its
+    own ``job_arguments``, which may differ from this tree's), in a process of its own."""
+    script = ("import importlib, json, sys; from personastream_contracts.settings import resolve; "
+              "from personastream_stack.flink import fetch_connectors; s = resolve(); "
+              f"m = importlib.import_module({JOBS[name]!r}); "
+              f"print(json.dumps(m.job_arguments(s, fetch_connectors(s), job_name={job_name!r})))")
+    env = {**os.environ, **as_environ(settings), "PYTHONPATH": os.pathsep.join(
+        [*map(str, code), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([settings.flink_python, "-c", script], capture_output=True, text=True,
+                          env=env)
+    if done.returncode != 0:
+        raise JobError(f"the arguments of {name} in {code[0].parent} could not be built: "
+                       f"{done.stderr[-2000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def submit(settings: Settings, name: str, instance: str | None = None,
            restore_from: str | None = None, code: list[Path] | None = None,
            arguments: list[str] | None = None, declare: bool = True) -> JobInfo:
@@ -65,7 +83,8 @@ def submit(settings: Settings, name: str, instance: str | None = None,
     ``restore_from`` is a savepoint or retained checkpoint path to start from. ``code``: folders
     whose packages the job runs instead of the installed ones (shipped to the workers with
     ``-pyfs``, first on the client's path): a previous design, for a benchmark.
-    ``arguments``: the job's own arguments (default: built from ``settings``), as declared.
+    ``arguments``: the job's own arguments (default: built from ``settings`` by the job's
+    code, ``code``'s if given), as declared.
     """
     if name not in JOBS:
         raise JobError(f"no job named {name!r}; choose among {', '.join(JOBS)}")
@@ -77,7 +96,9 @@ def submit(settings: Settings, name: str, instance: str | None = None,
             declared_jobs.record(declared_jobs.path_for(settings), job_name, name,
                                  running.job_id)
         return running
-    if arguments is None:
+    if arguments is None and code:
+        arguments = _arguments_of(code, name, settings, job_name)
+    elif arguments is None:
         module = importlib.import_module(JOBS[name])
         arguments = module.job_arguments(settings, fetch_connectors(settings), job_name=job_name)
     address = settings.flink_rest_url.split("//")[-1].rstrip("/")
