@@ -40,7 +40,7 @@ from typing import Callable, Iterator
 from personastream_bench.load import (LoadError, cpu_seconds, git_archive, percentile, process_tree,
                                       rss_mib, run_vegeta, run_wrk, tool)
 from personastream_contracts.cassandra import ensure_schema, keyspace, session
-from personastream_stack import lifecycle
+from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
 
@@ -84,6 +84,7 @@ class Report:
     workers: int
     load_1m: float
     tools: str
+    jobs_running: list[str]
 
 
 @dataclass
@@ -258,8 +259,9 @@ def frozen_copy(settings) -> Iterator[object]:
     finally:
         with session(settings) as cql:
             cql.execute(f"DROP KEYSPACE IF EXISTS {keyspace(frozen)}", timeout=60)
-        for future in admin_client(settings).delete_topics(
-                [frozen.topic_live_profiles], operation_timeout=30).values():
+        admin = admin_client(settings)  # referenced until its futures are done
+        for future in admin.delete_topics([frozen.topic_live_profiles],
+                                          operation_timeout=30).values():
             future.result()
 
 
@@ -325,6 +327,8 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
         cassandra_pid = _cassandra_pid(settings)
         phases = []
         load_1m = os.getloadavg()[0]
+        jobs_running = sorted(j.name for j in flink_jobs.list_jobs(settings)
+                              if j.state == "RUNNING")
         with _servers(settings, baseline, workers, work_dir / "load", {}) as servers:
             for server in servers:  # warm up: connections, prepared statements, caches
                 run_wrk(script, server.url, 2, 3)
@@ -345,7 +349,7 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
         version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split()
         tools = (f"closed loop: {' '.join(version[:2]) or 'wrk'}; open loop: vegeta "
                  f"({VEGETA_MODULE.split('@')[1]})")
-        return Report(phases, answers, len(users), k, workers, load_1m, tools)
+        return Report(phases, answers, len(users), k, workers, load_1m, tools, jobs_running)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -354,7 +358,8 @@ def report(result: Report, command: str) -> str:
     lines = [f"GET /v1/recommendations?k={result.k}, {result.n_users} customers with live "
              f"profiles, in turn; each API: uvicorn, {result.workers} worker(s); load tools on "
              f"the same machine ({os.cpu_count()} CPUs, load average {result.load_1m:.1f} at "
-             "start, the stack and its jobs running)"]
+             f"start, the stack up; Flink jobs running: "
+             f"{', '.join(result.jobs_running) or 'none'})"]
     if result.answers is not None:
         a = result.answers
         lines.append(f"answers, baseline vs this tree on a frozen copy of the tables: "
