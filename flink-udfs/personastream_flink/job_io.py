@@ -85,8 +85,9 @@ class KafkaCassandra:
         """Flink's upsert-kafka sink (Java, at least once): each row as JSON (timestamps
         ISO-8601, UTC), its key the partition key's text (e.g. ``user_key``). The sink runs in
         a task of its own (``rescale``: subtask i of ``stream`` to subtask i of the sink, so a
-        key's rows stay in order): chained to a Python operator in thread mode, it took that
-        operator from 383 to 157-213 events/s, unchained 230 (``bench jobs``, live_activity)."""
+        key's rows stay in order), not chained to the Python operator that makes the rows (in
+        thread mode chained work holds its interpreter: 157-213 events/s chained, 230-286
+        not, ``bench jobs --events 20000``, live_activity)."""
         t_env.execute_sql(f"""CREATE TEMPORARY TABLE {name} ({output.sql_columns}) WITH (
             'connector' = 'upsert-kafka', 'topic' = '{topic}',
             'properties.bootstrap.servers' = '{self.args.bootstrap_servers}',

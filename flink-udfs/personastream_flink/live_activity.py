@@ -208,12 +208,9 @@ class UpdateItemNeighbours(KeyedProcessFunction):
 
 
 def low_latency(env: StreamExecutionEnvironment) -> None:
-    """Python in the JVM, frequent buffer flushes (see the module's docstring), and records
-    handed to chained operators without a copy (each Python call emits new objects; the
-    Cassandra sink binds a row's values as it receives it): 230 -> 286 events/s."""
+    """Python in the JVM and frequent buffer flushes (see the module's docstring)."""
     config = Configuration()
     job_args.thread_mode(config)
-    config.set_string("pipeline.object-reuse", "true")
     env.configure(config)
     env.set_buffer_timeout(BUFFER_TIMEOUT_MS)
 
