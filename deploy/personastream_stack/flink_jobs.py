@@ -58,7 +58,7 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
 def _arguments_of(code: list[Path], name: str, settings: Settings, job_name: str) -> list[str]:
     """Job ``name``'s arguments as the design in ``code`` builds them from ``settings`` (its
     own ``job_arguments``, which may differ from this tree's), in a process of its own."""
-    script = ("import importlib, json, sys; from personastream_contracts.settings import resolve; "
+    script = ("import importlib, json; from personastream_contracts.settings import resolve; "
               "from personastream_stack.flink import fetch_connectors; s = resolve(); "
               f"m = importlib.import_module({JOBS[name]!r}); "
               f"print(json.dumps(m.job_arguments(s, fetch_connectors(s), job_name={job_name!r})))")

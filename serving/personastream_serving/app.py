@@ -9,10 +9,11 @@ anonymous customers get trending and popular items. Every answer says which rank
 trends detector version and profile produced it. The storefront sends its views and clicks to
 NiFi's ingest endpoint, the pipeline's real front door.
 
-The request path stays on the event loop: the one per-request read (the live profile) is
-awaited (the Cassandra driver's ``execute_async``), what all requests share (popularity, item
-co-views, trends) is re-read every ``api_cache_s`` by a background task, and answers are serialized once with orjson (the response
-models still describe them in the OpenAPI schema).
+The request path stays on the event loop: the one per-request read (the live profile, from
+the worker's copy or else awaited from Cassandra with the driver's ``execute_async``), what all
+requests share (popularity, item co-views, trends) re-read every ``api_cache_s`` by a
+background task, and answers serialized once with orjson (the response models still describe
+them in the OpenAPI schema).
 
 Start it with ``personastream serve``.
 """

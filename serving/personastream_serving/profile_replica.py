@@ -104,9 +104,6 @@ class ProfileCache:
         self._entries: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def get(self, key: str):
         with self._lock:
             value = self._entries.get(key)
@@ -147,7 +144,6 @@ class ProfileFollower:
         self.settings, self.topic, self.cache = settings, topic, cache
         self.following = False
         self.problem: str | None = "not started"
-        self.records = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follow {topic}", daemon=True)
 
@@ -202,7 +198,6 @@ class ProfileFollower:
                         value = msg.value()
                         self.cache.changed(msg.key().decode(),
                                            None if value is None else from_record(value))
-                        self.records += 1
             except Exception as error:  # Kafka unreachable, the topic missing: try again
                 self.following, self.problem = False, (
                     f"not following {self.topic!r} ({type(error).__name__}: {error}); live "

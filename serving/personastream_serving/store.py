@@ -8,8 +8,7 @@ server's event loop (the driver's ``execute_async``; no worker thread per reques
 all requests, re-read by the app every ``api_cache_s`` in the background: every item's recent
 views (popularity) and co-viewed neighbours (``item_neighbours``, one scan) and latest trend
 (``item_latest_trend``, written by ``score_trends``), each one partition or table of at most
-catalogue size. Rarely: the windowed
-profile (``profiles``), erasure.
+catalogue size. Rarely: the windowed profile (``profiles``), erasure.
 """
 from __future__ import annotations
 
