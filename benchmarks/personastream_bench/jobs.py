@@ -34,7 +34,6 @@ Method, and why:
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import gc
 import json
@@ -62,7 +61,7 @@ from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import (ensure_schema, insert_statement, keyspace, migrate,
                                                session)
 from personastream_contracts.errors import PersonastreamError
-from personastream_contracts.settings import Settings
+from personastream_contracts.settings import Settings, renamed
 from personastream_contracts.topics import pipeline_topics
 from personastream_flink import land_events, live_activity
 from personastream_flink.trend_scoring import OUTPUT as TRENDS
@@ -334,30 +333,17 @@ class JobRun:
                              f"{', '.join(self.busy_s)}")
 
 
-def isolated_settings(settings: Settings, prefix: str) -> Settings:
-    """``settings`` with keyspace ``prefix`` and every ``topic_*`` prefixed with ``prefix.``.
-
-    >>> from personastream_contracts.settings import resolve
-    >>> s = isolated_settings(resolve(environ={}), "bench_1234abcd")
-    >>> s.cassandra_keyspace, s.topic_events_enriched
-    ('bench_1234abcd', 'bench_1234abcd.events.enriched')
-    """
-    topics = {f.name: f"{prefix}.{getattr(settings, f.name)}"
-              for f in dataclasses.fields(settings) if f.name.startswith("topic_")}
-    return dataclasses.replace(settings, cassandra_keyspace=prefix, **topics)
-
-
 @contextmanager
 def isolated(settings: Settings, job: str, progress: Progress = log.info
              ) -> Iterator[tuple[Settings, str]]:
     """Own topics and keyspace for one run of ``job``, and its Flink instance name; on exit the
     job is cancelled and its topics, consumer group, keyspace and local checkpoints removed."""
     prefix = f"bench_{uuid.uuid4().hex[:8]}"
-    s = isolated_settings(settings, prefix)
+    s = renamed(settings, prefix)
     shared = [t for t in pipeline_topics(s) if not t.startswith(f"{prefix}.")]
     if shared:
         raise BenchmarkError(f"topics {shared} are not per-benchmark; name them by a topic_* "
-                             "setting so that isolated_settings renames them")
+                             "setting so that settings.renamed renames them")
     try:
         ensure_topics(s, pipeline_topics(s))
         ensure_schema(s)

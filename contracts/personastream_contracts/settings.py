@@ -232,6 +232,19 @@ def resolve(profile: Path | None = None, overrides: Mapping[str, Any] | None = N
     return Settings(**values)
 
 
+def renamed(settings: Settings, prefix: str) -> Settings:
+    """``settings`` with keyspace ``prefix`` and every ``topic_*`` prefixed with ``prefix.``:
+    a run of its own beside the others (a benchmark, a test).
+
+    >>> s = renamed(resolve(environ={}), "bench_1234abcd")
+    >>> s.cassandra_keyspace, s.topic_events_enriched
+    ('bench_1234abcd', 'bench_1234abcd.events.enriched')
+    """
+    topics = {f.name: f"{prefix}.{getattr(settings, f.name)}"
+              for f in dataclasses.fields(settings) if f.name.startswith("topic_")}
+    return dataclasses.replace(settings, cassandra_keyspace=prefix, **topics)
+
+
 def as_environ(settings: Settings) -> dict[str, str]:
     """The ``PERSONASTREAM_*`` environment that :func:`resolve` turns back into ``settings``
     (for a process that acts on their behalf, such as the stack's job reconciler).

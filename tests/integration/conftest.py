@@ -15,7 +15,7 @@ import pytest
 from personastream_bench.traffic import sample_events
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
-from personastream_contracts.settings import resolve
+from personastream_contracts.settings import renamed, resolve
 from personastream_contracts.topics import pipeline_topics
 from personastream_flows.client import connect
 from personastream_flows.deploy import deploy, find_group
@@ -81,10 +81,8 @@ class Isolated:
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
     port, validate_port = free_port(), free_port()
-    topics = {f.name: f"test_{uid}.{getattr(settings, f.name)}"
-              for f in dataclasses.fields(settings) if f.name.startswith("topic_")}
     s = dataclasses.replace(
-        settings, cassandra_keyspace=f"test_{uid}", **topics,
+        renamed(settings, f"test_{uid}"),
         nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events",
         nifi_ingest_validate_port=validate_port,
         nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")

@@ -9,7 +9,7 @@ import pytest
 from personastream.commands.bench import _jobs_report
 from personastream_bench import jobs
 from personastream_contracts.cassandra import keyspace, schema_statements
-from personastream_contracts.settings import resolve
+from personastream_contracts.settings import renamed, resolve
 from personastream_flink.catalog import JOBS
 from personastream_models import specs
 from personastream_models.features import feature_set
@@ -74,8 +74,8 @@ def test_too_few_events_for_the_closing_ones_is_refused():
         jobs.build_workload(4, 5, 2, 4, 60, 5, 1, progress=lambda m: None)
 
 
-def test_isolated_settings_rename_every_topic_and_the_keyspace():
-    s = jobs.isolated_settings(resolve(environ=ENV), "bench_0a1b2c3d")
+def test_renamed_settings_rename_every_topic_and_the_keyspace():
+    s = renamed(resolve(environ=ENV), "bench_0a1b2c3d")
     topics = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)
               if f.name.startswith("topic_")}
     assert topics and all(t.startswith("bench_0a1b2c3d.") for t in topics.values())
