@@ -9,6 +9,8 @@ none of its modules (import the one you need).
   their loader; :mod:`~personastream_contracts.schemaver` their compatibility rule;
   :mod:`~personastream_contracts.formats` the date-time and uuid formats they use.
 - :mod:`~personastream_contracts.deadletters`: the one builder of dead letters.
+- :mod:`~personastream_contracts.deadletter_replay`: which dead letters a replay sends, and its
+  ledger; :mod:`~personastream_contracts.corrections` what it may change in them first.
 - :mod:`~personastream_contracts.topics`: the pipeline's Kafka topics and their config.
 - :mod:`~personastream_contracts.tables`: the Cassandra tables (columns, keys, layout versions,
   DDL, migrations, which job writes which columns); :mod:`~personastream_contracts.cassandra`

@@ -75,6 +75,10 @@ class Settings:
     topic_live_profiles: str = _opt("profiles.live", "each customer's live profile as "
                                     "live_activity last wrote it (compacted, keyed by user_key; "
                                     "the API keeps its copy from it)")
+    topic_deadletters_replayed: str = _opt(
+        "deadletters.replayed", "ledger of dead-letter replays (compacted, keyed by the "
+        "letter's event_id, else its position): each replayed letter's latest outcome; "
+        "`deadletters replay` skips the letters it holds as replayed or fixed")
 
     cassandra_hosts: str = _opt("127.0.0.1", "Cassandra contact points, comma separated")
     cassandra_port: int = _opt(9042, "Cassandra native transport port")

@@ -3,7 +3,8 @@
 >>> from personastream_contracts.settings import resolve
 >>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
 >>> pipeline_topics(s)
-['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live']
+['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live', \
+'deadletters.replayed']
 >>> topic_config(s, s.topic_events_enriched)
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
@@ -16,7 +17,7 @@ def pipeline_topics(settings) -> list[str]:
     """The topics the pipeline reads and writes."""
     return [settings.topic_events_enriched, settings.topic_events_deadletter,
             settings.topic_trends_anomalies, settings.topic_models_control,
-            settings.topic_live_profiles]
+            settings.topic_live_profiles, settings.topic_deadletters_replayed]
 
 
 def topic_config(settings, topic: str) -> dict[str, str]:
@@ -27,6 +28,7 @@ def topic_config(settings, topic: str) -> dict[str, str]:
     acknowledged once ``kafka_min_insync_replicas`` replicas have it (producers use acks=all)."""
     config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536),
               "min.insync.replicas": str(settings.kafka_min_insync_replicas)}
-    if topic in (settings.topic_models_control, settings.topic_live_profiles):
+    if topic in (settings.topic_models_control, settings.topic_live_profiles,
+                 settings.topic_deadletters_replayed):
         config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
     return config

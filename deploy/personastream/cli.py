@@ -10,6 +10,7 @@ import sys
 import click
 
 from personastream.commands.bench import bench_group
+from personastream.commands.deadletters import deadletters_group
 from personastream.commands.demo import demo
 from personastream.commands.flows import flows_group
 from personastream.commands.jobs import jobs_group
@@ -54,6 +55,7 @@ cli.add_command(demo)
 cli.add_command(bench_group)
 cli.add_command(profiles_group)
 cli.add_command(models_group)
+cli.add_command(deadletters_group)
 cli.add_command(serve)
 
 
