@@ -1,33 +1,81 @@
 """Benchmark of NiFi's collectors on the running stack, the Flink jobs consuming as they do:
-requests/s and events/s, latency p50/p99/p99.9, errors, NiFi's CPU and memory, and how long
-an event takes from receipt to Kafka, for each batch size, both collectors side by side in one
-run (so their ratio is comparable):
+requests/s and events/s, latency p50/p99/p99.9, errors, NiFi's CPU (per request too) and
+memory, and how long an event takes from receipt to Kafka, for each batch size, the collectors
+side by side in one run (so their ratios are comparable):
 
-- ``received``: the collector (``nifi_ingest_url``), which answers 200 once the request is in
+- ``received``: the collector (``nifi_ingest_url``), which answers 204 once the request is in
   NiFi's repositories and validates and publishes batches of requests after;
+- ``received@REV`` (with a baseline): the same collector as the ingest flow of git revision
+  ``REV`` defines it, deployed beside this tree's as process group ``ingest_baseline`` on free
+  ports, removed at the end (the Python processors are this tree's);
 - ``validating``: the previous design, kept for SDK developers (``nifi_ingest_validate_url``):
   it answers each request with its counts after Kafka acknowledged every record.
 
 Load: ``wrk`` (closed loop), each request a JSON array of ``batch`` product views with unique
-event ids (a single event is sent as a bare object). Receipt to Kafka: the Kafka record's
-timestamp (PublishToKafka produced it) minus ``received_at_ms`` (NiFi stamped it), over a
-sample of the records the phase produced.
+event ids (a single event is sent as a bare object). NiFi's JIT needs minutes of load before
+its code is compiled, so single events go to every collector for ``warmup_s`` first,
+unmeasured; ``repeat`` runs the phases again, interleaved, to show the noise. Receipt to Kafka:
+the Kafka record's timestamp (PublishToKafka produced it) minus ``received_at_ms`` (NiFi stamped
+it), over a sample of the records the phase produced.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 from confluent_kafka import Consumer, TopicPartition
 
-from personastream_bench.load import Usage, percentile, run_wrk
+from personastream_bench.load import Usage, git_archive, percentile, run_wrk
+from personastream_flows.deploy import deploy, undeploy
+from personastream_flows.errors import FlowError
 from personastream_stack import flink_jobs, lifecycle
+from personastream_stack.process import free_port
 
-COLLECTORS = ("received", "validating")
 KAFKA_SAMPLE = 20_000  # records read per phase for receipt-to-Kafka latency
+FLOW_FILE = "nifi-flows/personastream_flows/ingest.json"
+BASELINE_GROUP, BASELINE_ENV = "ingest_baseline", "bench_baseline"
+
+
+@dataclass(frozen=True)
+class Collector:
+    name: str
+    url: str
+
+
+def collectors(settings) -> list[Collector]:
+    """This tree's collector and the validating one."""
+    return [Collector("received", settings.nifi_ingest_url),
+            Collector("validating", settings.nifi_ingest_validate_url)]
+
+
+@contextlib.contextmanager
+def baseline_collector(settings, rev: str, progress) -> Iterator[Collector]:
+    """The collector of the ingest flow at git revision ``rev``, deployed as process group
+    ``ingest_baseline`` on free ports for the ``with`` block, then deleted (a failure to delete
+    it is reported, not raised: the measurements stand)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        definition = json.loads((git_archive(rev, [FLOW_FILE], Path(tmp)) / FLOW_FILE).read_text())
+    port, validate_port = free_port(), free_port()
+    s = dataclasses.replace(settings, nifi_ingest_port=port,
+                            nifi_ingest_url=f"http://127.0.0.1:{port}/events",
+                            nifi_ingest_validate_port=validate_port,
+                            nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")
+    deploy(s, "ingest", env=BASELINE_ENV, group_name=BASELINE_GROUP, definition=definition)
+    try:
+        yield Collector(f"received@{rev}", s.nifi_ingest_url)
+    finally:
+        try:
+            undeploy(s, BASELINE_GROUP, BASELINE_ENV)
+        except (FlowError, ValueError) as err:  # nipyapi raises ValueError on its timeouts
+            progress(f"could not delete process group {BASELINE_GROUP}: {err}")
 
 
 @dataclass
@@ -54,6 +102,11 @@ class Phase:
     @property
     def events_per_s(self) -> float:
         return self.requests * self.batch / self.seconds
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """NiFi's CPU (its JVM and Python processes) per answered request."""
+        return self.nifi_cores * 1000 / self.requests_per_s if self.requests else 0.0
 
 
 def lua_events(batch: int, seed: int) -> str:
@@ -115,16 +168,15 @@ def _kafka_latency(settings, start: dict[int, int], end: dict[int, int]) -> list
     return sorted(out)
 
 
-def run_phase(settings, collector: str, batch: int, connections: int, duration_s: float,
+def run_phase(settings, collector: Collector, batch: int, connections: int, duration_s: float,
               seed: int) -> Phase:
-    url = settings.nifi_ingest_url if collector == "received" else settings.nifi_ingest_validate_url
     nifi = lifecycle.COMPONENTS["nifi"](settings).daemons[0].running_pid()
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
                       "group.id": f"bench-{uuid.uuid4()}"})
     try:
         start = _ends(probe, settings.topic_events_enriched)
         with Usage([nifi] if nifi else []) as usage:
-            result = run_wrk(lua_events(batch, seed), url, connections, duration_s)
+            result = run_wrk(lua_events(batch, seed), collector.url, connections, duration_s)
         expected = sum(start.values()) + result["requests"] * batch
         deadline = time.monotonic() + 60  # what was received is validated and published after
         while sum((end := _ends(probe, settings.topic_events_enriched)).values()) < expected \
@@ -133,7 +185,7 @@ def run_phase(settings, collector: str, batch: int, connections: int, duration_s
     finally:
         probe.close()
     latency = _kafka_latency(settings, start, end)
-    return Phase(collector, batch, connections, result["requests"], result["seconds"],
+    return Phase(collector.name, batch, connections, result["requests"], result["seconds"],
                  result["p50_ms"], result["p99_ms"], result["p999_ms"],
                  result["errors"] + result["non_2xx"], usage.cores, usage.rss_mib,
                  percentile(latency, 50), percentile(latency, 99),
@@ -141,39 +193,78 @@ def run_phase(settings, collector: str, batch: int, connections: int, duration_s
 
 
 def run(settings, batch_sizes: list[int], connections: int, duration_s: float, seed: int,
-        progress) -> tuple[list[Phase], dict]:
-    """Every batch size on both collectors; and what else ran (Flink jobs, load average)."""
+        progress, baseline: str | None = None, warmup_s: float = 60,
+        repeat: int = 1) -> tuple[list[Phase], dict]:
+    """Every batch size on every collector (``repeat`` times, interleaved), after a warm-up;
+    and what else ran (Flink jobs, load average)."""
     context = {"load_1m": os.getloadavg()[0], "n_cpus": os.cpu_count(),
                "jobs": sorted(j.name for j in flink_jobs.list_jobs(settings)
                               if j.state in flink_jobs.ACTIVE_STATES)}
     phases = []
-    for batch in batch_sizes:
-        for collector in COLLECTORS:
-            progress(f"{collector} collector, {batch} event(s) per request, {connections} "
-                     f"connections, {duration_s:.0f}s")
-            phases.append(run_phase(settings, collector, batch, connections, duration_s, seed))
-            time.sleep(2)  # let the previous phase's backlog drain out of the measurement
+    with contextlib.ExitStack() as stack:
+        chosen = collectors(settings)
+        if baseline:
+            progress(f"deploying the collector of {baseline} as process group {BASELINE_GROUP}")
+            chosen.insert(1, stack.enter_context(baseline_collector(settings, baseline, progress)))
+        for collector in chosen if warmup_s > 0 else []:
+            progress(f"warm-up, unmeasured: {collector.name}, single events, {warmup_s:.0f}s")
+            run_wrk(lua_events(1, seed), collector.url, connections, warmup_s)
+        for round_ in range(repeat):
+            for batch in batch_sizes:
+                for collector in chosen:
+                    progress(f"round {round_ + 1}/{repeat}: {collector.name}, {batch} event(s) "
+                             f"per request, {connections} connections, {duration_s:.0f}s")
+                    phases.append(run_phase(settings, collector, batch, connections, duration_s,
+                                            seed))
+                    time.sleep(2)  # let the previous phase's backlog drain out of the measurement
     return phases, context
 
 
 def report(phases: list[Phase], context: dict, command: str) -> str:
     ms = lambda v: "    -" if v is None else f"{v:>5.0f}"  # noqa: E731
-    lines = [f"{'collector':<10} {'batch':>5} {'conn':>4} {'req/s':>7} {'events/s':>8} "
+    width = max(len("collector"), *(len(p.collector) for p in phases))
+    lines = [f"{'collector':<{width}} {'batch':>5} {'conn':>4} {'req/s':>7} {'events/s':>8} "
              f"{'p50 ms':>6} {'p99 ms':>6} {'p99.9':>6} {'errors':>6} {'NiFi CPU':>8} "
-             f"{'NiFi RSS':>8} {'to Kafka p50/p99 ms':>19} {'in Kafka':>8}"]
+             f"{'CPU ms/req':>10} {'NiFi RSS':>8} {'to Kafka p50/p99 ms':>19} {'in Kafka':>8}"]
     for p in phases:
-        lines.append(f"{p.collector:<10} {p.batch:>5} {p.connections:>4} "
+        lines.append(f"{p.collector:<{width}} {p.batch:>5} {p.connections:>4} "
                      f"{p.requests_per_s:>7.0f} {p.events_per_s:>8.0f} {p.p50_ms:>6.0f} "
                      f"{p.p99_ms:>6.0f} {p.p999_ms:>6.0f} {p.errors:>6} "
-                     f"{p.nifi_cores:>6.2f} c {p.nifi_rss_mib:>6.0f} M "
+                     f"{p.nifi_cores:>6.2f} c {p.cpu_ms_per_request:>10.2f} "
+                     f"{p.nifi_rss_mib:>6.0f} M "
                      f"{ms(p.kafka_p50_ms):>11} /{ms(p.kafka_p99_ms)} {p.published:>8}")
-    for batch in sorted({p.batch for p in phases}):
-        pair = {p.collector: p for p in phases if p.batch == batch}
-        if len(pair) == 2 and pair["validating"].events_per_s:
-            lines.append(f"batch {batch}: received / validating = "
-                         f"{pair['received'].events_per_s / pair['validating'].events_per_s:.1f}x "
-                         f"events/s")
+    lines += ratios(phases)
     lines += [f"machine: {context['n_cpus']} CPUs, load average {context['load_1m']:.1f} at "
               f"start; Flink jobs running meanwhile: {', '.join(context['jobs']) or 'none'}",
               f"reproduce: {command}"]
     return "\n".join(lines)
+
+
+def ratios(phases: list[Phase]) -> list[str]:
+    """Per batch size, this tree's collector against each other one: events/s and NiFi CPU per
+    event, over the phases of every round.
+
+    >>> p = lambda name, n, cores: Phase(name, 1, 64, n, 10.0, 1, 2, 3, 0, cores, 900, None,
+    ...                                  None, n)
+    >>> ratios([p("received", 20_000, 1.6), p("received@abc", 10_000, 1.6)])
+    ['batch 1: received / received@abc = 2.00x events/s, 0.50x NiFi CPU per event']
+    """
+    lines = []
+    for batch in sorted({p.batch for p in phases}):
+        mine = [p for p in phases if p.batch == batch]
+        totals: dict[str, list[float]] = {}
+        for p in mine:
+            total = totals.setdefault(p.collector, [0.0, 0.0, 0.0])  # events, seconds, cpu s
+            total[0] += p.requests * p.batch
+            total[1] += p.seconds
+            total[2] += p.nifi_cores * p.seconds
+        if "received" not in totals:
+            continue
+        events, seconds, cpu = totals.pop("received")
+        for name, (other_events, other_seconds, other_cpu) in totals.items():
+            if other_events and events:
+                lines.append(f"batch {batch}: received / {name} = "
+                             f"{events / seconds / (other_events / other_seconds):.2f}x events/s, "
+                             f"{(cpu / events) / (other_cpu / other_events):.2f}x NiFi CPU per "
+                             "event")
+    return lines

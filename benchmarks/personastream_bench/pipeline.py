@@ -235,7 +235,7 @@ class Probes:
             status = 0
         row_s = api_s = None
         deadline = sent + PROBE_TIMEOUT_S
-        while status == 200 and (row_s is None or api_s is None) and time.time() < deadline:
+        while 200 <= status < 300 and (row_s is None or api_s is None) and time.time() < deadline:
             if row_s is None:
                 found = self._cql.execute(self._row, (user,)).one()
                 if found is not None:
@@ -362,7 +362,7 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
             # every body once, evenly over the step
             rows = run_vegeta(vegeta, targets, f"{len(bodies)}/{step_s}s", step_s, "-workers=32")
             for row in rows:  # timestamp (ns), code, latency (ns), ..., seq (the body's index)
-                if row[1] == "200":
+                if row[1].startswith("2"):
                     second = int(int(row[0]) / 1e9 - started)
                     accepted_per_s[second] = (accepted_per_s.get(second, 0)
                                               + bodies[int(row[8])].n_events)
@@ -382,12 +382,12 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
 
 def _step(index: int, rate: int, bodies, rows, step_s: int,
           probes: list[Probe], seconds: list[Second], skipped: int = 0) -> Step:
-    ok = [r for r in rows if r[1] == "200"]
+    ok = [r for r in rows if r[1].startswith("2")]
     mine = [p for p in probes if p.step == index]
     rows_s = [p.row_s if p.row_s is not None else PROBE_TIMEOUT_S for p in mine
-              if p.status == 200]
+              if 200 <= p.status < 300]
     apis_s = [p.api_s if p.api_s is not None else PROBE_TIMEOUT_S for p in mine
-              if p.status == 200]
+              if 200 <= p.status < 300]
     during = [s for s in seconds if s.step == index]
     growth = {}
     for job in (during[0].lag if during else {}):

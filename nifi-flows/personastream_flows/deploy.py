@@ -52,15 +52,17 @@ def live_definition(group_id: str) -> dict:
 
 
 def deploy(settings, flow: str, env: str | None = None, group_name: str | None = None,
-           update_secrets: bool = False, timeout_s: float = 180) -> Deployed:
+           update_secrets: bool = False, timeout_s: float = 180,
+           definition: dict | None = None) -> Deployed:
     """Create or replace process group ``group_name`` (default: the flow's name), bound to the
     environment's parameter context filled from settings, and start it; first bring the Python
-    bundle in ``nifi_python_extensions_dir`` up to date with its sources."""
+    bundle in ``nifi_python_extensions_dir`` up to date with its sources. ``definition``
+    replaces the flow's file (e.g. an earlier revision's, as a benchmark's baseline)."""
     connect(settings)
     if bundle.differences(settings.nifi_python_extensions_dir, with_requirements=True):
         bundle.build(settings.nifi_python_extensions_dir, settings.nifi_python,
                      settings.cache_dir / "nifi-python-deps")
-    definition = load_definition(flow)
+    definition = definition or load_definition(flow)
     context = context_name(definition["flowContents"]["parameterContextName"], env)
     definition = bind_context(definition, context)
     group_name = group_name or flow
@@ -83,6 +85,29 @@ def deploy(settings, flow: str, env: str | None = None, group_name: str | None =
     start_when_valid(group.id, timeout_s)
     wait_listening(listener_addresses(group.id, parameter_context), timeout_s)
     return Deployed(flow, group.id, context, action)
+
+
+def undeploy(settings, group_name: str, env: str, timeout_s: float = 120) -> None:
+    """Delete process group ``group_name`` (whatever it still queues) and the environment's
+    parameter context: the end of a group deployed for a test or a benchmark. Its processors
+    are stopped first and given ``timeout_s`` to finish their tasks (a busy Python processor
+    takes longer than nipyapi's 3 s)."""
+    connect(settings)
+    group = find_group(group_name)
+    if group is not None:
+        nipyapi.canvas.schedule_components(group.id, "STOPPED")
+        deadline = time.monotonic() + timeout_s
+        while nipyapi.nifi.ProcessGroupsApi().get_process_group(
+                group.id).status.aggregate_snapshot.active_thread_count:
+            if time.monotonic() > deadline:
+                raise FlowError(f"process group {group_name} still runs tasks {timeout_s:.0f}s "
+                                "after being stopped; delete it in the NiFi UI")
+            time.sleep(0.5)
+        nipyapi.canvas.delete_process_group(group, force=True)
+    context = nipyapi.parameters.get_parameter_context(context_name("personastream", env), "name",
+                                                       greedy=False)
+    if context is not None:
+        nipyapi.parameters.delete_parameter_context(context)
 
 
 def ensure_thread_pool(threads: int) -> None:

@@ -9,7 +9,6 @@ import random
 import time
 import uuid
 
-import nipyapi
 import pytest
 
 from personastream_bench.traffic import sample_events
@@ -17,8 +16,7 @@ from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
 from personastream_contracts.settings import renamed, resolve
 from personastream_contracts.topics import pipeline_topics
-from personastream_flows.client import connect
-from personastream_flows.deploy import deploy, find_group
+from personastream_flows.deploy import deploy, undeploy
 from personastream_flows.parameters import context_name
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
@@ -101,13 +99,7 @@ def _cleanup(iso: Isolated) -> None:
             flink_jobs.cancel(s, job.job_id)
     path = declared_jobs.path_for(s)  # a job that failed is declared but not active
     declared_jobs.withdraw(path, [n for n in declared_jobs.read(path) if n.endswith(iso.uid)])
-    connect(s)
-    group = find_group(iso.group_name)
-    if group is not None:
-        nipyapi.canvas.delete_process_group(group, force=True)
-    context = nipyapi.parameters.get_parameter_context(iso.context_name, "name", greedy=False)
-    if context is not None:
-        nipyapi.parameters.delete_parameter_context(context)
+    undeploy(s, iso.group_name, iso.env)
     admin = admin_client(s)
     for future in admin.delete_topics(pipeline_topics(s), operation_timeout=30).values():
         future.result()

@@ -101,7 +101,7 @@ def test_acknowledged_events_survive_kill_9_of_nifi_then_kafka(isolated, fault_t
     kafka = crash(s, "kafka")
     acknowledged = set()
     for body, answer in zip(bodies, answers):
-        if answer.status == 200:
+        if answer.ok:
             doc = json.loads(body)
             acknowledged.update(e["event_id"] for e in (doc if isinstance(doc, list) else [doc]))
     assert len(acknowledged) == len(events)

@@ -22,30 +22,39 @@ def bench_group() -> None:
 
 @bench_group.command("ingest")
 @click.option("--batch-sizes", default="1,100,500", show_default=True,
-              help="Events per request, one phase each (on both collectors), in one run.")
+              help="Events per request, one phase each (on every collector), in one run.")
 @click.option("--connections", default=64, show_default=True, help="wrk connections.")
 @click.option("--duration", "duration_s", default=20.0, show_default=True,
               help="Seconds per phase.")
+@click.option("--baseline", default=None,
+              help="A git revision whose ingest flow is deployed beside this tree's (process "
+                   "group ingest_baseline, free ports) and measured in the same run.")
+@click.option("--warmup", "warmup_s", default=60.0, show_default=True,
+              help="Seconds of unmeasured single events per collector first (NiFi's JIT).")
+@click.option("--repeat", default=1, show_default=True,
+              help="Rounds of phases, interleaved (to show the noise).")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float,
-                 seed: int) -> None:
+                 baseline: str | None, warmup_s: float, repeat: int, seed: int) -> None:
     """Requests/s, events/s, latency p50/p99/p99.9, errors, NiFi's CPU and memory, and receipt
-    to Kafka, of the collector and of the validating collector (the previous design) side by
-    side, while whatever Flink jobs run keep consuming. Boots the stack and deploys the flows
-    if needed.
+    to Kafka, of the collector, of the validating collector (the previous design) and of a
+    baseline revision's collector side by side, while whatever Flink jobs run keep consuming.
+    Boots the stack and deploys the flows if needed.
 
-    Example: personastream bench ingest --batch-sizes 1,500 --duration 30
+    Example: personastream bench ingest --batch-sizes 1,500 --baseline HEAD~3 --repeat 2
     """
     lifecycle.up(settings)
     for name in FLOWS:
         deploy_flow(settings, name)
     sizes = [int(x) for x in batch_sizes.split(",")]
     phases, context = ingest.run(settings, sizes, connections, duration_s, seed,
-                                 progress=lambda m: click.echo(f"[bench] {m}", err=True))
+                                 progress=lambda m: click.echo(f"[bench] {m}", err=True),
+                                 baseline=baseline, warmup_s=warmup_s, repeat=repeat)
     click.echo(ingest.report(phases, context, _reproduce(
         "bench", "ingest", "--batch-sizes", batch_sizes, "--connections", str(connections),
-        "--duration", f"{duration_s:g}", "--seed", str(seed))))
+        "--duration", f"{duration_s:g}", *(["--baseline", baseline] if baseline else []),
+        "--warmup", f"{warmup_s:g}", "--repeat", str(repeat), "--seed", str(seed))))
 
 
 @bench_group.command("api")
