@@ -21,7 +21,6 @@ it), over a sample of the records the phase produced.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import tempfile
@@ -34,6 +33,7 @@ from typing import Iterator
 from confluent_kafka import Consumer, TopicPartition
 
 from personastream_bench.load import Usage, git_archive, percentile, run_wrk
+from personastream_contracts.settings import with_ingest_ports
 from personastream_flows.deploy import deploy, undeploy
 from personastream_flows.errors import FlowError
 from personastream_stack import flink_jobs, lifecycle
@@ -63,17 +63,13 @@ def baseline_collector(settings, rev: str, progress) -> Iterator[Collector]:
     it is reported, not raised: the measurements stand)."""
     with tempfile.TemporaryDirectory() as tmp:
         definition = json.loads((git_archive(rev, [FLOW_FILE], Path(tmp)) / FLOW_FILE).read_text())
-    port, validate_port = free_port(), free_port()
-    s = dataclasses.replace(settings, nifi_ingest_port=port,
-                            nifi_ingest_url=f"http://127.0.0.1:{port}/events",
-                            nifi_ingest_validate_port=validate_port,
-                            nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")
+    s = with_ingest_ports(settings, free_port(), free_port())
     deploy(s, "ingest", env=BASELINE_ENV, group_name=BASELINE_GROUP, definition=definition)
     try:
         yield Collector(f"received@{rev}", s.nifi_ingest_url)
     finally:
         try:
-            undeploy(s, BASELINE_GROUP, BASELINE_ENV)
+            undeploy(s, "ingest", BASELINE_GROUP, BASELINE_ENV)
         except (FlowError, ValueError) as err:  # nipyapi raises ValueError on its timeouts
             progress(f"could not delete process group {BASELINE_GROUP}: {err}")
 

@@ -4,7 +4,7 @@ Simulated shoppers (:mod:`personastream_bench.shoppers`) POST through NiFi's col
 target rate of events/s, stepped up, while every job runs and the API is queried. Measured
 each second, and why so:
 
-- **accepted events**: events in bodies the collector answered 200, by second of sending
+- **accepted events**: events in bodies the collector answered 2xx, by second of sending
   (vegeta, open loop: requests leave at the target rate whatever the answers' delay);
 - **consumer lag of every job**: the Kafka records its sources have yet to read (Flink's
   ``pendingRecords`` of each source, over REST, refreshed every ``metrics.fetcher.update-interval``);
@@ -41,7 +41,7 @@ from personastream_bench.jobs import cluster_config
 from personastream_bench.load import (LoadError, cpu_seconds, percentile, process_tree, rss_mib,
                                       run_vegeta)
 from personastream_bench.shoppers import Shoppers
-from personastream_bench.traffic import CLIENT_IPS, USER_AGENTS
+from personastream_bench.traffic import CLIENT_IPS, USER_AGENTS, accepted
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.settings import Settings
@@ -91,7 +91,7 @@ class Step:
     events: int
     accepted_events: int
     bad_bodies: int
-    errors: int  # requests not answered 200
+    errors: int  # requests not answered 2xx
     request_p99_ms: float | None
     probes: int
     probes_seen: int
@@ -235,7 +235,7 @@ class Probes:
             status = 0
         row_s = api_s = None
         deadline = sent + PROBE_TIMEOUT_S
-        while 200 <= status < 300 and (row_s is None or api_s is None) and time.time() < deadline:
+        while accepted(status) and (row_s is None or api_s is None) and time.time() < deadline:
             if row_s is None:
                 found = self._cql.execute(self._row, (user,)).one()
                 if found is not None:
@@ -362,7 +362,7 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
             # every body once, evenly over the step
             rows = run_vegeta(vegeta, targets, f"{len(bodies)}/{step_s}s", step_s, "-workers=32")
             for row in rows:  # timestamp (ns), code, latency (ns), ..., seq (the body's index)
-                if row[1].startswith("2"):
+                if accepted(row[1]):
                     second = int(int(row[0]) / 1e9 - started)
                     accepted_per_s[second] = (accepted_per_s.get(second, 0)
                                               + bodies[int(row[8])].n_events)
@@ -382,12 +382,12 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
 
 def _step(index: int, rate: int, bodies, rows, step_s: int,
           probes: list[Probe], seconds: list[Second], skipped: int = 0) -> Step:
-    ok = [r for r in rows if r[1].startswith("2")]
+    ok = [r for r in rows if accepted(r[1])]
     mine = [p for p in probes if p.step == index]
     rows_s = [p.row_s if p.row_s is not None else PROBE_TIMEOUT_S for p in mine
-              if 200 <= p.status < 300]
+              if accepted(p.status)]
     apis_s = [p.api_s if p.api_s is not None else PROBE_TIMEOUT_S for p in mine
-              if 200 <= p.status < 300]
+              if accepted(p.status)]
     during = [s for s in seconds if s.step == index]
     growth = {}
     for job in (during[0].lag if during else {}):

@@ -124,8 +124,16 @@ class Answer:
 
     @property
     def ok(self) -> bool:
-        """A 2xx answer: the collector's 204 (received) or the validating one's 200."""
-        return 200 <= self.status < 300
+        return accepted(self.status)
+
+
+def accepted(status: int | str) -> bool:
+    """A 2xx answer: the collector's 204 (received) or the validating one's 200.
+
+    >>> accepted(204), accepted("200"), accepted(503), accepted(0)
+    (True, True, False, False)
+    """
+    return 200 <= int(status) < 300
 
 
 def post_bodies(url: str, bodies: list[bytes], concurrency: int = 4,

@@ -104,7 +104,7 @@ class Settings:
     nifi_python_extensions_dir: Path = _opt(None, "folder NiFi loads the Python processors from "
                                                   "(`flows deploy` writes the bundle there); "
                                                   "default: <state_dir>/nifi/python-extensions")
-    nifi_ingest_port: int = _opt(9090, "port of the collector: answers 200 once a request is "
+    nifi_ingest_port: int = _opt(9090, "port of the collector: answers 204 once a request is "
                                        "durably received, validates after (flow parameter)")
     nifi_ingest_validate_port: int = _opt(9091, "port of the validating collector: answers "
                                                 "with each request's accepted/rejected counts")
@@ -248,6 +248,20 @@ def renamed(settings: Settings, prefix: str) -> Settings:
     topics = {f.name: f"{prefix}.{getattr(settings, f.name)}"
               for f in dataclasses.fields(settings) if f.name.startswith("topic_")}
     return dataclasses.replace(settings, cassandra_keyspace=prefix, **topics)
+
+
+def with_ingest_ports(settings: Settings, port: int, validate_port: int) -> Settings:
+    """``settings`` whose two collectors listen on ``port`` and ``validate_port`` of loopback:
+    an ingest flow deployed beside the main one (a test's, a benchmark's baseline).
+
+    >>> s = with_ingest_ports(resolve(environ={}), 9190, 9191)
+    >>> s.nifi_ingest_url, s.nifi_ingest_validate_port
+    ('http://127.0.0.1:9190/events', 9191)
+    """
+    return dataclasses.replace(
+        settings, nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events",
+        nifi_ingest_validate_port=validate_port,
+        nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")
 
 
 def as_environ(settings: Settings) -> dict[str, str]:

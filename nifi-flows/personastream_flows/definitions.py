@@ -7,6 +7,7 @@ from pathlib import Path
 
 from personastream_flows.errors import FlowError
 from personastream_flows.normalize import dumps
+from personastream_flows.parameters import context_name
 
 FLOWS = ("ingest",)
 
@@ -19,6 +20,15 @@ def definition_path(flow: str) -> Path:
 
 def load_definition(flow: str) -> dict:
     return json.loads(definition_path(flow).read_text())
+
+
+def flow_context_name(flow: str, env: str | None) -> str:
+    """The parameter context ``flow`` is bound to in ``env`` (as ``deploy.deploy`` names it).
+
+    >>> flow_context_name("ingest", "staging")
+    'personastream_staging'
+    """
+    return context_name(load_definition(flow)["flowContents"]["parameterContextName"], env)
 
 
 def write_definition(flow: str, definition: dict, target: Path | None = None) -> Path:

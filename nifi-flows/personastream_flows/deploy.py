@@ -18,7 +18,7 @@ import requests
 
 from personastream_flows import bundle
 from personastream_flows.client import connect
-from personastream_flows.definitions import bind_context, load_definition
+from personastream_flows.definitions import bind_context, flow_context_name, load_definition
 from personastream_flows.errors import FlowError
 from personastream_flows.normalize import normalize
 from personastream_flows.parameters import context_name, ensure_parameter_context
@@ -87,9 +87,10 @@ def deploy(settings, flow: str, env: str | None = None, group_name: str | None =
     return Deployed(flow, group.id, context, action)
 
 
-def undeploy(settings, group_name: str, env: str, timeout_s: float = 120) -> None:
-    """Delete process group ``group_name`` (whatever it still queues) and the environment's
-    parameter context: the end of a group deployed for a test or a benchmark. Its processors
+def undeploy(settings, flow: str, group_name: str, env: str, timeout_s: float = 120) -> None:
+    """Delete process group ``group_name`` (whatever it still queues) and the parameter
+    context of ``flow`` in ``env``: the end of a group deployed for a test or a benchmark. Its
+    processors
     are stopped first and given ``timeout_s`` to finish their tasks (a busy Python processor
     takes longer than nipyapi's 3 s)."""
     connect(settings)
@@ -104,7 +105,7 @@ def undeploy(settings, group_name: str, env: str, timeout_s: float = 120) -> Non
                                 "after being stopped; delete it in the NiFi UI")
             time.sleep(0.5)
         nipyapi.canvas.delete_process_group(group, force=True)
-    context = nipyapi.parameters.get_parameter_context(context_name("personastream", env), "name",
+    context = nipyapi.parameters.get_parameter_context(flow_context_name(flow, env), "name",
                                                        greedy=False)
     if context is not None:
         nipyapi.parameters.delete_parameter_context(context)

@@ -14,10 +14,10 @@ import pytest
 from personastream_bench.traffic import sample_events
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
-from personastream_contracts.settings import renamed, resolve
+from personastream_contracts.settings import renamed, resolve, with_ingest_ports
 from personastream_contracts.topics import pipeline_topics
+from personastream_flows.definitions import flow_context_name
 from personastream_flows.deploy import deploy, undeploy
-from personastream_flows.parameters import context_name
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import free_port
@@ -69,7 +69,7 @@ class Isolated:
 
     @property
     def context_name(self) -> str:
-        return context_name("personastream", self.env)
+        return flow_context_name("ingest", self.env)
 
     def deploy_ingest(self):
         return deploy(self.settings, "ingest", env=self.env, group_name=self.group_name)
@@ -78,12 +78,7 @@ class Isolated:
 @pytest.fixture
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
-    port, validate_port = free_port(), free_port()
-    s = dataclasses.replace(
-        renamed(settings, f"test_{uid}"),
-        nifi_ingest_port=port, nifi_ingest_url=f"http://127.0.0.1:{port}/events",
-        nifi_ingest_validate_port=validate_port,
-        nifi_ingest_validate_url=f"http://127.0.0.1:{validate_port}/events")
+    s = with_ingest_ports(renamed(settings, f"test_{uid}"), free_port(), free_port())
     ensure_topics(s, pipeline_topics(s))
     ensure_schema(s)
     migrate(s)
@@ -99,7 +94,7 @@ def _cleanup(iso: Isolated) -> None:
             flink_jobs.cancel(s, job.job_id)
     path = declared_jobs.path_for(s)  # a job that failed is declared but not active
     declared_jobs.withdraw(path, [n for n in declared_jobs.read(path) if n.endswith(iso.uid)])
-    undeploy(s, iso.group_name, iso.env)
+    undeploy(s, "ingest", iso.group_name, iso.env)
     admin = admin_client(s)
     for future in admin.delete_topics(pipeline_topics(s), operation_timeout=30).values():
         future.result()
