@@ -9,6 +9,8 @@
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
 'compact'
+>>> producer_config(s, **{"linger.ms": 5})["partitioner"]
+'murmur2_random'
 """
 from __future__ import annotations
 
@@ -32,3 +34,12 @@ def topic_config(settings, topic: str) -> dict[str, str]:
                  settings.topic_deadletters_replayed):
         config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
     return config
+
+
+def producer_config(settings, **extra) -> dict:
+    """Config of a confluent-kafka producer of the pipeline's keyed records: acknowledged by
+    every in-sync replica, and put in the partition a Java client (the Flink jobs' Kafka sinks)
+    puts the same key in (murmur2; librdkafka's default hashes with CRC32), so that a record,
+    e.g. an erased customer's tombstone, follows and shadows the jobs' records of its key."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+            "partitioner": "murmur2_random", **extra}

@@ -34,6 +34,7 @@ from personastream_contracts.corrections import Correction
 from personastream_contracts.deadletter_replay import (PROGRESS_EVERY_S, Letter, Prepared, Report,
                                                        replay_letters)
 from personastream_contracts.errors import PersonastreamError
+from personastream_contracts.topics import producer_config
 from personastream_stack.kafka import read_to_end
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,7 @@ class LedgerWriter:
         from confluent_kafka import Producer
 
         self.topic = settings.topic_deadletters_replayed
-        self.producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                                  "acks": "all", "enable.idempotence": True})
+        self.producer = Producer(producer_config(settings, **{"enable.idempotence": True}))
 
     def write(self, record: dict) -> None:
         errors = []

@@ -7,6 +7,7 @@ what :func:`publish` writes reaches them within seconds; see
 from __future__ import annotations
 
 from personastream_contracts.errors import PersonastreamError
+from personastream_contracts.topics import producer_config
 from personastream_models import specs
 from personastream_models.registry import Placement
 from personastream_stack.kafka import TopicReadError, read_to_end
@@ -54,7 +55,7 @@ def publish(settings, placement: Placement) -> None:
     for version in placement.running_versions():
         specs.load(placement.model, version)  # never publish a version jobs cannot load
     errors = []
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all"})
+    producer = Producer(producer_config(settings))
     producer.produce(settings.topic_models_control, key=placement.model.encode(),
                      value=placement.to_json().encode(),
                      on_delivery=lambda err, _msg: err and errors.append(err))

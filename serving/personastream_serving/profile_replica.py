@@ -29,6 +29,7 @@ import time
 
 import orjson
 
+from personastream_contracts.topics import producer_config
 from personastream_models.recommend import LiveProfile
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ def tombstone(settings, topic: str, user_key: str, timeout_s: float = 10.0) -> N
     """Publish ``user_key``'s tombstone to ``topic`` and wait until Kafka acknowledged it."""
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
-                         "log_level": 0})
+    producer = Producer(producer_config(settings, log_level=0))
     outcome: list = []
     producer.produce(topic, key=user_key.encode(), value=None,
                      on_delivery=lambda error, _msg: outcome.append(error))
