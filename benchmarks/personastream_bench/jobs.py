@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import itertools
 import json
 import logging
 import math
@@ -47,7 +48,7 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlparse
@@ -667,21 +668,23 @@ class Report:
     trends_udf: list[UdfCost]
     seconds: float
     n_cpus: int
+    taskmanagers: int  # registered with the JobManager when the benchmark started
     load_1m: float  # load average when the benchmark started
     other_jobs: list[str]  # other Flink jobs seen running at the start or during a run
 
 
 def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n_windows: int,
         seed: int, repeats: int = 5, progress: Progress = log.info,
-        baseline: str | None = PREVIOUS_DESIGN) -> Report:
+        baseline: str | None = PREVIOUS_DESIGN, parallelisms: list[int] | None = None) -> Report:
     """Benchmark ``job_names`` one after the other on the same workload, each as ``baseline``'s
-    code (if any) and as this tree's."""
+    code (if any) and as this tree's, at each of ``parallelisms`` (default: the setting's)."""
     unknown = [n for n in job_names if n not in JOBS_UNDER_TEST]
     if unknown:
         raise BenchmarkError(f"no benchmark for {', '.join(unknown)}; choose among "
                              f"{', '.join(JOBS_UNDER_TEST)} or add a JobUnderTest")
     started = time.monotonic()
     load_1m = os.getloadavg()[0]
+    taskmanagers = rest_get(settings, "/overview")["taskmanagers"]
     others = set(_other_jobs(settings, ""))
     workload = build_workload(n_events, n_items, n_windows, settings.kafka_partitions,
                               settings.trends_window_s, settings.trends_watermark_s, seed,
@@ -696,16 +699,18 @@ def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n
         designs.append((THIS_TREE, None))
         runs, udf = [], []
         for name in job_names:
-            for design, code in designs:
-                with isolated(settings, name, progress) as (s, instance):
+            for (design, code), parallelism in itertools.product(
+                    designs, parallelisms or [settings.flink_parallelism]):
+                with isolated(replace(settings, flink_parallelism=parallelism), name,
+                              progress) as (s, instance):
                     produce(s, workload, progress)
                     runs.append(measure(s, JOBS_UNDER_TEST[name], instance, workload, progress,
                                         design=design, code=code))
-                    progress(f"{name} ({design}): {runs[-1].n_rows:,} rows in "
-                             f"{runs[-1].seconds:.1f}s")
+                    progress(f"{name} ({design}, parallelism {parallelism}): "
+                             f"{runs[-1].n_rows:,} rows in {runs[-1].seconds:.1f}s")
                     if name == "score_trends":
                         udf.append(compare_trends_udf(s, workload, runs[-1], repeats, progress))
     return Report(workload.n_events, workload.n_product_views, n_items, n_windows,
                   settings.trends_window_s, len(workload.user_keys), seed, runs, udf,
-                  time.monotonic() - started, os.cpu_count() or 0, load_1m,
+                  time.monotonic() - started, os.cpu_count() or 0, taskmanagers, load_1m,
                   sorted(others.union(*(r.other_jobs for r in runs))))

@@ -117,7 +117,11 @@ class Settings:
                                      "DB-IP Country Lite, fetched into the cache by `stack up`")
 
     flink_rest_url: str = _opt("http://127.0.0.1:8081", "Flink REST API (JobManager)")
-    flink_task_slots: int = _opt(8, "task slots of the local TaskManager (one per running job)")
+    flink_taskmanagers: int = _opt(1, "TaskManagers of the local cluster (`stack up` starts "
+                                      "missing ones and stops extra ones); each is a JVM with "
+                                      "its own Python interpreter and GIL")
+    flink_task_slots: int = _opt(8, "task slots of each local TaskManager (a job takes one per "
+                                    "parallel subtask)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
     flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
     flink_python_state_cache_size: int = _opt(

@@ -1,4 +1,4 @@
-"""Flink session cluster (JobManager + TaskManager) from the PyFlink package's own scripts.
+"""Flink session cluster (JobManager + TaskManagers) from the PyFlink package's own scripts.
 
 The cluster's configuration lives in the state directory (``FLINK_CONF_DIR``), rendered from
 settings; nothing inside site-packages is edited except making the scripts executable.
@@ -21,7 +21,7 @@ from personastream_contracts.settings import as_environ
 from personastream_stack import maven
 from personastream_stack.component import Component, host_port
 from personastream_stack.errors import StackError
-from personastream_stack.supervision import Program
+from personastream_stack.supervision import Program, programs_dir
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,16 @@ def fetch_connectors(settings) -> list[Path]:
     return connector_jars(settings)
 
 
+def taskmanager_names(n: int) -> list[str]:
+    """Program names of ``n`` TaskManagers (the first keeps the name of a one-TaskManager
+    cluster).
+
+    >>> taskmanager_names(3)
+    ['taskmanager', 'taskmanager-2', 'taskmanager-3']
+    """
+    return ["taskmanager", *(f"taskmanager-{i}" for i in range(2, n + 1))]
+
+
 def rest_get(settings, path: str, timeout_s: float = 5) -> dict:
     resp = requests.get(settings.flink_rest_url.rstrip("/") + path, timeout=timeout_s)
     resp.raise_for_status()
@@ -64,10 +74,12 @@ class Flink(Component):
 
     @property
     def daemons(self) -> list[Program]:
-        """JobManager, TaskManager and the reconciler that resubmits declared jobs missing
-        from the cluster (``personastream jobs reconcile --watch``)."""
+        """JobManager, the TaskManagers (``flink_taskmanagers``) and the reconciler that
+        resubmits declared jobs missing from the cluster (``personastream jobs reconcile
+        --watch``)."""
         return [Program(self.settings, name, self.run_dir)
-                for name in ("jobmanager", "taskmanager", "reconciler")]
+                for name in ("jobmanager", *taskmanager_names(self.settings.flink_taskmanagers),
+                             "reconciler")]
 
     @property
     def port(self) -> int:
@@ -95,6 +107,9 @@ class Flink(Component):
                            "execution": {"failover-strategy": "region"}},
             "taskmanager": {"bind-host": host, "host": host,
                             "numberOfTaskSlots": self.settings.flink_task_slots,
+                            # a job's subtasks spread over the TaskManagers (default: the
+                            # first one's slots fill first, and its Python GIL is shared)
+                            "load-balance": {"mode": "SLOTS"},
                             # task off-heap: the Cassandra sinks' driver (netty) allocates
                             # direct buffers, counted here (default 0: it ran out, "Cannot
                             # reserve 4194304 bytes of direct buffer memory", at 5 jobs)
@@ -153,18 +168,42 @@ class Flink(Component):
         (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(self.config(), sort_keys=False))
         for name in _LOG_CONFIGS:
             shutil.copy(flink_home() / "conf" / name, self.conf_dir / name)
-        jobmanager, taskmanager, reconciler = self.daemons
+        jobmanager, *taskmanagers, reconciler = self.daemons
         jobmanager.start(self._script("jobmanager.sh"), env=self._scripts_env())
-        taskmanager.start(self._script("taskmanager.sh"), env=self._scripts_env())
+        for taskmanager in taskmanagers:
+            taskmanager.start(self._script("taskmanager.sh"), env=self._scripts_env())
         reconciler.start([sys.executable, "-m", "personastream", "-v", "jobs", "reconcile",
                           "--watch", str(RECONCILE_INTERVAL_S)], env=as_environ(self.settings))
 
     def probe(self) -> str:
         overview = rest_get(self.settings, "/overview", timeout_s=2)
-        if overview.get("taskmanagers", 0) < 1:
-            raise StackError("Flink JobManager is up but no TaskManager has registered yet")
+        wanted = self.settings.flink_taskmanagers
+        if overview.get("taskmanagers", 0) < wanted:
+            raise StackError(f"Flink JobManager is up but {overview.get('taskmanagers', 0)} of "
+                             f"{wanted} TaskManagers registered (see their logs)")
         return (f"{overview['taskmanagers']} taskmanager(s), {overview['slots-total']} slots, "
                 f"{overview['jobs-running']} running job(s)")
+
+    def start(self) -> bool:
+        """Also stops TaskManagers beyond ``flink_taskmanagers`` (their tasks fail over to
+        the others): the cluster has as many as the setting says."""
+        launched = super().start()
+        self._stop_extra_taskmanagers()
+        return launched
+
+    def stop(self) -> bool:
+        return self._stop_extra_taskmanagers() | super().stop()
+
+    def _stop_extra_taskmanagers(self) -> bool:
+        """Stop TaskManagers left from a larger ``flink_taskmanagers``; True if one ran."""
+        names = {d.name for d in self.daemons}
+        extra = [Program(self.settings, conf.stem, self.run_dir)
+                 for conf in sorted(programs_dir(self.settings).glob("taskmanager-*.conf"))
+                 if conf.stem not in names]
+        stopped = [d for d in extra if d.terminate(wait=False)]
+        for daemon in stopped:
+            daemon.wait_stopped()
+        return bool(stopped)
 
     def problems(self) -> list[str]:
         """Declared jobs without a RUNNING run on the cluster, or failing and restarting

@@ -54,6 +54,11 @@ def directory(settings) -> Path:
     return settings.state_dir / "supervisor"
 
 
+def programs_dir(settings) -> Path:
+    """One ``<name>.conf`` per program ever started (supervisord includes them all)."""
+    return directory(settings) / "programs"
+
+
 def config_file(settings) -> Path:
     return directory(settings) / "supervisord.conf"
 
@@ -93,7 +98,7 @@ stdout_logfile=NONE
 stderr_logfile={_quote(here / "reaper.log")}
 
 [include]
-files={_quote(here / "programs")}/*.conf
+files={_quote(programs_dir(settings))}/*.conf
 """
 
 
@@ -145,7 +150,7 @@ def ensure_running(settings, timeout_s: float = 20) -> None:
         return
     end_unsupervised(settings)
     here = directory(settings)
-    (here / "programs").mkdir(parents=True, exist_ok=True)
+    programs_dir(settings).mkdir(parents=True, exist_ok=True)
     config_file(settings).write_text(_main_config(settings))
     done = subprocess.run([sys.executable, "-m", "supervisor.supervisord",
                            "-c", str(config_file(settings))], capture_output=True, text=True)
@@ -196,7 +201,7 @@ class Program:
         self.settings = settings
         self.name = name
         self.log_file = run_dir / f"{name}.log"
-        self.config = directory(settings) / "programs" / f"{name}.conf"
+        self.config = programs_dir(settings) / f"{name}.conf"
 
     def info(self) -> dict | None:
         """supervisord's view of the program (state, pid, ...); None if it is not known."""

@@ -108,21 +108,28 @@ def test_bare_loop_scores_each_item_with_its_own_detector(workload):
 
 
 def test_report_shows_rates_ratios_and_the_command():
-    def run(design: str, seconds: float) -> jobs.JobRun:
+    def run(design: str, seconds: float, parallelism: int = 1) -> jobs.JobRun:
         return jobs.JobRun("score_trends", design, "f" * 32, "item_trends", 10_000, 2_000,
-                           seconds, 2.0, 1,
+                           seconds, 2.0, parallelism,
                            {"Source: events": 1.0, "score_item_views -> (cassandra)": 8.0}, [])
 
     old, new = run("baseline 66b29ab", 10.0), run(jobs.THIS_TREE, 2.5)
+    wide = run(jobs.THIS_TREE, 2.0, parallelism=2)
     udf = [jobs.UdfCost(d, "trends_detector 3-4-0", 2_000, 20, 0.02, [0.02, 0.03], 1.0,
                         "score_item_views -> (cassandra)", busy, wall, 2_000, 2_000)
            for d, busy, wall in (("baseline 66b29ab", 8.0, 10.0), (jobs.THIS_TREE, 0.1, 2.5))]
-    report = jobs.Report(10_000, 3_500, 20, 6, 60, 900, 7, [old, new], udf, 42.0, 2, 1.5, [])
+    report = jobs.Report(10_000, 3_500, 20, 6, 60, 900, 7, [old, new, wide], udf, 42.0, 2, 2,
+                         1.5, [])
     text = _jobs_report(report, "personastream bench jobs --events 10000")
-    assert re.search(r"score_trends\s+baseline 66b29ab\s+10,000\s+2,000 item_trends\s+10\.0\s+"
-                     r"1,000\s+200 .* 1\.0x", text)
-    assert re.search(r"score_trends\s+this tree\s+10,000\s+2,000 item_trends\s+2\.5\s+"
+    assert re.search(r"score_trends\s+baseline 66b29ab\s+1\s+10,000\s+2,000 item_trends\s+"
+                     r"10\.0\s+1,000\s+200 .* 1\.0x", text)
+    assert re.search(r"score_trends\s+this tree\s+1\s+10,000\s+2,000 item_trends\s+2\.5\s+"
                      r"4,000\s+800 .* 4\.0x", text)  # 4,000 events/s against 1,000
+    assert re.search(r"score_trends\s+this tree\s+2\s+10,000\s+2,000 item_trends\s+2\.0\s+"
+                     r"5,000\s+1,000 .* 5\.0x", text)
+    # busy seconds are summed over a task's subtasks, shown per subtask: 8 s / 2 s / 2
+    assert re.findall(r"busy\s+(\d+)%\s+score_item_views", text) == ["80", "320", "200"]
+    assert "2 Flink TaskManager(s)" in text
     assert "500.0x" in text  # the baseline's Flink wall 10 s / bare 0.02 s
     assert "5.0x" in text  # this tree's busy time 0.1 s / bare 0.02 s
     assert text.count("2,000/2,000") == 4

@@ -128,11 +128,15 @@ class JobNames(click.ParamType):
 @click.option("--baseline", default=None, show_default="the jobs before issue 13",
               help="A git revision whose jobs run beside this tree's on the same workload "
                    "('none': this tree only).")
+@click.option("--parallelism", default=None,
+              help="Parallelisms to run each job at, one run each, e.g. 1,2 (default: the "
+                   "flink_parallelism setting); more TaskManagers: the flink_taskmanagers "
+                   "setting.")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
                job_names: tuple[str, ...], detector_version: str, baseline: str | None,
-               seed: int) -> None:
+               parallelism: str | None, seed: int) -> None:
     """Raw events/s through each Flink job, a previous design's beside this tree's, and the
     trends UDF's cost per scored window against a bare Python loop of the same detector.
 
@@ -147,14 +151,15 @@ def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
     needed = tuple(c for c in ("kafka", "cassandra", "flink") if c in settings.components)
     if needed:
         lifecycle.up(settings, only=needed)
+    parallelisms = [int(p) for p in (parallelism or str(settings.flink_parallelism)).split(",")]
     report = jobs.run(settings, list(job_names), n_events, n_items, n_windows, seed,
                       progress=lambda message: click.echo(f"[bench] {message}", err=True),
-                      baseline=baseline)
+                      baseline=baseline, parallelisms=parallelisms)
     click.echo(_jobs_report(report, _reproduce(
         "bench", "jobs", "--events", str(n_events), "--items", str(n_items),
         "--windows", str(n_windows), "--jobs", ",".join(job_names),
         "--detector-version", detector_version, "--baseline", baseline or "none",
-        "--seed", str(seed))))
+        "--parallelism", ",".join(map(str, parallelisms)), "--seed", str(seed))))
 
 
 def _reproduce(*args: str) -> str:
@@ -165,28 +170,32 @@ def _reproduce(*args: str) -> str:
 
 
 def _jobs_report(report, command: str) -> str:
-    lines = [f"{'job':<13} {'design':<16} {'events':>8} {'rows out':>9} {'table':<15} "
-             f"{'seconds':>8} {'events/s':>9} {'rows/s':>8} {'1st row':>8} {'ratio':>6}"]
+    lines = [f"{'job':<13} {'design':<16} {'par.':>4} {'events':>8} {'rows out':>9} "
+             f"{'table':<15} {'seconds':>8} {'events/s':>9} {'rows/s':>8} {'1st row':>8} "
+             f"{'ratio':>6}"]
     firsts: dict[str, float] = {}
     for r in report.runs:
         ratio = r.events_per_s / firsts.setdefault(r.job, r.events_per_s)
-        lines.append(f"{r.job:<13} {r.design:<16} {r.n_events:>8,} {r.n_rows:>9,} {r.table:<15} "
-                     f"{r.seconds:>8.1f} {r.events_per_s:>9,.0f} {r.rows_per_s:>8,.0f} "
-                     f"{r.first_row_s:>7.1f}s {ratio:>5.1f}x")
-        for task, busy_s in r.busy_s.items():
-            share = "    ?" if busy_s is None else f"{100 * busy_s / r.seconds:>4.0f}%"
+        lines.append(f"{r.job:<13} {r.design:<16} {r.parallelism:>4} {r.n_events:>8,} "
+                     f"{r.n_rows:>9,} {r.table:<15} {r.seconds:>8.1f} {r.events_per_s:>9,.0f} "
+                     f"{r.rows_per_s:>8,.0f} {r.first_row_s:>7.1f}s {ratio:>5.1f}x")
+        for task, busy_s in r.busy_s.items():  # busy_s: summed over the task's subtasks
+            share = ("    ?" if busy_s is None else
+                     f"{100 * busy_s / r.seconds / r.parallelism:>4.0f}%")
             lines.append(f"    busy {share}  {task}")
     for u in report.trends_udf:
         lines += ["", *_udf_lines(u)]
     parallelism = ", ".join(sorted({str(r.parallelism) for r in report.runs}))
     minutes, seconds = divmod(round(report.seconds), 60)
     lines += ["",
-              "ratio: events/s against the first design listed for the job (the baseline)",
+              "ratio: events/s against the job's first run listed (the baseline, the lowest "
+              "parallelism); busy: mean over a task's subtasks",
               f"workload: {report.n_events:,} events ({report.n_product_views:,} product views) "
               f"received over {report.n_windows} windows of {report.window_s}s, "
               f"{report.n_items:,} items, {report.n_user_keys:,} user keys, seed {report.seed}; "
               f"Flink parallelism {parallelism}",
-              f"machine: {report.n_cpus} CPUs, load average {report.load_1m:.1f} at start; "
+              f"machine: {report.n_cpus} CPUs, {report.taskmanagers} Flink TaskManager(s), "
+              f"load average {report.load_1m:.1f} at start; "
               f"other Flink jobs seen running meanwhile: {', '.join(report.other_jobs) or 'none'}",
               f"benchmark wall time: {minutes} min {seconds} s",
               f"reproduce: {command}"]
