@@ -19,6 +19,7 @@ from personastream.commands.profiles import profiles_group
 from personastream.commands.serve import serve
 from personastream.commands.settings import settings_group
 from personastream.commands.stack import stack_group
+from personastream.commands.trace import trace
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.settings import resolve
 
@@ -57,6 +58,7 @@ cli.add_command(profiles_group)
 cli.add_command(models_group)
 cli.add_command(deadletters_group)
 cli.add_command(serve)
+cli.add_command(trace)
 
 
 def main() -> None:

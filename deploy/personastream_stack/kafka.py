@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +26,18 @@ from personastream_stack.supervision import Program
 log = logging.getLogger(__name__)
 
 MAIN_CLASS = "kafka.Kafka"
+CONSUME_SLICE_S = 0.2
 
 
 class TopicReadError(PersonastreamError):
     """A topic could not be read to its end."""
 
 
-def read_to_end(settings, topic: str, batch: int = 1000, timeout_s: float = 10.0):
-    """Yield the records of ``topic`` from its start to its end as of the call, in batches
-    (lists of confluent-kafka messages); an independent reader (no consumer group offsets)."""
+def read_to_end(settings, topic: str, batch: int = 1000, timeout_s: float = 10.0,
+                since_ms: int | None = None):
+    """Yield the records of ``topic`` from its start (or from the first record timestamped at
+    or after ``since_ms``, epoch ms) to its end as of the call, in batches (lists of
+    confluent-kafka messages); an independent reader (no consumer group offsets)."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
                          "group.id": f"personastream-read-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "log_level": 0})
@@ -49,13 +53,24 @@ def read_to_end(settings, topic: str, batch: int = 1000, timeout_s: float = 10.0
                                  "stack up` (it creates the pipeline's topics)")
         bounds = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
                   for p in meta.partitions}
+        if since_ms is not None:
+            starts = consumer.offsets_for_times(
+                [TopicPartition(topic, p, since_ms) for p in bounds], timeout=timeout_s)
+            bounds = {s.partition: (high if s.offset < 0 else max(s.offset, low), high)
+                      for s in starts for low, high in [bounds[s.partition]]}
         ends = {p: high for p, (low, high) in bounds.items() if high > low}
         consumer.assign([TopicPartition(topic, p, bounds[p][0]) for p in ends])
+        deadline = time.monotonic() + timeout_s
         while ends:
-            messages = consumer.consume(batch, timeout=timeout_s)
+            # consume() waits for a whole batch or its timeout: short slices, so that the last
+            # few records of a topic do not wait timeout_s
+            messages = consumer.consume(batch, timeout=CONSUME_SLICE_S)
             if not messages:
-                raise TopicReadError(f"timed out reading {topic!r} (partitions left: "
-                                     f"{sorted(ends)})")
+                if time.monotonic() > deadline:
+                    raise TopicReadError(f"timed out reading {topic!r} (partitions left: "
+                                         f"{sorted(ends)})")
+                continue
+            deadline = time.monotonic() + timeout_s
             for msg in messages:
                 if msg.error():
                     raise TopicReadError(f"reading {topic!r}: {msg.error()}")

@@ -24,6 +24,16 @@ def connect(settings) -> None:
 
 
 def ensure_admin_policies() -> None:
-    """Grant the connected admin the root process group policies NiFi leaves out on a fresh flow
-    (view/modify flow and data, provenance, system). Idempotent."""
+    """Grant the connected admin the policies NiFi leaves out on a fresh flow: on the root
+    process group view/modify flow and data, and system (nipyapi's bootstrap), and the two
+    provenance policies that bootstrap leaves out, query provenance (``/provenance``) and view
+    the provenance of every component (``/provenance-data/process-groups/<root>``, which child
+    groups inherit). Idempotent; applied by the running NiFi at once, no restart."""
     nipyapi.security.bootstrap_security_policies(service="nifi")
+    identity = nipyapi.nifi.FlowApi().get_current_user().identity
+    admin = nipyapi.security.get_service_user(identity, service="nifi")
+    root_id = nipyapi.canvas.get_root_pg_id()
+    for resource, r_id in (("provenance", None), ("provenance-data/process-groups", root_id)):
+        policy = nipyapi.security.get_access_policy_for_resource(resource, "read", r_id=r_id,
+                                                                 auto_create=True)
+        nipyapi.security.add_user_to_access_policy(admin, policy, strict=False)
