@@ -40,6 +40,7 @@ from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.deadletter_replay import PROGRESS_EVERY_S
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.event_trace import KafkaRecord, ProvenanceStep, Row, Trace, since_ms
+from personastream_contracts.formats import iso_ms
 from personastream_stack.kafka import read_to_end
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def find_records(settings, topic: str, event_id: str, since: int | None = None,
         if time.monotonic() - last > PROGRESS_EVERY_S:
             last = time.monotonic()
             stamp = messages[-1].timestamp()[1]
-            progress(f"{n_read:,} records of {topic} read (at {_iso(stamp)}), "
+            progress(f"{n_read:,} records of {topic} read (at {iso_ms(stamp)}), "
                      f"{len(found)} of {event_id}")
         for msg in messages:
             if msg.value() is None or needle not in msg.value():
@@ -98,10 +99,6 @@ def find_records(settings, topic: str, event_id: str, since: int | None = None,
                                          msg.timestamp()[1], key, value))
     progress(f"{n_read:,} records of {topic} read, {len(found)} of {event_id}")
     return sorted(found, key=lambda r: r.timestamp_ms)
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds")
 
 
 # --- NiFi provenance -----------------------------------------------------------------------
@@ -250,7 +247,7 @@ def find_provenance(settings, group: str, event_id: str,
             if not uuids:
                 uuids = _validated_requests(nifi, event_id, received_ms)
             if by_time:
-                notes.append(f"request of {_iso(received_ms)} matched by receipt time only "
+                notes.append(f"request of {iso_ms(received_ms)} matched by receipt time only "
                              "(its content is no longer kept)")
             if not uuids:
                 notes.append(f"no request received at {received_ms} (epoch ms) holding the "
