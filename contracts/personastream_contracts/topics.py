@@ -36,6 +36,17 @@ def topic_config(settings, topic: str) -> dict[str, str]:
     return config
 
 
+def deliver(producer, topic: str, key: str, value: bytes | None, timeout_s: float) -> str | None:
+    """Produce one record keyed by ``key`` (``value`` None: a tombstone) with a confluent-kafka
+    ``producer`` and wait for Kafka's acknowledgement: None once acknowledged, else why not."""
+    errors: list = []
+    producer.produce(topic, key=key.encode(), value=value,
+                     on_delivery=lambda error, _msg: error and errors.append(error))
+    if producer.flush(timeout_s) or errors:
+        return str(errors[0]) if errors else "not acknowledged in time"
+    return None
+
+
 def producer_config(settings, **extra) -> dict:
     """Config of a confluent-kafka producer of the pipeline's keyed records: acknowledged by
     every in-sync replica, and put in the partition a Java client (the Flink jobs' Kafka sinks)

@@ -34,7 +34,7 @@ from personastream_contracts.corrections import Correction
 from personastream_contracts.deadletter_replay import (PROGRESS_EVERY_S, Letter, Prepared, Report,
                                                        replay_letters)
 from personastream_contracts.errors import PersonastreamError
-from personastream_contracts.topics import producer_config
+from personastream_contracts.topics import deliver, producer_config
 from personastream_stack.kafka import read_to_end
 
 log = logging.getLogger(__name__)
@@ -149,15 +149,13 @@ class LedgerWriter:
         self.producer = Producer(producer_config(settings, **{"enable.idempotence": True}))
 
     def write(self, record: dict) -> None:
-        errors = []
-        self.producer.produce(self.topic, key=record["key"].encode(),
-                              value=json.dumps(record).encode(),
-                              on_delivery=lambda err, _msg: err and errors.append(err))
-        if self.producer.flush(LEDGER_TIMEOUT_S) or errors:
+        error = deliver(self.producer, self.topic, record["key"], json.dumps(record).encode(),
+                        LEDGER_TIMEOUT_S)
+        if error:
             raise ReplayError(
                 f"{record['event_id'] or record['key']} was replayed ({record['outcome']}) but "
                 f"its ledger record was not written to {self.topic!r} "
-                f"({errors or 'not acknowledged in time'}); a later replay would send it again: "
+                f"({error}); a later replay would send it again: "
                 "check Kafka (`personastream stack status`) before replaying more")
 
 

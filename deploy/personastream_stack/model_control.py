@@ -7,7 +7,7 @@ what :func:`publish` writes reaches them within seconds; see
 from __future__ import annotations
 
 from personastream_contracts.errors import PersonastreamError
-from personastream_contracts.topics import producer_config
+from personastream_contracts.topics import deliver, producer_config
 from personastream_models import specs
 from personastream_models.registry import Placement
 from personastream_stack.kafka import TopicReadError, read_to_end
@@ -54,11 +54,8 @@ def publish(settings, placement: Placement) -> None:
 
     for version in placement.running_versions():
         specs.load(placement.model, version)  # never publish a version jobs cannot load
-    errors = []
-    producer = Producer(producer_config(settings))
-    producer.produce(settings.topic_models_control, key=placement.model.encode(),
-                     value=placement.to_json().encode(),
-                     on_delivery=lambda err, _msg: err and errors.append(err))
-    if producer.flush(READ_TIMEOUT_S) or errors:
+    error = deliver(Producer(producer_config(settings)), settings.topic_models_control,
+                    placement.model, placement.to_json().encode(), READ_TIMEOUT_S)
+    if error:
         raise ModelControlError(f"could not publish to {settings.topic_models_control!r}: "
-                                f"{errors or 'not acknowledged in time'}")
+                                f"{error}")

@@ -29,7 +29,7 @@ import time
 
 import orjson
 
-from personastream_contracts.topics import producer_config
+from personastream_contracts.topics import deliver, producer_config
 from personastream_models.recommend import LiveProfile
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,13 @@ def tombstone(settings, topic: str, user_key: str, timeout_s: float = 10.0) -> N
     """Publish ``user_key``'s tombstone to ``topic`` and wait until Kafka acknowledged it."""
     from confluent_kafka import Producer
 
-    producer = Producer(producer_config(settings, log_level=0))
-    outcome: list = []
-    producer.produce(topic, key=user_key.encode(), value=None,
-                     on_delivery=lambda error, _msg: outcome.append(error))
-    producer.flush(timeout_s)
-    if outcome != [None]:
+    error = deliver(Producer(producer_config(settings, log_level=0)), topic, user_key, None,
+                    timeout_s)
+    if error:
         raise TombstoneError(f"the tombstone of {user_key!r} was not acknowledged by Kafka at "
-                             f"{settings.kafka_bootstrap_servers} (topic {topic!r}: "
-                             f"{outcome[0] if outcome else 'timed out'}); API workers may still "
-                             "hold the live profile: retry the erase when Kafka is up")
+                             f"{settings.kafka_bootstrap_servers} (topic {topic!r}: {error}); "
+                             "API workers may still hold the live profile: retry the erase "
+                             "when Kafka is up")
 
 
 class ProfileCache:
