@@ -18,15 +18,16 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 # Boot the local stack, deploy the flows and the jobs, send sample events through NiFi, print
 # what landed in Cassandra, start the API and storefront and print its URL. They keep running;
 # `make down` stops them.
-demo: venv
+demo: venv tools
 	$(BIN)/personastream demo
 
-# Debian's Chromium and ChromeDriver (the browser tests) and wrk (closed-loop load: `bench
-# ingest`, `bench api`).
+# Debian's Chromium and ChromeDriver (the browser tests), wrk (closed-loop load: `bench
+# ingest`, `bench api`), Prometheus and Alertmanager (the stack's metrics and alerts).
 tools:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v wrk >/dev/null \
+	  && command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      chromium chromium-driver wrk >/dev/null)
+	      chromium chromium-driver wrk prometheus prometheus-alertmanager >/dev/null)
 
 # vegeta from the Go module proxy: open-loop, fixed-rate load (`bench api --rates`).
 VEGETA := github.com/tsenart/vegeta/v12@v12.13.0
@@ -42,7 +43,7 @@ test: venv tools
 	  && $(BIN)/pytest tests/integration -m faults || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
-test-unit: venv
+test-unit: venv tools
 	$(BIN)/pytest $(UNIT)
 
 # The fault tests alone, on the running stack (`personastream stack up` first).

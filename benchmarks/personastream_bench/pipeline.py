@@ -46,6 +46,7 @@ from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.settings import Settings
 from personastream_stack import api_daemon, flink_jobs, lifecycle
+from personastream_stack.alerting import FRESHNESS_GOAL_S
 from personastream_stack.flink import rest_get
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ SETTLED_LAG = 100
 SETTLE_TIMEOUT_S = 900.0
 UNREPORTED_GRACE_S = 60.0
 PROBE_POLL_S = 0.02
-FRESHNESS_GOAL_S = 1.0
 ACCEPTED_SHARE = 0.95
 LAG_EDGE_S = 10
 LAG_GROWTH_S = 2.0

@@ -114,6 +114,16 @@ class Stop:
     reason: str
 
 
+def late_job_of(message: str) -> str | None:
+    """The job named at the end of a late event's reason message, None if none is.
+
+    >>> late_job_of("event time 5 ms is behind the watermark w of job score_trends")
+    'score_trends'
+    """
+    match = _LATE_JOB.search(message)
+    return match.group(1) if match else None
+
+
 def late_job(letter: KafkaRecord) -> str:
     """The job that found ``letter``'s event late (named at the end of the reason message).
 
@@ -121,8 +131,7 @@ def late_job(letter: KafkaRecord) -> str:
     >>> late_job(KafkaRecord("t", 0, 0, 0, None, {"reason": {"message": message}}))
     'score_trends'
     """
-    match = _LATE_JOB.search(letter.reason.get("message") or "")
-    return match.group(1) if match else "?"
+    return late_job_of(letter.reason.get("message") or "") or "?"
 
 
 def stopped(trace: Trace) -> Stop:

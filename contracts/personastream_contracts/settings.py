@@ -51,7 +51,7 @@ class Settings:
                            "JDK 17 for Kafka, Cassandra and Flink")
     nifi_java_home: Path = _opt(Path("/usr/lib/jvm/temurin-25-jdk-amd64"), "JDK 21+ for NiFi 2")
     maven_command: str = _opt("mvn", "Maven executable used to fetch the JVM servers")
-    local_components: str = _opt("kafka,cassandra,nifi,flink",
+    local_components: str = _opt("kafka,cassandra,nifi,flink,prometheus",
                                  "servers `stack up` starts here; empty when all are remote")
     startup_timeout_s: float = _opt(240.0, "how long `stack up` waits for each server")
 
@@ -99,7 +99,9 @@ class Settings:
     nifi_timer_driven_threads: int = _opt(32, "threads NiFi runs processors on (a controller "
                                               "setting `flows deploy` applies; NiFi's default 10 "
                                               "starved the collector: most wait on I/O or Python)")
-    nifi_management_port: int = _opt(52020, "loopback health endpoint of the local NiFi")
+    nifi_management_port: int = _opt(8442, "loopback health endpoint of the local NiFi (below "
+                                           "Linux's ephemeral ports: NiFi's 52020 was once "
+                                           "taken by a client's connection, and NiFi exited)")
     nifi_python: str = _opt(None, "interpreter NiFi builds Python processor venvs from")
     nifi_python_extensions_dir: Path = _opt(None, "folder NiFi loads the Python processors from "
                                                   "(`flows deploy` writes the bundle there); "
@@ -156,6 +158,23 @@ class Settings:
     api_profile_cache: int = _opt(100_000, "live profiles each API worker keeps in memory (the "
                                   "least recently used go first); 0: read each from Cassandra")
     storefront_items: int = _opt(200, "items of the seeded sample catalogue")
+
+    prometheus_url: str = _opt("http://127.0.0.1:9099", "Prometheus (its HTTP API and UI); the "
+                               "local one scrapes every stage of the stack")
+    prometheus_scrape_interval_s: int = _opt(5, "how often Prometheus scrapes each target")
+    prometheus_retention: str = _opt("2d", "how long the local Prometheus keeps samples")
+    alertmanager_url: str = _opt("http://127.0.0.1:9098", "Alertmanager, which Prometheus "
+                                 "sends firing alerts to")
+    alert_receiver_port: int = _opt(9412, "loopback webhook where the local Alertmanager "
+                                          "sends notifications (written to "
+                                          "<state_dir>/prometheus/alerts.log)")
+    kafka_metrics_port: int = _opt(9404, "JMX exporter of the first local Kafka node "
+                                         "(node i: this + i - 1)")
+    cassandra_metrics_port: int = _opt(9410, "JMX exporter of the local Cassandra")
+    flink_metrics_port: int = _opt(9250, "Prometheus reporter of the Flink JobManager "
+                                         "(TaskManager i: this + i)")
+    pipeline_exporter_port: int = _opt(9411, "port of the pipeline's own Prometheus metrics "
+                                             "(`python -m personastream_stack.pipeline_exporter`)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

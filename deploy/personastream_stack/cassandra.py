@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from personastream_contracts.cassandra import session
-from personastream_stack import maven
+from personastream_stack import jmx_exporter, maven
 from personastream_stack.component import Component, render_template
 from personastream_stack.process import port_open
 from personastream_stack.supervision import Program
@@ -60,6 +60,7 @@ class Cassandra(Component):
 
     def fetch(self) -> None:
         maven.fetch(self.settings, "cassandra", ["dependency:copy-dependencies"])
+        jmx_exporter.fetch(self.settings)
 
     def launch(self) -> None:
         libs = maven.install_dir(self.settings, "cassandra") / "libs"
@@ -72,6 +73,8 @@ class Cassandra(Component):
         heap = self.settings.cassandra_heap
         argv = [str(self.settings.java_home / "bin/java"), f"-Xms{heap}", f"-Xmx{heap}",
                 *JVM17_OPTIONS, *(f"-javaagent:{j}" for j in jamm[:1]),
+                jmx_exporter.agent_option(self.settings, "cassandra", host,
+                                          self.settings.cassandra_metrics_port, self.run_dir),
                 f"-Dcassandra.config=file://{self.config_file}",
                 f"-Dcassandra.storagedir={data_dir}", f"-Dcassandra.logdir={self.run_dir}",
                 f"-Dlogback.configurationFile={logback}", "-Dcassandra-foreground=yes",

@@ -25,6 +25,7 @@ from personastream_stack.supervision import Program, programs_dir
 
 log = logging.getLogger(__name__)
 
+PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
 #: Seconds between the reconciler's looks at the declared jobs.
 RECONCILE_INTERVAL_S = 10
 _LOG_CONFIGS = ("log4j.properties", "log4j-console.properties", "log4j-cli.properties",
@@ -126,7 +127,10 @@ class Flink(Component):
                 "interval": "10s", "externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}},
             "blob": {"server": {"port": "6124"}},
             # metrics over REST at most this old (default 10 s): per-second lag in benchmarks
-            "metrics": {"fetcher": {"update-interval": 1000}},
+            "metrics": {"fetcher": {"update-interval": 1000},
+                        # Flink's Prometheus reporter (shipped in PyFlink's plugins/); each
+                        # process's port is given on its command line (metrics_ports)
+                        "reporter": {"prom": {"factory": {"class": PROMETHEUS_REPORTER}}}},
             "web": {"submit": {"enable": True}, "cancel": {"enable": True}},
         }
 
@@ -152,14 +156,26 @@ class Flink(Component):
                 "JAVA_HOME": str(self.settings.java_home),
                 "PATH": f"{self.settings.java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
-    def _script(self, name: str) -> list[str]:
+    def metrics_ports(self) -> dict[str, int]:
+        """Where each process's Prometheus reporter serves its metrics, by program name.
+
+        >>> from personastream_contracts.settings import resolve
+        >>> s = resolve(environ={}, overrides={"flink_taskmanagers": 2})
+        >>> Flink(s).metrics_ports()
+        {'jobmanager': 9250, 'taskmanager': 9251, 'taskmanager-2': 9252}
+        """
+        base = self.settings.flink_metrics_port
+        return {d.name: base + i for i, d in enumerate(self.daemons[:-1])}
+
+    def _script(self, name: str, metrics_port: int) -> list[str]:
         """Flink's own start script for ``name``, in the foreground (supervisord watches the
-        JVM it execs)."""
+        JVM it execs), its Prometheus reporter on ``metrics_port``."""
         for script in (flink_home() / "bin").iterdir():  # the wheel ships them not executable
             mode = script.stat().st_mode
             if not mode & stat.S_IXUSR:
                 script.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        return [str(flink_home() / "bin" / name), "start-foreground"]
+        return [str(flink_home() / "bin" / name), "start-foreground",
+                "-D", f"metrics.reporter.prom.port={metrics_port}"]
 
     def launch(self) -> None:
         for sub in ("conf", "log", "pid", "tmp"):
@@ -169,9 +185,12 @@ class Flink(Component):
         for name in _LOG_CONFIGS:
             shutil.copy(flink_home() / "conf" / name, self.conf_dir / name)
         jobmanager, *taskmanagers, reconciler = self.daemons
-        jobmanager.start(self._script("jobmanager.sh"), env=self._scripts_env())
+        ports = self.metrics_ports()
+        jobmanager.start(self._script("jobmanager.sh", ports[jobmanager.name]),
+                         env=self._scripts_env())
         for taskmanager in taskmanagers:
-            taskmanager.start(self._script("taskmanager.sh"), env=self._scripts_env())
+            taskmanager.start(self._script("taskmanager.sh", ports[taskmanager.name]),
+                              env=self._scripts_env())
         reconciler.start([sys.executable, "-m", "personastream", "-v", "jobs", "reconcile",
                           "--watch", str(RECONCILE_INTERVAL_S)], env=as_environ(self.settings))
 

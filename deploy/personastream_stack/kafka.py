@@ -17,7 +17,7 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
 
 from personastream_contracts.errors import PersonastreamError, SettingsError
 from personastream_contracts.topics import topic_config
-from personastream_stack import maven
+from personastream_stack import jmx_exporter, maven
 from personastream_stack.component import Component, host_port, render_template
 from personastream_stack.errors import StackError
 from personastream_stack.process import port_open
@@ -167,6 +167,7 @@ class Kafka(Component):
 
     def fetch(self) -> None:
         maven.fetch(self.settings, "kafka", ["dependency:copy-dependencies"])
+        jmx_exporter.fetch(self.settings)
 
     def _java(self, *args: str) -> list[str]:
         libs = maven.install_dir(self.settings, "kafka") / "libs"
@@ -219,8 +220,14 @@ class Kafka(Component):
                 internal_replication=min(3, len(nodes)), internal_min_isr=min(2, len(nodes)))
             if not (data_dir / "meta.properties").exists():
                 self._format(node, config)
-            program.start(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", MAIN_CLASS,
-                                     str(config)))
+            agent = jmx_exporter.agent_option(self.settings, "kafka", node.host,
+                                              self.metrics_port(node), self.node_dir(node))
+            program.start(self._java(f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", agent,
+                                     MAIN_CLASS, str(config)))
+
+    def metrics_port(self, node: Node) -> int:
+        """Where node's JMX exporter serves its metrics."""
+        return self.settings.kafka_metrics_port + node.node_id - 1
 
     def probe(self) -> str:
         nodes = self.nodes

@@ -18,12 +18,15 @@ from personastream_stack.component import Component, Health
 from personastream_stack.flink import Flink
 from personastream_stack.kafka import Kafka, ensure_topics
 from personastream_stack.nifi import NiFi
+from personastream_stack.prometheus import Prometheus
 
 log = logging.getLogger(__name__)
 
-# Start order: NiFi publishes to Kafka, Flink jobs read Kafka and write Cassandra.
+# Start order: NiFi publishes to Kafka, Flink jobs read Kafka and write Cassandra; Prometheus
+# scrapes them all.
 COMPONENTS: dict[str, type[Component]] = {
-    "kafka": Kafka, "cassandra": Cassandra, "nifi": NiFi, "flink": Flink}
+    "kafka": Kafka, "cassandra": Cassandra, "nifi": NiFi, "flink": Flink,
+    "prometheus": Prometheus}
 
 
 def local_components(settings: Settings, only: tuple[str, ...] = ()) -> list[Component]:

@@ -1,4 +1,4 @@
-"""The four real servers run, report themselves, and `stack up` again is harmless."""
+"""The real servers run, report themselves, and `stack up` again is harmless."""
 import json
 import subprocess
 import sys
@@ -14,6 +14,8 @@ MAIN_CLASSES = {
     "nifi": ["org.apache.nifi.NiFi"],
     "flink": ["org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
               "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"],
+    "prometheus": ["--storage.tsdb.path", "prometheus-alertmanager",
+                   "personastream_stack.alert_log", "personastream_stack.pipeline_exporter"],
 }
 
 

@@ -68,4 +68,5 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
                f"NiFi UI: {settings.nifi_api_url.removesuffix('/nifi-api')}/nifi/ "
                f"(client certificate: {settings.nifi_client_cert.parent / 'client.p12'}), "
-               f"Flink UI: {settings.flink_rest_url}. Stop with `make down`.")
+               f"Flink UI: {settings.flink_rest_url}, Prometheus: {settings.prometheus_url} "
+               "(`personastream stack status` summarizes it). Stop with `make down`.")

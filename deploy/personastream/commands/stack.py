@@ -1,12 +1,14 @@
-"""``personastream stack``: the local servers (NiFi, Kafka, Cassandra, Flink) on loopback."""
+"""``personastream stack``: the local servers (NiFi, Kafka, Cassandra, Flink, Prometheus) on
+loopback."""
 from __future__ import annotations
 
 import json
 import sys
 
 import click
+import requests
 
-from personastream_stack import lifecycle
+from personastream_stack import lifecycle, ops_summary
 from personastream_stack.errors import StackError
 from personastream_stack.process import log_tail
 
@@ -50,8 +52,10 @@ def down(settings, components: tuple[str, ...], purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def status(settings, as_json: bool) -> None:
-    """Health, pids, port, version and memory of each local server, and what is degraded
-    (a declared Flink job not running).
+    """Health, pids, port, version and memory of each local server, what is degraded (a
+    declared Flink job not running, a scrape target down), then the pipeline's last minutes
+    from Prometheus: events accepted and dead-lettered, freshness, job lag and restarts,
+    queues, API rate and latency.
 
     Exit code 0 when every server is healthy and nothing is degraded, else 1.
     Example: personastream stack status --json
@@ -68,8 +72,21 @@ def status(settings, as_json: bool) -> None:
                        f"pid {pids:<14} {h.rss_mb:>7.0f} MiB  {h.detail}")
             for problem in h.degraded:
                 click.echo(f"{'':<10} degraded: {problem}")
+        _metrics_summary(settings)
     if not all(h.healthy and not h.degraded for h in report):
         sys.exit(1)
+
+
+def _metrics_summary(settings) -> None:
+    """The last minutes of the pipeline, from Prometheus (one line if it does not answer)."""
+    try:
+        lines = ops_summary.summary(settings)
+    except (requests.RequestException, StackError) as err:
+        click.echo(f"\nmetrics: Prometheus at {settings.prometheus_url} did not answer ({err})")
+        return
+    click.echo(f"\nlast {ops_summary.WINDOW} (Prometheus, {settings.prometheus_url}):")
+    for line in lines:
+        click.echo(f"  {line}")
 
 
 @stack_group.command("logs")
