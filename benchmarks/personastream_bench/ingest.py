@@ -32,6 +32,7 @@ from typing import Iterator
 
 from confluent_kafka import Consumer, TopicPartition
 
+from personastream_bench import monitoring
 from personastream_bench.load import Usage, git_archive, percentile, run_wrk
 from personastream_contracts.settings import with_ingest_ports
 from personastream_flows.deploy import deploy, undeploy
@@ -48,6 +49,8 @@ BASELINE_GROUP, BASELINE_ENV = "ingest_baseline", "bench_baseline"
 class Collector:
     name: str
     url: str
+    #: False: measured with monitoring off (:mod:`personastream_bench.monitoring`)
+    monitored: bool = True
 
 
 def collectors(settings) -> list[Collector]:
@@ -190,9 +193,10 @@ def run_phase(settings, collector: Collector, batch: int, connections: int, dura
 
 def run(settings, batch_sizes: list[int], connections: int, duration_s: float, seed: int,
         progress, baseline: str | None = None, warmup_s: float = 60,
-        repeat: int = 1) -> tuple[list[Phase], dict]:
+        repeat: int = 1, monitored: list[bool] = (True,)) -> tuple[list[Phase], dict]:
     """Every batch size on every collector (``repeat`` times, interleaved), after a warm-up;
-    and what else ran (Flink jobs, load average)."""
+    and what else ran (Flink jobs, load average). ``monitored`` [True, False]: the collector
+    also measured with monitoring off, in the same rounds."""
     context = {"load_1m": os.getloadavg()[0], "n_cpus": os.cpu_count(),
                "jobs": sorted(j.name for j in flink_jobs.list_jobs(settings)
                               if j.state in flink_jobs.ACTIVE_STATES)}
@@ -202,17 +206,24 @@ def run(settings, batch_sizes: list[int], connections: int, duration_s: float, s
         if baseline:
             progress(f"deploying the collector of {baseline} as process group {BASELINE_GROUP}")
             chosen.insert(1, stack.enter_context(baseline_collector(settings, baseline, progress)))
-        for collector in chosen if warmup_s > 0 else []:
+        if False in monitored:
+            chosen.insert(1, Collector(monitoring.label("received", False),
+                                       settings.nifi_ingest_url, monitored=False))
+        for collector in [c for c in chosen if c.monitored] if warmup_s > 0 else []:
             progress(f"warm-up, unmeasured: {collector.name}, single events, {warmup_s:.0f}s")
             run_wrk(lua_events(1, seed), collector.url, connections, warmup_s)
         for round_ in range(repeat):
             for batch in batch_sizes:
                 for collector in chosen:
+                    if False in monitored:
+                        monitoring.turn(settings, collector.monitored, progress)
                     progress(f"round {round_ + 1}/{repeat}: {collector.name}, {batch} event(s) "
                              f"per request, {connections} connections, {duration_s:.0f}s")
                     phases.append(run_phase(settings, collector, batch, connections, duration_s,
                                             seed))
                     time.sleep(2)  # let the previous phase's backlog drain out of the measurement
+        if False in monitored:
+            monitoring.turn(settings, True, progress)
     return phases, context
 
 

@@ -56,6 +56,7 @@ from urllib.parse import urlparse
 from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from personastream_bench import monitoring
 from personastream_bench.load import git_archive
 from personastream_bench.traffic import sample_events
 from personastream_contracts import declared_jobs
@@ -675,9 +676,11 @@ class Report:
 
 def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n_windows: int,
         seed: int, repeats: int = 5, progress: Progress = log.info,
-        baseline: str | None = PREVIOUS_DESIGN, parallelisms: list[int] | None = None) -> Report:
+        baseline: str | None = PREVIOUS_DESIGN, parallelisms: list[int] | None = None,
+        monitored: list[bool] = (True,)) -> Report:
     """Benchmark ``job_names`` one after the other on the same workload, each as ``baseline``'s
-    code (if any) and as this tree's, at each of ``parallelisms`` (default: the setting's)."""
+    code (if any) and as this tree's, at each of ``parallelisms`` (default: the setting's),
+    with monitoring on and/or off (``monitored``; :mod:`personastream_bench.monitoring`)."""
     unknown = [n for n in job_names if n not in JOBS_UNDER_TEST]
     if unknown:
         raise BenchmarkError(f"no benchmark for {', '.join(unknown)}; choose among "
@@ -699,17 +702,22 @@ def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n
         designs.append((THIS_TREE, None))
         runs, udf = [], []
         for name in job_names:
-            for (design, code), parallelism in itertools.product(
-                    designs, parallelisms or [settings.flink_parallelism]):
+            for (design, code), parallelism, on in itertools.product(
+                    designs, parallelisms or [settings.flink_parallelism], monitored):
+                if len(monitored) > 1:
+                    monitoring.turn(settings, on, progress)
+                run_design = monitoring.label(design, on)
                 with isolated(replace(settings, flink_parallelism=parallelism), name,
                               progress) as (s, instance):
                     produce(s, workload, progress)
                     runs.append(measure(s, JOBS_UNDER_TEST[name], instance, workload, progress,
-                                        design=design, code=code))
-                    progress(f"{name} ({design}, parallelism {parallelism}): "
+                                        design=run_design, code=code))
+                    progress(f"{name} ({run_design}, parallelism {parallelism}): "
                              f"{runs[-1].n_rows:,} rows in {runs[-1].seconds:.1f}s")
                     if name == "score_trends":
                         udf.append(compare_trends_udf(s, workload, runs[-1], repeats, progress))
+    if len(monitored) > 1:
+        monitoring.turn(settings, True, progress)
     return Report(workload.n_events, workload.n_product_views, n_items, n_windows,
                   settings.trends_window_s, len(workload.user_keys), seed, runs, udf,
                   time.monotonic() - started, os.cpu_count() or 0, taskmanagers, load_1m,

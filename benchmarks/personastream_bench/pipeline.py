@@ -44,9 +44,9 @@ from personastream_bench.shoppers import Shoppers
 from personastream_bench.traffic import CLIENT_IPS, USER_AGENTS, accepted
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
+from personastream_contracts.objectives import FRESHNESS_GOAL_S
 from personastream_contracts.settings import Settings
 from personastream_stack import api_daemon, flink_jobs, lifecycle
-from personastream_stack.alerting import FRESHNESS_GOAL_S
 from personastream_stack.flink import rest_get
 
 log = logging.getLogger(__name__)

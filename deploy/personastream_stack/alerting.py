@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Freshness goal: an event in its customer's live profile within this many seconds (p99).
-FRESHNESS_GOAL_S = 1.0
+from personastream_contracts.objectives import FRESHNESS_GOAL_S
+
 #: Share of the events reaching the pipeline that may be dead-lettered.
 DEADLETTER_SHARE = 0.05
 #: Records a job may be behind before growth of its lag is worth an alert.

@@ -57,6 +57,8 @@ class Component(abc.ABC):
     """A server of the local stack. Subclasses say how to fetch, launch and probe it."""
 
     name: str
+    #: Launched by ``stack up`` once the other components answer (a monitor of them).
+    watches_others: bool = False
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -46,20 +46,25 @@ def local_components(settings: Settings, only: tuple[str, ...] = ()) -> list[Com
 def up(settings: Settings, only: tuple[str, ...] = ()) -> dict[str, float]:
     """Start the local components (idempotent) and provision; return seconds per step.
 
-    Every server is launched before any is waited for, so they boot side by side; each
-    reports the seconds from the start of ``up`` until it answered.
+    Every server is launched before any is waited for, so they boot side by side (those that
+    watch the others, once the others answer); each reports the seconds from the start of
+    ``up`` until it answered.
     """
     timings: dict[str, float] = {}
     started = time.monotonic()
     components = local_components(settings, only)
-    for component in components:
-        launched = component.start()
-        print(f"[{component.name}] {'launched' if launched else 'already running'}",
-              file=sys.stderr)
-    for component in components:
-        component.wait_healthy()
-        timings[component.name] = time.monotonic() - started
-        print(f"[{component.name}] healthy after {timings[component.name]:.1f}s", file=sys.stderr)
+    # the watchers (Prometheus) boot once what they watch answers: no ServerDown while booting
+    for batch in ([c for c in components if not c.watches_others],
+                  [c for c in components if c.watches_others]):
+        for component in batch:
+            launched = component.start()
+            print(f"[{component.name}] {'launched' if launched else 'already running'}",
+                  file=sys.stderr)
+        for component in batch:
+            component.wait_healthy()
+            timings[component.name] = time.monotonic() - started
+            print(f"[{component.name}] healthy after {timings[component.name]:.1f}s",
+                  file=sys.stderr)
     started = time.monotonic()
     created = ensure_topics(settings, pipeline_topics(settings))
     n_statements = ensure_schema(settings)

@@ -9,15 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from personastream_contracts.objectives import OPS_WINDOW
 from personastream_stack.prometheus import query
-
-#: The window of the rates and quantiles.
-WINDOW = "2m"
 
 
 def _quantile(q: float, histogram: str, by: str = "") -> str:
     group = f"le{', ' + by if by else ''}"
-    return f"histogram_quantile({q}, sum by ({group}) (rate({histogram}_bucket[{WINDOW}])))"
+    return f"histogram_quantile({q}, sum by ({group}) (rate({histogram}_bucket[{OPS_WINDOW}])))"
 
 
 @dataclass(frozen=True)
@@ -33,9 +31,9 @@ class Line:
 
 
 LINES = [
-    Line("events accepted", f"sum(rate(personastream_events_accepted_total[{WINDOW}]))", "/s"),
+    Line("events accepted", f"sum(rate(personastream_events_accepted_total[{OPS_WINDOW}]))", "/s"),
     Line("dead-lettered", "sum by (reason) "
-         f"(rate(personastream_events_deadlettered_total[{WINDOW}])) > 0", "/s", "reason",
+         f"(rate(personastream_events_deadlettered_total[{OPS_WINDOW}])) > 0", "/s", "reason",
          "none"),
     Line("freshness p50", _quantile(0.5, "personastream_freshness_seconds"), "s"),
     Line("freshness p99", _quantile(0.99, "personastream_freshness_seconds"), "s"),
@@ -45,11 +43,11 @@ LINES = [
          "job_name", "no job runs"),
     Line("NiFi queued", "sum(nifi_amount_items_queued)", " flowfiles"),
     Line("Kafka in", "sum(rate(kafka_server_brokertopicmetrics_count{name=\"MessagesInPerSec\","
-         f"topic!=\"\"}}[{WINDOW}]))", "/s"),
-    Line("API requests", f"sum(rate(personastream_api_requests_total[{WINDOW}]))", "/s"),
+         f"topic!=\"\"}}[{OPS_WINDOW}]))", "/s"),
+    Line("API requests", f"sum(rate(personastream_api_requests_total[{OPS_WINDOW}]))", "/s"),
     Line("API p99", _quantile(0.99, "personastream_api_request_seconds"), "s"),
-    Line("anomalies flagged", f"sum(increase(personastream_anomalies_flagged_total[{WINDOW}]))",
-         f" in {WINDOW}"),
+    Line("anomalies flagged", f"sum(increase(personastream_anomalies_flagged_total[{OPS_WINDOW}]))",
+         f" in {OPS_WINDOW}"),
     Line("targets down", "count by (job) (up == 0)", "", "job", "none"),
     Line("alerts firing", 'count by (alertname) (ALERTS{alertstate="firing"})', "", "alertname",
          "none"),

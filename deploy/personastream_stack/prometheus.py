@@ -115,6 +115,7 @@ def query(settings, promql: str, timeout_s: float = 5) -> list[dict]:
 
 class Prometheus(Component):
     name = "prometheus"
+    watches_others = True
 
     @property
     def daemons(self) -> list[Program]:

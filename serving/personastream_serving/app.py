@@ -1,5 +1,6 @@
-"""The personalization API (ASGI, FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``)
-and the storefront demo it serves.
+"""The personalization API (ASGI, FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``),
+the storefront demo it serves, and the ops dashboard (``/ops``, charts of Prometheus' queries of
+:mod:`~personastream_serving.ops_panels`).
 
 Recommendations rank the catalogue with :class:`personastream_models.recommend.RankIndex` (the
 same answers as :func:`~personastream_models.recommend.rank`, vectorised) from the customer's
@@ -13,7 +14,8 @@ The request path stays on the event loop: the one per-request read (the live pro
 the worker's copy or else awaited from Cassandra with the driver's ``execute_async``), what all
 requests share (popularity, item co-views, trends) re-read every ``api_cache_s`` by a
 background task, and answers serialized once with orjson (the response models still describe
-them in the OpenAPI schema).
+them in the OpenAPI schema). Every request is counted and timed for Prometheus
+(:mod:`~personastream_serving.metrics`, ``GET /metrics``).
 
 Start it with ``personastream serve``.
 """
@@ -27,7 +29,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated, Awaitable, Callable
+from typing import Annotated, Callable
 from urllib.parse import parse_qsl
 
 import orjson
@@ -35,7 +37,9 @@ import requests
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel
 
 from personastream_contracts import declared_jobs
@@ -43,6 +47,8 @@ from personastream_contracts.identity import user_key as identity
 from personastream_models.recommend import RANKING_VERSION, Item, Ranked, RankIndex, SharedParts
 from personastream_serving.catalogue import catalogue as sample_catalogue
 from personastream_serving.catalogue import display_name
+from personastream_serving.metrics import RequestMetrics, exposition
+from personastream_serving.ops_panels import dashboard
 from personastream_serving.profile_replica import TombstoneError
 from personastream_serving.store import LIVE_PROFILE_VERSION, CassandraStore, Store, Trend
 
@@ -168,15 +174,16 @@ def recommendation_params(query_string: bytes) -> dict | None:
 
 class FastRecommendations:
     """ASGI middleware: a well-formed ``GET /v1/recommendations`` goes straight to its
-    handler, skipping FastAPI's per-request parameter resolution (about 45 % of the API's own
-    CPU per request under cProfile). Anything else, and any request whose handler raises an
-    :class:`HTTPException`, is FastAPI's: its errors, answers and OpenAPI schema are unchanged
-    (a unit test compares both paths)."""
+    ``route``'s handler, skipping FastAPI's per-request parameter resolution (about 45 % of the
+    API's own CPU per request under cProfile), and records the route in the scope as FastAPI's
+    router does (the request's metrics read it). Anything else, and any request whose handler
+    raises an :class:`HTTPException`, is FastAPI's: its errors, answers and OpenAPI schema are
+    unchanged (a unit test compares both paths)."""
 
     PATH = "/v1/recommendations"
 
-    def __init__(self, app, handler: Callable[..., Awaitable[Response]]):
-        self.app, self.handler = app, handler
+    def __init__(self, app, route: APIRoute):
+        self.app, self.route, self.handler = app, route, route.endpoint
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] == self.PATH and scope["method"] == "GET":
@@ -186,6 +193,7 @@ class FastRecommendations:
                     response = await self.handler(**params)
                 except HTTPException:  # FastAPI answers it (the handler raises it again)
                     return await self.app(scope, receive, send)
+                scope["route"] = self.route
                 return await response(scope, receive, send)
         return await self.app(scope, receive, send)
 
@@ -313,7 +321,8 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
                                      profile.n_events if profile else None),
             "user_key": key})
 
-    app.add_middleware(FastRecommendations, handler=recommendations)
+    app.add_middleware(FastRecommendations, route=next(
+        r for r in app.routes if getattr(r, "endpoint", None) is recommendations))
 
     @app.get("/v1/items/{item_id}/similar", response_model=ItemsOut, tags=["items"])
     async def similar(item_id: Annotated[str, Path()], k: K = 10):
@@ -387,5 +396,20 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
         known_item(item_id)
         return FileResponse(str(STATIC.joinpath("product.html")))
 
+    @app.get("/ops", include_in_schema=False)
+    def ops_page():
+        return FileResponse(str(STATIC.joinpath("ops.html")))
+
+    @app.get("/ops/config.json", include_in_schema=False)
+    def ops_config():
+        """Where the page asks Prometheus, and what (its panels)."""
+        return dashboard(settings.prometheus_url)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics():
+        """The metrics of :mod:`personastream_serving.metrics` (Prometheus' text format)."""
+        return Response(exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.add_middleware(RequestMetrics, routes=app.routes)  # outermost: the fast path's too
     return app

@@ -38,7 +38,21 @@ def fault_table():
     return FAULT_ROWS
 
 
+#: Screenshots the browser tests saved, (what, path), named at the end of the run.
+SCREENSHOTS: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def screenshots():
+    """Where a browser test adds (what, path) of a screenshot it saved."""
+    return SCREENSHOTS
+
+
 def pytest_terminal_summary(terminalreporter):
+    if SCREENSHOTS:
+        terminalreporter.section("screenshots")
+        for what, path in SCREENSHOTS:
+            terminalreporter.write_line(f"{what}: {path}")
     if FAULT_ROWS:
         terminalreporter.section("fault suite (no command run to recover)")
         terminalreporter.write_line(f"{'fault':<62} {'recovery s':>10} {'acknowledged':>12} "

@@ -2,21 +2,30 @@
 tests/integration/test_api.py runs the same endpoints over Cassandra rows the real jobs wrote)."""
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import datetime as dt
+import os
 import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
-from personastream_contracts import declared_jobs
+from personastream_contracts import declared_jobs, objectives
 from personastream_contracts.settings import resolve
 from personastream_contracts.tables import user_tables
 from personastream_models.recommend import RANKING_VERSION, LiveProfile, rank
 from personastream_serving.app import ItemOut, ItemsOut, Provenance, Recommendations, create_app
 from personastream_serving.catalogue import catalogue, display_name
 from personastream_serving.store import LIVE_PROFILE_VERSION, Trend
+from personastream_stack import alerting, api_daemon, ops_summary
+from personastream_stack.errors import StackError
 from personastream_stack.process import free_port
 
 TOKEN = "secret-token"
@@ -164,6 +173,28 @@ def test_catalogue_and_storefront_pages(client):
     assert "openapi" in client.get("/openapi.json").json()
 
 
+def test_ops_page_and_the_panels_it_asks_prometheus_for(client):
+    """The page and its scripts (uPlot included) are served; its config names Prometheus and
+    holds every panel's PromQL, in the same words as `stack status` where it shows the same."""
+    page = client.get("/ops")
+    assert page.status_code == 200 and "/static/ops.js" in page.text
+    for path in ("ops.js", "ops.css", "vendor/uplot/uPlot.iife.min.js",
+                 "vendor/uplot/uPlot.min.css"):
+        assert client.get(f"/static/{path}").status_code == 200, path
+    config = client.get("/ops/config.json").json()
+    assert config["prometheus_url"] == "http://127.0.0.1:9099"
+    panels = {p["id"]: p for p in config["panels"]}
+    assert set(panels) == {"throughput", "freshness", "lag", "deadletters", "flagged", "jobs",
+                           "models", "alerts"}
+    queries = {q["promql"] for p in panels.values() for q in p["series"] + p["columns"]}
+    shared = {"events accepted", "dead-lettered", "freshness p50", "freshness p99", "job lag",
+              "job restarts", "API requests", "anomalies flagged"}
+    assert {line.promql for line in ops_summary.LINES if line.label in shared} <= queries
+    assert alerting.JOB_LAG in queries
+    assert panels["freshness"]["goal"][1] == objectives.FRESHNESS_GOAL_S
+    assert not {"/ops", "/ops/config.json"} & set(client.get("/openapi.json").json()["paths"])
+
+
 class RandomStore(MemoryStore):
     """Many customers with random live profiles, co-views, popularity and trends (seeded)."""
 
@@ -301,3 +332,141 @@ def test_health_is_degraded_when_flink_does_not_answer_for_a_declared_job(tmp_pa
     assert answer.status_code == 200 and answer.json()["status"] == "degraded"
     [problem] = answer.json()["problems"]
     assert problem.startswith(f"Flink at http://127.0.0.1:{nothing_listens} did not answer")
+
+
+REQUESTS, LATENCY = "personastream_api_requests_total", "personastream_api_request_seconds"
+
+
+def api_samples(metrics_text: str) -> collections.Counter:
+    """The API's samples in a ``/metrics`` answer: (name, endpoint, method, status or le)
+    -> value."""
+    return collections.Counter({
+        (s.name, *(s.labels[k] for k in ("endpoint", "method", "status", "le") if k in s.labels)):
+        s.value for family in text_string_to_metric_families(metrics_text) for s in family.samples
+        if s.name.startswith("personastream_api_") and not s.name.endswith("_created")})
+
+
+def counted(client, requests: list[tuple[str, str]]) -> dict:
+    """What ``requests`` (method, path) add to the counts of requests and of latency
+    observations at ``/metrics``, the first scrape's included."""
+    before = api_samples(client.get("/metrics").text)
+    for method, path in requests:
+        client.request(method, path)
+    return {k: n for k, n in (api_samples(client.get("/metrics").text) - before).items()
+            if k[0] in (REQUESTS, f"{LATENCY}_count")}
+
+
+def expected_counts(answered: dict[tuple[str, str, str], int]) -> dict:
+    """The counts of ``answered`` requests, ``(endpoint, method, status) -> n``, and of their
+    latency observations, by endpoint and method."""
+    latency = collections.Counter()
+    for (endpoint, method, _), n in answered.items():
+        latency[f"{LATENCY}_count", endpoint, method] += n
+    return {**{(REQUESTS, *labels): n for labels, n in answered.items()}, **latency}
+
+
+def test_metrics_count_requests_by_route_template_method_and_status(client):
+    requests = [
+        ("GET", "/v1/recommendations?user=u-1"), ("GET", "/v1/recommendations?anonymous_id=a"),
+        ("GET", "/v1/recommendations?context_item=no-such-item"),
+        ("GET", "/v1/recommendations?k=0"), ("GET", f"/v1/items/{BAGS[0].item_id}/similar"),
+        ("GET", "/v1/items/no-such-item/similar"), ("GET", "/v1/users/u-1/profile"),
+        ("GET", "/v1/users/nobody/profile"), ("POST", "/v1/trending"), ("BREW", "/v1/trending"),
+        ("GET", "/static/style.css"), ("GET", "/docs"), ("GET", "/no/such/page"),
+        ("GET", "/v1/users/u-1/profile/more")]
+    assert counted(client, requests) == expected_counts({
+        ("/v1/recommendations", "GET", "200"): 2,  # the fast path
+        ("/v1/recommendations", "GET", "404"): 1,  # its handler's 404, answered by FastAPI
+        ("/v1/recommendations", "GET", "400"): 1,
+        ("/v1/items/{item_id}/similar", "GET", "200"): 1,
+        ("/v1/items/{item_id}/similar", "GET", "404"): 1,
+        ("/v1/users/{user_key}/profile", "GET", "200"): 1,
+        ("/v1/users/{user_key}/profile", "GET", "404"): 1,
+        ("/v1/trending", "POST", "405"): 1, ("/v1/trending", "other", "405"): 1,
+        ("/static/{path}", "GET", "200"): 1, ("/docs", "GET", "200"): 1,
+        ("other", "GET", "404"): 2, ("/metrics", "GET", "200"): 1})
+    answer = client.get("/metrics")
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "/metrics" not in client.get("/openapi.json").json()["paths"]
+
+
+class SlowStore(MemoryStore):
+    async def live_profile(self, user_key):
+        await asyncio.sleep(0.03)
+        return await super().live_profile(user_key)
+
+
+def test_latency_covers_the_handler_on_the_fast_path():
+    with TestClient(create_app(resolve(environ={"HOME": "/home/t"}), SlowStore)) as client:
+        before = api_samples(client.get("/metrics").text)
+        assert client.get("/v1/recommendations?user=u-1").status_code == 200
+        change = api_samples(client.get("/metrics").text) - before
+    bucket = (f"{LATENCY}_bucket", "/v1/recommendations", "GET")
+    assert (change[*bucket, "0.025"], change[*bucket, "+Inf"]) == (0, 1)
+    assert change[f"{LATENCY}_sum", "/v1/recommendations", "GET"] >= 0.03
+
+
+class BrokenStore(MemoryStore):
+    def profile(self, user_key):
+        raise RuntimeError("Cassandra went away")
+
+
+def test_a_handler_that_raises_is_counted_as_a_500():
+    with TestClient(create_app(resolve(environ={"HOME": "/home/t"}), BrokenStore),
+                    raise_server_exceptions=False) as client:
+        assert counted(client, [("GET", "/v1/users/u-1/profile")]) == expected_counts({
+            ("/v1/users/{user_key}/profile", "GET", "500"): 1, ("/metrics", "GET", "200"): 1})
+
+
+WORKER = """
+import sys
+from fastapi.testclient import TestClient
+sys.path.insert(0, sys.argv[2])
+from test_api import MemoryStore
+from personastream_contracts.settings import resolve
+from personastream_serving.app import create_app
+with TestClient(create_app(resolve(environ={"HOME": "/home/t"}), MemoryStore)) as client:
+    for _ in range(int(sys.argv[1])):
+        assert client.get("/v1/trending").status_code == 200
+    print(client.get("/metrics").text)
+"""
+
+
+def test_metrics_add_up_every_worker_in_the_directory_serve_empties(tmp_path):
+    """Two workers, one after the other, in prometheus-client's multiprocess mode: the
+    second's /metrics counts both (the first exited: its counts stay)."""
+    settings = dataclasses.replace(resolve(environ={"HOME": "/home/t"}), state_dir=tmp_path,
+                                   api_port=free_port())
+    stale = tmp_path / "api" / str(settings.api_port) / "prometheus" / "counter_1.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a previous run's")
+    directory = api_daemon.fresh_metrics_dir(settings)
+    assert directory == stale.parent and list(directory.iterdir()) == []
+
+    def worker(requests: int) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", WORKER, str(requests), str(Path(__file__).parent)],
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+            capture_output=True, text=True, check=True).stdout
+
+    assert api_samples(worker(2))[REQUESTS, "/v1/trending", "GET", "200"] == 2
+    assert {k: n for k, n in api_samples(worker(3)).items() if k[0] == REQUESTS} == {
+        (REQUESTS, "/v1/trending", "GET", "200"): 5, (REQUESTS, "/metrics", "GET", "200"): 1}
+
+
+def test_serve_sets_the_metrics_directory_before_prometheus_client_is_imported():
+    """prometheus-client reads PROMETHEUS_MULTIPROC_DIR once, when first imported: `serve`
+    sets it after the CLI's imports, which must not import it."""
+    code = ("import sys, personastream.cli, personastream.commands.serve; "
+            "print('prometheus_client' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout == "False\n"
+
+
+def test_the_metrics_directory_of_a_port_in_use_is_left_alone(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        settings = dataclasses.replace(resolve(environ={"HOME": "/home/t"}), state_dir=tmp_path,
+                                       api_host="127.0.0.1", api_port=server.getsockname()[1])
+        with pytest.raises(StackError, match="already answers"):
+            api_daemon.fresh_metrics_dir(settings)
+    assert not (tmp_path / "api").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from personastream_bench import ingest
+from personastream_bench import ingest, monitoring
 from personastream_flows.definitions import FLOWS
 from personastream_flows.deploy import deploy as deploy_flow
 from personastream_stack import lifecycle
@@ -33,10 +33,14 @@ def bench_group() -> None:
               help="Seconds of unmeasured single events per collector first (NiFi's JIT).")
 @click.option("--repeat", default=1, show_default=True,
               help="Rounds of phases, interleaved (to show the noise).")
+@click.option("--monitoring", "monitoring_states", default="on", show_default=True,
+              help="on, off or on,off: the collector also measured with the local Prometheus "
+                   "stopped (what monitoring costs)")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float,
-                 baseline: str | None, warmup_s: float, repeat: int, seed: int) -> None:
+                 baseline: str | None, warmup_s: float, repeat: int, monitoring_states: str,
+                 seed: int) -> None:
     """Requests/s, events/s, latency p50/p99/p99.9, errors, NiFi's CPU and memory, and receipt
     to Kafka, of the collector, of the validating collector (the previous design) and of a
     baseline revision's collector side by side, while whatever Flink jobs run keep consuming.
@@ -50,11 +54,13 @@ def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float
     sizes = [int(x) for x in batch_sizes.split(",")]
     phases, context = ingest.run(settings, sizes, connections, duration_s, seed,
                                  progress=lambda m: click.echo(f"[bench] {m}", err=True),
-                                 baseline=baseline, warmup_s=warmup_s, repeat=repeat)
+                                 baseline=baseline, warmup_s=warmup_s, repeat=repeat,
+                                 monitored=monitoring.states(monitoring_states))
     click.echo(ingest.report(phases, context, _reproduce(
         "bench", "ingest", "--batch-sizes", batch_sizes, "--connections", str(connections),
         "--duration", f"{duration_s:g}", *(["--baseline", baseline] if baseline else []),
-        "--warmup", f"{warmup_s:g}", "--repeat", str(repeat), "--seed", str(seed))))
+        "--warmup", f"{warmup_s:g}", "--repeat", str(repeat), "--monitoring",
+        monitoring_states, "--seed", str(seed))))
 
 
 @bench_group.command("api")
@@ -132,11 +138,14 @@ class JobNames(click.ParamType):
               help="Parallelisms to run each job at, one run each, e.g. 1,2 (default: the "
                    "flink_parallelism setting); more TaskManagers: the flink_taskmanagers "
                    "setting.")
+@click.option("--monitoring", "monitoring_states", default="on", show_default=True,
+              help="on, off or on,off: each job also run with the local Prometheus stopped "
+                   "(what monitoring costs)")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
                job_names: tuple[str, ...], detector_version: str, baseline: str | None,
-               parallelism: str | None, seed: int) -> None:
+               parallelism: str | None, monitoring_states: str, seed: int) -> None:
     """Raw events/s through each Flink job, a previous design's beside this tree's, and the
     trends UDF's cost per scored window against a bare Python loop of the same detector.
 
@@ -154,12 +163,14 @@ def bench_jobs(settings, n_events: int, n_items: int, n_windows: int,
     parallelisms = [int(p) for p in (parallelism or str(settings.flink_parallelism)).split(",")]
     report = jobs.run(settings, list(job_names), n_events, n_items, n_windows, seed,
                       progress=lambda message: click.echo(f"[bench] {message}", err=True),
-                      baseline=baseline, parallelisms=parallelisms)
+                      baseline=baseline, parallelisms=parallelisms,
+                      monitored=monitoring.states(monitoring_states))
     click.echo(_jobs_report(report, _reproduce(
         "bench", "jobs", "--events", str(n_events), "--items", str(n_items),
         "--windows", str(n_windows), "--jobs", ",".join(job_names),
         "--detector-version", detector_version, "--baseline", baseline or "none",
-        "--parallelism", ",".join(map(str, parallelisms)), "--seed", str(seed))))
+        "--parallelism", ",".join(map(str, parallelisms)), "--monitoring", monitoring_states,
+        "--seed", str(seed))))
 
 
 def _reproduce(*args: str) -> str:
@@ -170,13 +181,14 @@ def _reproduce(*args: str) -> str:
 
 
 def _jobs_report(report, command: str) -> str:
-    lines = [f"{'job':<13} {'design':<16} {'par.':>4} {'events':>8} {'rows out':>9} "
+    width = max(16, *(len(r.design) for r in report.runs))
+    lines = [f"{'job':<13} {'design':<{width}} {'par.':>4} {'events':>8} {'rows out':>9} "
              f"{'table':<15} {'seconds':>8} {'events/s':>9} {'rows/s':>8} {'1st row':>8} "
              f"{'ratio':>6}"]
     firsts: dict[str, float] = {}
     for r in report.runs:
         ratio = r.events_per_s / firsts.setdefault(r.job, r.events_per_s)
-        lines.append(f"{r.job:<13} {r.design:<16} {r.parallelism:>4} {r.n_events:>8,} "
+        lines.append(f"{r.job:<13} {r.design:<{width}} {r.parallelism:>4} {r.n_events:>8,} "
                      f"{r.n_rows:>9,} {r.table:<15} {r.seconds:>8.1f} {r.events_per_s:>9,.0f} "
                      f"{r.rows_per_s:>8,.0f} {r.first_row_s:>7.1f}s {ratio:>5.1f}x")
         for task, busy_s in r.busy_s.items():  # busy_s: summed over the task's subtasks

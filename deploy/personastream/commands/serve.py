@@ -13,7 +13,8 @@ import click
 @click.option("--stop", is_flag=True, help="Stop the background server.")
 @click.pass_obj
 def serve(settings, port: int | None, workers: int, background: bool, stop: bool) -> None:
-    """Serve the API (OpenAPI at /docs) and the storefront (/) until interrupted.
+    """Serve the API (OpenAPI at /docs, Prometheus metrics at /metrics) and the storefront (/)
+    until interrupted.
 
     Example: personastream serve --background
     """
@@ -28,6 +29,11 @@ def serve(settings, port: int | None, workers: int, background: bool, stop: bool
     if background:
         click.echo(f"storefront {daemon.start(settings)}/  API docs {daemon.url(settings)}/docs")
         return
+    import os
+
+    # every worker's metrics in files there, one worker or several (prometheus-client's
+    # multiprocess mode): set before prometheus-client is first imported; workers inherit it
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(daemon.fresh_metrics_dir(settings))
     import uvicorn
 
     from personastream_serving.app import create_app

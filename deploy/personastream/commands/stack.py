@@ -8,6 +8,7 @@ import sys
 import click
 import requests
 
+from personastream_contracts.objectives import OPS_WINDOW
 from personastream_stack import lifecycle, ops_summary
 from personastream_stack.errors import StackError
 from personastream_stack.process import log_tail
@@ -84,7 +85,7 @@ def _metrics_summary(settings) -> None:
     except (requests.RequestException, StackError) as err:
         click.echo(f"\nmetrics: Prometheus at {settings.prometheus_url} did not answer ({err})")
         return
-    click.echo(f"\nlast {ops_summary.WINDOW} (Prometheus, {settings.prometheus_url}):")
+    click.echo(f"\nlast {OPS_WINDOW} (Prometheus, {settings.prometheus_url}):")
     for line in lines:
         click.echo(f"  {line}")
 
