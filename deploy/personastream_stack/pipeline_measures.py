@@ -16,6 +16,9 @@ and ``increase`` handle its restarts); label values are bounded by the contracts
   flagged (score_trends publishes flagged windows only);
 - ``personastream_model_version_info{model,placement,version}``: 1 for the ``live`` and
   ``shadow`` version of each model, from the latest record per key of ``topic_models_control``;
+- ``personastream_deadletters_replayed_total{outcome,reason}``: records of
+  ``topic_deadletters_replayed``, the replay ledger (``personastream deadletters replay``): each
+  letter replayed, by outcome (replayed, fixed, still_failing) and the letter's reason code;
 - ``personastream_freshness_seconds``: per record of ``topic_live_profiles``, its ``written_at``
   (when live_activity wrote the profile) minus its ``updated_at`` (client time of the
   customer's newest event), 0 if a client's clock is ahead;
@@ -47,6 +50,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from personastream_contracts import declared_jobs
+from personastream_contracts.deadletter_replay import OUTCOMES
 from personastream_contracts.deadletters import REASON_CODES
 from personastream_contracts.event_schemas import event_types, load_schemas
 from personastream_contracts.event_trace import LATE, late_job_of
@@ -145,6 +149,10 @@ class Metrics:
         self.model_versions = Gauge("personastream_model_version_info",
                                     "1 for each model's live and shadow version",
                                     ["model", "placement", "version"], registry=registry)
+        self.replayed = Counter(
+            "personastream_deadletters_replayed", "Dead letters sent through the collector "
+            "again, by outcome and the letter's reason code", ["outcome", "reason"],
+            registry=registry)
         self.freshness = Histogram(
             "personastream_freshness_seconds", "Client time of a customer's newest event to "
             "the write of the live profile it updated", buckets=FRESHNESS_BUCKETS,
@@ -165,7 +173,8 @@ class Metrics:
                          settings.topic_events_deadletter: self._deadletter,
                          settings.topic_trends_anomalies: self._anomaly,
                          settings.topic_models_control: self._placement,
-                         settings.topic_live_profiles: self._live_profile}
+                         settings.topic_live_profiles: self._live_profile,
+                         settings.topic_deadletters_replayed: self._replayed}
 
     def _accepted(self, key: bytes | None, value: bytes | None) -> None:
         event_type = _object(value).get("event_type")
@@ -190,6 +199,13 @@ class Metrics:
             self._placed[model] = placed_versions(placement)
             for labels in self._placed[model]:
                 self.model_versions.labels(*labels).set(1)
+
+    def _replayed(self, key: bytes | None, value: bytes | None) -> None:
+        if value is not None:
+            record = _object(value)
+            outcome = record["outcome"] if record.get("outcome") in OUTCOMES else OTHER
+            reason = record.get("reason") if record.get("reason") in REASON_CODES else OTHER
+            self.replayed.labels(outcome, reason).inc()
 
     def _live_profile(self, key: bytes | None, value: bytes | None) -> None:
         if value is not None:  # a tombstone: an erased customer

@@ -13,6 +13,8 @@ import requests
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
+from personastream_contracts.deadletter_replay import (FIXED, STILL_FAILING, Letter,
+                                                        ledger_record)
 from personastream_contracts.deadletters import REASON_CODES, deadletter, error
 from personastream_contracts.settings import resolve
 from personastream_flink.late_events import late_deadletter
@@ -24,7 +26,7 @@ from personastream_stack.process import free_port
 SETTINGS = resolve(environ={})
 ENRICHED, DEADLETTER = SETTINGS.topic_events_enriched, SETTINGS.topic_events_deadletter
 ANOMALIES, CONTROL = SETTINGS.topic_trends_anomalies, SETTINGS.topic_models_control
-PROFILES = SETTINGS.topic_live_profiles
+PROFILES, REPLAYED_LEDGER = SETTINGS.topic_live_profiles, SETTINGS.topic_deadletters_replayed
 T0_MS = 1_796_292_000_000
 
 
@@ -95,6 +97,21 @@ def test_only_flagged_anomalies_are_counted(registry, metrics):
     records = [orjson.dumps({**window, "flagged": flagged}) for flagged in (True, True, False)]
     assert observe_all(ANOMALIES, records, metrics) == [None] * 3
     assert value(registry, "personastream_anomalies_flagged_total") == 2.0
+
+
+def test_replays_are_counted_by_outcome_and_the_letters_reason(registry, metrics):
+    bad = error("schema_violation", "'item_id' is a required property", "", "required")
+    letters = [Letter(DEADLETTER, 0, offset, deadletter(
+        [bad], event={"event_id": f"e-{offset}", "event_type": "product_view"}, payload="{}",
+        received_at="2026-12-03T10:00:00.000Z")) for offset in range(3)]
+    records = [orjson.dumps(ledger_record(letter, outcome, changes=[], failure=None,
+                                          replayed_at="2026-12-03T11:00:00.000Z",
+                                          collector="http://127.0.0.1:9091/events"))
+               for letter, outcome in zip(letters, (FIXED, FIXED, STILL_FAILING))]
+    assert observe_all(REPLAYED_LEDGER, [*records, None], metrics) == [None] * 4
+    assert series(registry, "personastream_deadletters_replayed_total") == {
+        (("outcome", FIXED), ("reason", "schema_violation")): 2.0,
+        (("outcome", STILL_FAILING), ("reason", "schema_violation")): 1.0}
 
 
 def test_model_versions_follow_the_latest_placement_of_each_model(registry, metrics):
