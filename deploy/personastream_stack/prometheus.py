@@ -148,18 +148,22 @@ class Prometheus(Component):
     def start(self) -> bool:
         """Also brings a running Prometheus to the settings' targets (its config reloaded)."""
         launched = super().start()
-        if not launched and self.config_file.exists():
-            previous = self.config_file.read_text()
+        if not launched and all(f.exists() for f in self._config_files()):
+            previous = [f.read_text() for f in self._config_files()]
             self._write_config()
-            if self.config_file.read_text() != previous:
+            if [f.read_text() for f in self._config_files()] != previous:
                 requests.post(f"{self.settings.prometheus_url.rstrip('/')}/-/reload",
                               timeout=10).raise_for_status()
         return launched
 
+    def _config_files(self) -> list[Path]:
+        """Prometheus' configuration and its alerting rules."""
+        return [self.config_file, self.run_dir / "alerts.yml"]
+
     def _write_config(self) -> None:
-        rules = self.run_dir / "alerts.yml"
+        config_file, rules = self._config_files()
         rules.write_text(yaml.safe_dump(alerting.rules_file(), sort_keys=False))
-        self.config_file.write_text(yaml.safe_dump(config(self.settings, rules), sort_keys=False))
+        config_file.write_text(yaml.safe_dump(config(self.settings, rules), sort_keys=False))
 
     def launch(self) -> None:
         self._write_config()
