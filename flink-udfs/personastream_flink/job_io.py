@@ -19,7 +19,7 @@ Also here: the per-minute user activity and the lateness rules the windowed jobs
 """
 from __future__ import annotations
 
-from pyflink.common import WatermarkStrategy
+from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsetsInitializer,
@@ -36,6 +36,11 @@ from personastream_flink.rows import Output
 #: Writes in flight per Cassandra sink task; each completes before the checkpoint that covers
 #: its row (the sink waits for them when it snapshots).
 MAX_CONCURRENT_WRITES = 256
+#: How long the sink waits for a write slot (or, at a checkpoint, for every write in flight)
+#: before it fails the task, which then restarts from its last checkpoint with a new driver
+#: session. The connector's default is forever: after a kill -9 of Cassandra, land_events was
+#: once RUNNING for 10 min writing nothing, its writes never completing.
+WRITE_SLOT_TIMEOUT_S = 30
 
 
 class KafkaCassandra:
@@ -63,14 +68,16 @@ class KafkaCassandra:
 
     def write_rows(self, stream: DataStream, output: Output, name: str) -> None:
         """Flink's Cassandra sink (Java, asynchronous, at most :data:`MAX_CONCURRENT_WRITES` in
-        flight, all complete before a checkpoint): idempotent upserts of the rows' columns."""
+        flight, all complete before a checkpoint, none stuck longer than
+        :data:`WRITE_SLOT_TIMEOUT_S`): idempotent upserts of the rows' columns."""
         from pyflink.datastream.connectors.cassandra import CassandraSink
 
         a = self.args
         CassandraSink.add_sink(stream) \
             .set_query(insert_statement(f"{a.keyspace}.{output.table_name}", output.columns)) \
             .set_host(a.cassandra_hosts.split(",")[0], a.cassandra_port) \
-            .set_max_concurrent_requests(MAX_CONCURRENT_WRITES) \
+            .set_max_concurrent_requests(MAX_CONCURRENT_WRITES,
+                                         Duration.of_seconds(WRITE_SLOT_TIMEOUT_S)) \
             .build().name(name).uid(name)
 
     def write_strings(self, stream: DataStream, topic: str, name: str) -> None:
