@@ -84,6 +84,8 @@ def test_every_panel_answers_and_the_key_ones_draw(settings, isolated, enriched,
         if (seen and all(p["state"] for p in seen.values())
                 and all(seen[k]["state"] == "drawn" for k in KEY_PANELS)
                 and job in seen["lag"]["text"] and job in seen["jobs"]["text"]
+                # a rate needs two scrapes of the job's counter: later than its lag
+                and f"Flink in {job}" in seen["throughput"]["text"]
                 and "unknown_event_type" in seen["deadletters"]["text"]):
             break
         assert time.monotonic() < deadline, f"after {WAIT_S}s: {json.dumps(seen, indent=1)}"
