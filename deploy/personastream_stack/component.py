@@ -43,6 +43,15 @@ def render_template(name: str, target: Path, **values: object) -> Path:
     return target
 
 
+def url_authority(url: str) -> str:
+    """``host:port`` of a URL.
+
+    >>> url_authority("https://nifi.example:8443/nifi-api")
+    'nifi.example:8443'
+    """
+    return url.split("//")[-1].split("/")[0]
+
+
 def host_port(endpoint: str) -> tuple[str, int]:
     """First ``host:port`` of a comma-separated list.
 

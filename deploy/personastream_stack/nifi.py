@@ -16,7 +16,7 @@ import requests
 
 from personastream_flows import bundle
 from personastream_stack import geoip, maven
-from personastream_stack.component import Component, host_port, render_template
+from personastream_stack.component import Component, host_port, render_template, url_authority
 from personastream_stack.nifi_tls import ADMIN_IDENTITY, ensure_tls
 from personastream_stack.supervision import Program
 
@@ -54,7 +54,7 @@ class NiFi(Component):
 
     @property
     def port(self) -> int:
-        return host_port(self.settings.nifi_api_url.split("//")[-1].split("/")[0])[1]
+        return host_port(url_authority(self.settings.nifi_api_url))[1]
 
     @property
     def version(self) -> str:
@@ -68,7 +68,7 @@ class NiFi(Component):
         install = maven.install_dir(self.settings, "nifi")
         bundle.build(self.settings.nifi_python_extensions_dir, self.settings.nifi_python,
                      self.settings.cache_dir / "nifi-python-deps")
-        host = host_port(self.settings.nifi_api_url.split("//")[-1].split("/")[0])[0]
+        host = host_port(url_authority(self.settings.nifi_api_url))[0]
         tls = ensure_tls(self.run_dir / "tls", self.settings.nifi_java_home / "bin/keytool")
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         for path in (tls.keystore, tls.truststore):

@@ -29,22 +29,13 @@ import yaml
 
 from personastream_contracts.settings import as_environ
 from personastream_stack import alerting
-from personastream_stack.component import Component, host_port
+from personastream_stack.component import Component, host_port, url_authority
 from personastream_stack.errors import FetchError, StackError
 from personastream_stack.supervision import Program
 
 BINARY = "prometheus"
 ALERTMANAGER = "prometheus-alertmanager"  # Debian's name for it
 NIFI_METRICS_PATH = "/nifi-api/flow/metrics/prometheus"
-
-
-def _host(url: str) -> str:
-    """``host:port`` of a URL.
-
-    >>> _host("https://127.0.0.1:8443/nifi-api")
-    '127.0.0.1:8443'
-    """
-    return url.split("//")[-1].split("/")[0]
 
 
 def _binary(name: str) -> str:
@@ -67,20 +58,20 @@ def scrape_configs(settings) -> list[dict]:
     ['prometheus', 'kafka', 'cassandra', 'flink', 'nifi', 'api', 'pipeline']
     """
     kafka = [host_port(a) for a in settings.kafka_bootstrap_servers.split(",")]
-    flink_host = host_port(_host(settings.flink_rest_url))[0]
+    flink_host = host_port(url_authority(settings.flink_rest_url))[0]
 
     def job(name: str, targets: list[str], **extra) -> dict:
         return {"job_name": name, "static_configs": [{"targets": targets}], **extra}
 
     return [
-        job("prometheus", [_host(settings.prometheus_url)]),
+        job("prometheus", [url_authority(settings.prometheus_url)]),
         job("kafka", [f"{host}:{settings.kafka_metrics_port + i}"
                       for i, (host, _) in enumerate(kafka)]),
         job("cassandra", [f"{h}:{settings.cassandra_metrics_port}"
                           for h in settings.cassandra_contact_points]),
         job("flink", [f"{flink_host}:{settings.flink_metrics_port + i}"
                       for i in range(settings.flink_taskmanagers + 1)]),
-        job("nifi", [_host(settings.nifi_api_url)], scheme="https",
+        job("nifi", [url_authority(settings.nifi_api_url)], scheme="https",
             metrics_path=NIFI_METRICS_PATH,
             tls_config={"ca_file": str(settings.nifi_ca_cert),
                         "cert_file": str(settings.nifi_client_cert),
@@ -97,7 +88,7 @@ def config(settings, rules: Path) -> dict:
     return {"global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(rules)],
             "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [_host(settings.alertmanager_url)]}]}]},
+                {"targets": [url_authority(settings.alertmanager_url)]}]}]},
             "scrape_configs": scrape_configs(settings)}
 
 
@@ -126,7 +117,7 @@ class Prometheus(Component):
 
     @property
     def port(self) -> int:
-        return host_port(_host(self.settings.prometheus_url))[1]
+        return host_port(url_authority(self.settings.prometheus_url))[1]
 
     @property
     def version(self) -> str:
@@ -175,12 +166,12 @@ class Prometheus(Component):
         alert_log.start([sys.executable, "-m", "personastream_stack.alert_log"], env=env)
         alertmanager.start([_binary(ALERTMANAGER), f"--config.file={alertmanager_yml}",
                             f"--storage.path={self.run_dir / 'alertmanager'}",
-                            f"--web.listen-address={_host(self.settings.alertmanager_url)}",
+                            f"--web.listen-address={url_authority(self.settings.alertmanager_url)}",
                             "--cluster.listen-address="])  # one instance: no gossip
         prometheus.start([_binary(BINARY), f"--config.file={self.config_file}",
                           f"--storage.tsdb.path={self.run_dir / 'data'}",
                           f"--storage.tsdb.retention.time={self.settings.prometheus_retention}",
-                          f"--web.listen-address={_host(self.settings.prometheus_url)}",
+                          f"--web.listen-address={url_authority(self.settings.prometheus_url)}",
                           "--web.enable-lifecycle"])
         exporter.start([sys.executable, "-m", "personastream_stack.pipeline_exporter"], env=env)
 

@@ -419,10 +419,12 @@ def test_a_handler_that_raises_is_counted_as_a_500():
 
 
 WORKER = """
-import sys
+import importlib.util, sys
 from fastapi.testclient import TestClient
-sys.path.insert(0, sys.argv[2])
-from test_api import MemoryStore
+spec = importlib.util.spec_from_file_location("test_api", sys.argv[2] + "/test_api.py")
+test_api = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(test_api)
+MemoryStore = test_api.MemoryStore
 from personastream_contracts.settings import resolve
 from personastream_serving.app import create_app
 with TestClient(create_app(resolve(environ={"HOME": "/home/t"}), MemoryStore)) as client:

@@ -13,8 +13,7 @@ import requests
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
-from personastream_contracts.deadletter_replay import (FIXED, STILL_FAILING, Letter,
-                                                        ledger_record)
+from personastream_contracts.deadletter_replay import FIXED, STILL_FAILING, Letter, ledger_record
 from personastream_contracts.deadletters import REASON_CODES, deadletter, error
 from personastream_contracts.settings import resolve
 from personastream_flink.late_events import late_deadletter
