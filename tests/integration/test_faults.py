@@ -321,14 +321,15 @@ def test_three_kafka_brokers_lose_nothing_when_one_is_killed_under_load(fault_ta
     (replication 3, min.insync.replicas 2): one node is killed while an idempotent producer
     sends with acks=all; every acknowledged record is in the topic exactly once, and the node,
     started again by supervisord, catches up (every partition's ISR back to 3)."""
-    base = 19092  # brokers 19092, 19094, 19096; controllers 19093, 19095, 19097
-    busy = [p for p in range(base, base + 6) if port_open("127.0.0.1", p)]
-    assert not busy, f"ports {busy} are taken; this test needs 19092-19097 free"
+    base = 19092  # brokers 19092, 19094, 19096; controllers 19093, 19095, 19097; metrics
+    busy = [p for p in range(base, base + 9) if port_open("127.0.0.1", p)]  # 19098-19100
+    assert not busy, f"ports {busy} are taken; this test needs 19092-19100 free"
     state = Path(tempfile.mkdtemp(prefix="ps-kafka3-"))  # short: supervisord's socket path
     s = resolve(environ={**os.environ, "XDG_STATE_HOME": str(state)}, overrides={
         "local_components": "kafka",
         "kafka_bootstrap_servers": ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3)),
-        "kafka_controller_port": base + 1, "kafka_replication_factor": 3,
+        "kafka_controller_port": base + 1, "kafka_metrics_port": base + 6,
+        "kafka_replication_factor": 3,
         "kafka_min_insync_replicas": 2, "kafka_heap": "256m"})
     topic = "fault.three-brokers"
     try:
