@@ -93,6 +93,7 @@ class Phase:
     kafka_p50_ms: float | None
     kafka_p99_ms: float | None
     published: int  # records the phase added to the enriched topic
+    monitoring_cores: float = 0.0  # CPU of Prometheus, Alertmanager and the exporter
 
     @property
     def requests_per_s(self) -> float:
@@ -174,7 +175,7 @@ def run_phase(settings, collector: Collector, batch: int, connections: int, dura
                       "group.id": f"bench-{uuid.uuid4()}"})
     try:
         start = _ends(probe, settings.topic_events_enriched)
-        with Usage([nifi] if nifi else []) as usage:
+        with Usage([nifi] if nifi else []) as usage, Usage(monitoring.pids(settings)) as watch:
             result = run_wrk(lua_events(batch, seed), collector.url, connections, duration_s)
         expected = sum(start.values()) + result["requests"] * batch
         deadline = time.monotonic() + 60  # what was received is validated and published after
@@ -188,7 +189,7 @@ def run_phase(settings, collector: Collector, batch: int, connections: int, dura
                  result["p50_ms"], result["p99_ms"], result["p999_ms"],
                  result["errors"] + result["non_2xx"], usage.cores, usage.rss_mib,
                  percentile(latency, 50), percentile(latency, 99),
-                 sum(end.values()) - sum(start.values()))
+                 sum(end.values()) - sum(start.values()), watch.cores)
 
 
 def run(settings, batch_sizes: list[int], connections: int, duration_s: float, seed: int,
@@ -214,7 +215,9 @@ def run(settings, batch_sizes: list[int], connections: int, duration_s: float, s
             run_wrk(lua_events(1, seed), collector.url, connections, warmup_s)
         for round_ in range(repeat):
             for batch in batch_sizes:
-                for collector in chosen:
+                # monitored and unmonitored first in turn: a phase runs while the previous
+                # phase's backlog (validated and published after the answer) still drains
+                for collector in _alternate(chosen, round_ % 2 == 1):
                     if False in monitored:
                         monitoring.turn(settings, collector.monitored, progress)
                     progress(f"round {round_ + 1}/{repeat}: {collector.name}, {batch} event(s) "
@@ -227,19 +230,34 @@ def run(settings, batch_sizes: list[int], connections: int, duration_s: float, s
     return phases, context
 
 
+def _alternate(chosen: list[Collector], swap: bool) -> list[Collector]:
+    """``chosen`` with the first two collectors swapped when ``swap`` and one of them is
+    unmonitored (the same collector measured with monitoring off).
+
+    >>> on, off = Collector("received", "u"), Collector("received, unmonitored", "u", False)
+    >>> [c.name for c in _alternate([on, off, Collector("validating", "v")], True)]
+    ['received, unmonitored', 'received', 'validating']
+    """
+    if swap and len(chosen) > 1 and not all(c.monitored for c in chosen[:2]):
+        return [chosen[1], chosen[0], *chosen[2:]]
+    return chosen
+
+
 def report(phases: list[Phase], context: dict, command: str) -> str:
     ms = lambda v: "    -" if v is None else f"{v:>5.0f}"  # noqa: E731
     width = max(len("collector"), *(len(p.collector) for p in phases))
     lines = [f"{'collector':<{width}} {'batch':>5} {'conn':>4} {'req/s':>7} {'events/s':>8} "
              f"{'p50 ms':>6} {'p99 ms':>6} {'p99.9':>6} {'errors':>6} {'NiFi CPU':>8} "
-             f"{'CPU ms/req':>10} {'NiFi RSS':>8} {'to Kafka p50/p99 ms':>19} {'in Kafka':>8}"]
+             f"{'CPU ms/req':>10} {'NiFi RSS':>8} {'to Kafka p50/p99 ms':>19} {'in Kafka':>8} "
+             f"{'monitoring CPU':>14}"]
     for p in phases:
         lines.append(f"{p.collector:<{width}} {p.batch:>5} {p.connections:>4} "
                      f"{p.requests_per_s:>7.0f} {p.events_per_s:>8.0f} {p.p50_ms:>6.0f} "
                      f"{p.p99_ms:>6.0f} {p.p999_ms:>6.0f} {p.errors:>6} "
                      f"{p.nifi_cores:>6.2f} c {p.cpu_ms_per_request:>10.2f} "
                      f"{p.nifi_rss_mib:>6.0f} M "
-                     f"{ms(p.kafka_p50_ms):>11} /{ms(p.kafka_p99_ms)} {p.published:>8}")
+                     f"{ms(p.kafka_p50_ms):>11} /{ms(p.kafka_p99_ms)} {p.published:>8} "
+                     f"{p.monitoring_cores:>12.3f} c")
     lines += ratios(phases)
     lines += [f"machine: {context['n_cpus']} CPUs, load average {context['load_1m']:.1f} at "
               f"start; Flink jobs running meanwhile: {', '.join(context['jobs']) or 'none'}",

@@ -580,18 +580,27 @@ def score_series(spec: specs.ModelSpec, series: list[tuple[str, int, int]]
                  ) -> Iterator[tuple[str, int, int, dict]]:
     """The trends UDF's work on each ``(item_id, window, views)``, without Flink: the same
     :func:`~personastream_models.placement_scoring.score_window` per item, over the same dict
-    the job keeps in its keyed state; yields ``(item_id, window, views, scoring columns)``.
+    the job keeps in its keyed state (with the spec's stand-in, if it has one); yields
+    ``(item_id, window, views, scoring columns)``.
 
-    >>> spec = specs.load("trends_detector", "2-0-0")
+    >>> spec = specs.load("trends_detector", "3-5-0")
     >>> rows = list(score_series(spec, [("a", w, 5) for w in range(12)] + [("a", 12, 60)]))
-    >>> {k: rows[-1][3][k] for k in ("score", "flagged", "n_learned")}  # a spike after 12 windows
-    {'score': 1.0, 'flagged': True, 'n_learned': 13}
+    >>> {k: rows[-1][3][k] for k in ("score", "flagged", "n_learned", "scored_by")}
+    {'score': 1.0, 'flagged': True, 'n_learned': 13, 'scored_by': '2-0-0'}
+
+    A spike after 12 windows, flagged by 3-5-0's stand-in, 2-0-0.
     """
     placement = Placement.initial(spec.name, spec.version)
+    loaded = {spec.version: spec}
+
+    def spec_of(version: str) -> specs.ModelSpec:  # the spec, or its stand-in's
+        if version not in loaded:
+            loaded[version] = specs.load(spec.name, version)
+        return loaded[version]
+
     states: dict[str, VersionStates] = {}
     for item_id, window, views in series:
-        result = score_window(states.setdefault(item_id, {}), placement,
-                              lambda _version: spec, views)
+        result = score_window(states.setdefault(item_id, {}), placement, spec_of, views)
         yield item_id, window, views, result.columns()
 
 

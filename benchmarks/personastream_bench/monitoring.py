@@ -29,6 +29,16 @@ def label(design: str, on: bool) -> str:
     return design if on else f"{design}, unmonitored"
 
 
+def pids(settings) -> list[int]:
+    """The running processes of the local monitoring (Prometheus, Alertmanager, the alert log,
+    the pipeline exporter): roots for :class:`~personastream_bench.load.Usage`, to measure what
+    monitoring itself costs in CPU. Empty when it is off or not run here."""
+    if COMPONENT not in settings.components:
+        return []
+    daemons = lifecycle.local_components(settings, (COMPONENT,))[0].daemons
+    return [pid for pid in (d.running_pid() for d in daemons) if pid]
+
+
 def turn(settings, on: bool, progress) -> None:
     """Start (and wait for) or stop the local Prometheus component."""
     if COMPONENT not in settings.components:

@@ -141,13 +141,15 @@ class Settings:
     profiles_recent_items: int = _opt(20, "items kept in a profile's recent_items")
     profiles_affinity_half_life_s: int = _opt(86_400, "half-life of category/brand affinities")
     segments_clusterer: str = _opt("customer_segments", "model spec the segments job clusters with")
-    segments_clusterer_version: str = _opt("", "its version; empty: the latest in models/")
+    segments_clusterer_version: str = _opt(
+        "1-0-0", "its version (empty: the latest in models/); 2-0-0 clusters better but seeds "
+        "only after 300 customers, and the segments job does not follow placements yet")
     trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
-    trends_detector_version: str = _opt("2-0-0", "its version at submit (empty: the latest); "
-                                                  "3-4-0 scores best on NAB but needs 100 "
-                                                  "windows of an item first: promote it")
-    nab_dir: str = _opt("", "Numenta Anomaly Benchmark corpus; empty: ../shared/data/nab beside "
-                            "the checkout")
+    trends_detector_version: str = _opt("3-5-0", "its version at submit (empty: the latest): "
+                                                  "the best on NAB, 3-4-0's detector with 2-0-0 "
+                                                  "standing in for an item's first 100 windows")
+    nab_dir: str = _opt("", "Numenta Anomaly Benchmark corpus; empty: its copy in the "
+                            "repository, benchmarks/data/nab")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")
 
     api_host: str = _opt("127.0.0.1", "interface the personalization API binds")

@@ -6,8 +6,8 @@ writes, in which order, and their Flink types), the API (what it reads and erase
 benchmarks. A column's ``since`` is the table's layout version that added it: version 1 is
 created by the DDL, each later version is a migration adding its columns.
 
->>> TABLES["item_trends"].layout_version, TABLES["item_trends"].columns_for("score_trends")[-3:]
-(2, ('shadow_version', 'shadow_score', 'shadow_flagged'))
+>>> TABLES["item_trends"].layout_version, TABLES["item_trends"].columns_for("score_trends")[-4:]
+(3, ('shadow_version', 'shadow_score', 'shadow_flagged', 'scored_by'))
 >>> TABLES["profiles"].columns_for("assign_segments")
 ('user_key', 'segment_id', 'segment_distance', 'segment_model')
 >>> [t.name for t in user_tables()]
@@ -148,14 +148,20 @@ EVENTS_BY_USER = Table(
 ITEM_TRENDS = Table(
     "item_trends",
     "Views of an item per window, as scored by the trends job's detector (newest first); the "
-    "personalization API promotes flagged items. model/model_version say who scored; the "
-    "shadow columns, the shadow version's score on the same window.",
+    "personalization API promotes flagged items. model/model_version say which model version "
+    "is live (n_learned: the windows its detector of the item learned), scored_by whose "
+    "detector scored the window: the live version's, or its stand-in's while that detector is "
+    "still learning (null in rows written before layout 3); the shadow columns, the shadow "
+    "version's score on the same window.",
     _columns("item_id text, window_start timestamp, window_end timestamp, views bigint, "
              "score double, flagged boolean, model text, model_version text, n_learned bigint")
-    + _columns("shadow_version text, shadow_score double, shadow_flagged boolean", since=2),
+    + _columns("shadow_version text, shadow_score double, shadow_flagged boolean", since=2)
+    + _columns("scored_by text", since=3),
     partition_key=("item_id",), clustering=(("window_start", "DESC"),),
     writers={"score_trends": None},
-    migrations={2: "score of the shadow model version beside the live one"})
+    migrations={2: "score of the shadow model version beside the live one",
+                3: "the model version whose detector scored the window (the live version's "
+                   "stand-in while its detector learns)"})
 
 PROFILES = Table(
     "profiles",
@@ -203,11 +209,14 @@ ITEM_LATEST_TREND = Table(
     "item_latest_trend",
     "Each item's latest scored window, upserted by score_trends in partition bucket "
     f"'{LATEST_TREND_BUCKET}': the whole catalogue's current trends in one partition, read by "
-    "the personalization API in one query.",
+    "the personalization API in one query; model_version is the live version, scored_by whose "
+    "detector scored the window (as in item_trends).",
     _columns("bucket text, item_id text, window_start timestamp, views bigint, score double, "
-             "flagged boolean, model_version text"),
+             "flagged boolean, model_version text")
+    + _columns("scored_by text", since=2),
     partition_key=("bucket",), clustering=(("item_id", "ASC"),),
-    writers={"score_trends": None})
+    writers={"score_trends": None},
+    migrations={2: "the model version whose detector scored the window (as in item_trends)"})
 
 SCHEMA_MIGRATIONS = Table(
     "schema_migrations",

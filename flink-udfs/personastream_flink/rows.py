@@ -2,12 +2,14 @@
 writes (in table order) and their Flink types, from the registry, never retyped here.
 
 >>> output = Output("item_latest_trend", "score_trends")
->>> output.columns
-('bucket', 'item_id', 'window_start', 'views', 'score', 'flagged', 'model_version')
+>>> output.columns  # doctest: +NORMALIZE_WHITESPACE
+('bucket', 'item_id', 'window_start', 'views', 'score', 'flagged', 'model_version',
+ 'scored_by')
 >>> row = output.row({"bucket": "all", "item_id": "i", "window_start": None, "views": 3,
-...                   "score": 0.5, "flagged": False, "model_version": "2-0-0", "extra": 1})
+...                   "score": 0.5, "flagged": False, "model_version": "3-5-0",
+...                   "scored_by": "2-0-0", "extra": 1})
 >>> row.as_dict()["views"], len(row)
-(3, 7)
+(3, 8)
 """
 from __future__ import annotations
 

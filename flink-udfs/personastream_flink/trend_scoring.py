@@ -7,7 +7,9 @@ versions run comes from the model
 control topic, connected as a broadcast stream (:mod:`personastream_models.registry`): the
 live version's score decides ``flagged``; a shadow version is scored beside it on the same
 windows; the previous live version keeps learning so that a rollback returns to a model that
-kept up. An item's detectors, by version, live in one keyed ``ValueState`` (a pickled dict):
+kept up. A version with a stand-in (spec field ``stand_in``) has the stand-in version's detector
+score an item's windows until its own has learned enough of them, per item, and the row's
+``scored_by`` says which scored. An item's detectors, by version, live in one keyed ``ValueState`` (a pickled dict):
 one state read and one write per window, none while the item stays in PyFlink's state cache
 (``python.state.cache-size``), where a map state needed a read per version and a listing of its
 keys (a JVM round trip each). A promote or rollback changes nothing else's state, and a restore

@@ -22,7 +22,8 @@ from typing import Any, Callable, Mapping
 
 from personastream_models import specs
 
-__all__ = ["DATASETS", "evaluate", "initial_centres", "load_dataset", "minmax_scale"]
+__all__ = ["DATASETS", "evaluate", "format_report", "initial_centres", "load_dataset",
+           "minmax_scale"]
 
 #: Share of the stream that the warm-started run fits its initial centres on.
 WARM_START_SHARE = 0.2
@@ -153,9 +154,13 @@ def _clusterer_spec(spec: specs.ModelSpec | Mapping[str, Any] | str) -> specs.Mo
     return spec
 
 
-def _build(spec: specs.ModelSpec, n_clusters: int):
-    """The spec's estimator, with ``n_clusters`` replaced (validated like any spec)."""
-    return specs.build({**spec.to_dict(), "params": {**spec.params, "n_clusters": n_clusters}})
+def _build(spec: specs.ModelSpec, n_clusters: int, model_seed: int | None = None):
+    """The spec's estimator, with ``n_clusters`` (and ``seed`` when given) replaced (validated
+    like any spec)."""
+    params = {**spec.params, "n_clusters": n_clusters}
+    if model_seed is not None:
+        params["seed"] = model_seed
+    return specs.build({**spec.to_dict(), "params": params})
 
 
 def _predict_then_learn(model, stream: list[dict[str, float]]) -> list[int]:
@@ -176,6 +181,7 @@ def evaluate(
     dataset: str = "image_segments",
     *,
     seed: int | None = None,
+    model_seed: int | None = None,
 ) -> dict[str, Any]:
     """Adjusted Rand index of a clusterer spec on a bundled labelled set, online and offline.
 
@@ -203,13 +209,16 @@ def evaluate(
     dataset
         A name in :data:`DATASETS`.
     seed
-        Seed of the shuffle and of scikit-learn; the spec's ``seed`` parameter when None. The
-        online estimator keeps the spec's own seed.
+        Seed of the shuffle and of scikit-learn; the spec's ``seed`` parameter when None.
+    model_seed
+        Seed of the online estimator; the spec's own ``seed`` when None (``models evaluate
+        --seeds`` sets both to each seed in turn).
 
     Returns
     -------
     dict
-        ``spec``, ``dataset``, ``n``, ``k``, ``n_features``, ``seed``, ``scaling``; the ARIs
+        ``spec``, ``estimator``, ``dataset``, ``n``, ``k``, ``n_features``, ``seed``,
+        ``model_seed``, ``scaling``; the ARIs
         (in [-1, 1], 0 for chance, 1 for the classes exactly) ``ari_online``, ``ari_final``,
         ``ari_online_tail``, ``ari_warm_start``, ``ari_warm_start_final``, ``ari_sklearn``; and
         ``clusters_used_final`` and ``clusters_used_warm_start``, how many of the ``k`` ids the
@@ -220,14 +229,23 @@ def evaluate(
 
     Examples
     --------
-    >>> result = evaluate("customer_segments")
-    >>> result["n"], result["k"], result["seed"]
+    River's online k-means (1-0-0) from cold, then k-means++ over a buffer (2-0-0):
+
+    >>> river = evaluate(specs.load("customer_segments", "1-0-0"))
+    >>> river["n"], river["k"], river["seed"]
     (2310, 7, 42)
-    >>> round(result["ari_online"], 3), round(result["ari_final"], 3)
+    >>> round(river["ari_online"], 3), round(river["ari_final"], 3)
     (0.091, 0.11)
-    >>> result["clusters_used_final"]  # of 7: the spec's random start leaves 4 centres dead
+    >>> river["clusters_used_final"]  # of 7: the spec's random start leaves 4 centres dead
     3
-    >>> result["ari_online"] < result["ari_warm_start"] and result["ari_sklearn"] > 0.45
+    >>> river["ari_online"] < river["ari_warm_start"] and river["ari_sklearn"] > 0.45
+    True
+    >>> buffered = evaluate(specs.load("customer_segments", "2-0-0"))
+    >>> round(buffered["ari_online"], 3), round(buffered["ari_final"], 3)
+    (0.495, 0.503)
+    >>> buffered["clusters_used_final"], round(buffered["ari_sklearn"], 3)
+    (7, 0.504)
+    >>> buffered["ari_online"] >= 0.9 * buffered["ari_sklearn"]
     True
     """
     from sklearn.metrics import adjusted_rand_score
@@ -246,7 +264,7 @@ def evaluate(
 
     # (a, b) the spec's online clusterer, cold start
     start = time.perf_counter()
-    model = _build(spec, k)
+    model = _build(spec, k, model_seed)
     online = _predict_then_learn(model, stream)
     seconds_online = time.perf_counter() - start
     start = time.perf_counter()
@@ -259,7 +277,7 @@ def evaluate(
     seconds_warm = None
     if callable(getattr(spec.estimator_class, "warm_start", None)):
         start = time.perf_counter()
-        warm = _build(spec, k)
+        warm = _build(spec, k, model_seed)
         warm.warm_start(initial_centres(stream[:split], k, seed))
         warm_online = _predict_then_learn(warm, stream[split:])
         seconds_warm = time.perf_counter() - start
@@ -275,11 +293,13 @@ def evaluate(
 
     return {
         "spec": spec.key,
+        "estimator": spec.estimator,
         "dataset": dataset,
         "n": n,
         "k": k,
         "n_features": len(names),
         "seed": seed,
+        "model_seed": spec.params.get("seed") if model_seed is None else model_seed,
         "scaling": "min-max over the whole data set (offline), same inputs for every method",
         "ari_online": float(adjusted_rand_score(truth, online)),
         "ari_final": float(adjusted_rand_score(truth, final)),
@@ -294,3 +314,68 @@ def evaluate(
         "seconds_warm_start": seconds_warm,
         "seconds_sklearn": seconds_sklearn,
     }
+
+
+#: Columns of :func:`format_report`: (heading, result key, what it is).
+REPORT_COLUMNS = [
+    ("cold", "ari_online", "from cold, each point predicted then learned, whole stream"),
+    ("cold final", "ari_final", "the cold model after the pass, all points"),
+    ("cold 80%", "ari_online_tail", "cold predict-then-learn over the last 80 % only"),
+    ("warm 80%", "ari_warm_start", "from KMeans centres of the first 20 %, "
+                                   "predict-then-learn over the last 80 %"),
+    ("warm final", "ari_warm_start_final", "the warm model after the pass, all points"),
+    ("offline", "ari_sklearn", "scikit-learn KMeans(n_init=10) over all points"),
+]
+
+
+def format_report(results: list[dict[str, Any]], command: str = "") -> str:
+    """The ARIs of :func:`evaluate` runs (one per seed) side by side, with mean and minimum.
+
+    >>> rows = [{"spec": "s/1-0-0", "estimator": "E", "dataset": "d", "n": 10, "k": 2,
+    ...          "seed": s, "model_seed": s, "ari_online": a, "ari_final": 0.5,
+    ...          "ari_online_tail": 0.4, "ari_warm_start": None, "ari_warm_start_final": None,
+    ...          "ari_sklearn": 0.5, "clusters_used_final": 2, "clusters_used_warm_start": None}
+    ...         for s, a in ((1, 0.45), (2, 0.4))]
+    >>> print(format_report(rows))  # doctest: +NORMALIZE_WHITESPACE
+    adjusted Rand index of s/1-0-0 on d (n 10, k 2), per seed (shuffle, KMeans and model)
+    seed   cold  cold final  cold 80%  warm 80%  warm final  offline  used cold/warm
+    1     0.450       0.500     0.400         -           -    0.500  2/-
+    2     0.400       0.500     0.400         -           -    0.500  2/-
+    mean  0.425       0.500     0.400         -           -    0.500
+    min   0.400       0.500     0.400         -           -    0.500
+    cold / offline: 0.85x (mean), 0.80x (min)
+    warm start: E has no warm_start
+    cold: from cold, each point predicted then learned, whole stream
+    cold final: the cold model after the pass, all points
+    cold 80%: cold predict-then-learn over the last 80 % only
+    warm 80%: from KMeans centres of the first 20 %, predict-then-learn over the last 80 %
+    warm final: the warm model after the pass, all points
+    offline: scikit-learn KMeans(n_init=10) over all points
+    """
+    first = results[0]
+    lines = [f"adjusted Rand index of {first['spec']} on {first['dataset']} (n {first['n']:,}, "
+             f"k {first['k']}), per seed (shuffle, KMeans and model)",
+             "seed  " + "".join(f"{h:>{max(len(h), 5) + 2}}" for h, _, _ in REPORT_COLUMNS)
+             + "  used cold/warm"]
+
+    def cells(values: list) -> str:
+        return "".join(f"{'-' if v is None else format(v, '.3f'):>{max(len(h), 5) + 2}}"
+                       for (h, _, _), v in zip(REPORT_COLUMNS, values))
+
+    for r in results:
+        used = f"{r['clusters_used_final']}/{r['clusters_used_warm_start'] or '-'}"
+        seed = str(r["seed"]) if r["seed"] == r["model_seed"] else f"{r['seed']}/{r['model_seed']}"
+        lines.append(f"{seed:<6}" + cells([r[key] for _, key, _ in REPORT_COLUMNS])
+                     + f"  {used}")
+    columns = [[r[key] for r in results] for _, key, _ in REPORT_COLUMNS]
+    for label, pick in (("mean", lambda v: sum(v) / len(v)), ("min", min)):
+        lines.append(f"{label:<6}" + cells([None if None in v else pick(v) for v in columns]))
+    cold, offline = columns[0], columns[-1]
+    lines.append(f"cold / offline: {sum(cold) / sum(offline):.2f}x (mean), "
+                 f"{min(c / o for c, o in zip(cold, offline)):.2f}x (min)")
+    if first["ari_warm_start"] is None:
+        lines.append(f"warm start: {first.get('estimator', first['spec'])} has no warm_start")
+    lines += [f"{h}: {what}" for h, _, what in REPORT_COLUMNS]
+    if command:
+        lines.append(f"command: {command}")
+    return "\n".join(lines)

@@ -193,6 +193,27 @@ class GaussianTail(anomaly.base.AnomalyDetector):
         yield {"window_size": 20, "warmup": 3, "min_std": 0.5}
 
 
+def checked_centres(centres, n_clusters: int) -> list[dict]:
+    """``centres`` as a list, if it holds one dict per cluster id (what ``warm_start`` takes).
+
+    >>> checked_centres(iter([{"a": 1.0}]), 1)
+    [{'a': 1.0}]
+    >>> checked_centres([{"a": 1.0}, [1.0]], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: warm_start: centre 1 must be a dict of feature name to coordinate, got list
+    """
+    centres = list(centres)
+    if len(centres) != n_clusters:
+        raise ValueError(f"warm_start needs {n_clusters} centres (one per cluster id "
+                         f"0 .. {n_clusters - 1}), got {len(centres)}")
+    for i, centre in enumerate(centres):
+        if not isinstance(centre, dict):
+            raise ValueError(f"warm_start: centre {i} must be a dict of feature name to "
+                             f"coordinate, got {type(centre).__name__}")
+    return centres
+
+
 class SeededKMeans(cluster.KMeans):
     """River's online k-means, reproducible from its seed in any process.
 
@@ -260,18 +281,7 @@ class SeededKMeans(cluster.KMeans):
         ...
         ValueError: warm_start needs 2 centres (one per cluster id 0 .. 1), got 1
         """
-        centres = list(centres)
-        if len(centres) != self.n_clusters:
-            raise ValueError(
-                f"warm_start needs {self.n_clusters} centres (one per cluster id "
-                f"0 .. {self.n_clusters - 1}), got {len(centres)}"
-            )
-        for i, centre in enumerate(centres):
-            if not isinstance(centre, dict):
-                raise ValueError(
-                    f"warm_start: centre {i} must be a dict of feature name to coordinate, "
-                    f"got {type(centre).__name__}"
-                )
+        centres = checked_centres(centres, self.n_clusters)
         for i, centre in enumerate(centres):
             # Keep River's defaultdict (and its seeded factory): only the coordinates change.
             self.centers[i].clear()

@@ -28,6 +28,14 @@ Fields
     high means anomalous, the detector contract) or ``below``; clusterers: ``null``.
 ``description``
     optional free text.
+``stand_in``
+    optional, detectors only: ``{"version": V, "windows": N}``, another published version of
+    the same model (without a stand-in of its own) that scores an item's windows while this
+    version's detector of the item has learned fewer than ``N`` windows; both learn meanwhile,
+    then this version scores and the stand-in's detector is dropped
+    (:func:`personastream_models.placement_scoring.score_window`). For a detector that needs
+    many windows before it scores (e.g. ``learning_period``), so that a new item is scored from
+    the first minutes.
 
 Examples
 --------
@@ -67,6 +75,7 @@ __all__ = [
     "ModelSpec",
     "SpecError",
     "SpecNotFound",
+    "StandIn",
     "available",
     "build",
     "check_bump",
@@ -91,7 +100,7 @@ REQUIRED_FIELDS = (
     "threshold",
     "direction",
 )
-OPTIONAL_FIELDS = ("description",)
+OPTIONAL_FIELDS = ("description", "stand_in")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 VERSION_PATTERN = re.compile(r"^(0|[1-9][0-9]*)-(0|[1-9][0-9]*)-(0|[1-9][0-9]*)$")
 SPECS_DIR = "specs"
@@ -122,6 +131,18 @@ def version_key(version: str) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
+class StandIn:
+    """A detector spec's ``stand_in``: ``version`` scores an item until the spec's own detector of
+    the item has learned ``windows`` windows."""
+
+    version: str
+    windows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "windows": self.windows}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A validated spec (made by :func:`validate` or :func:`load`); picklable.
 
@@ -138,6 +159,7 @@ class ModelSpec:
     direction: str | None
     description: str = ""
     estimator_class: type = field(repr=False, compare=False, default=object)
+    stand_in: StandIn | None = None
 
     @property
     def key(self) -> str:
@@ -163,6 +185,8 @@ class ModelSpec:
         }
         if self.description:
             out["description"] = self.description
+        if self.stand_in is not None:
+            out["stand_in"] = self.stand_in.to_dict()
         return out
 
     def anomaly_score(self, score: float) -> float:
@@ -195,6 +219,39 @@ def _fail(label: str, field_name: str, problem: str) -> InvalidSpec:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _stand_in(label: str, name: str, version: str, kind: str, value: Any) -> StandIn:
+    """Check a ``stand_in`` field: a published detector version of the same model, other than
+    ``version`` and without a stand-in of its own, and a positive number of windows."""
+    if kind != "detector":
+        raise _fail(label, "stand_in", f"is for detectors only, this is a {kind}")
+    if not (isinstance(value, Mapping) and set(value) == {"version", "windows"}):
+        raise _fail(label, "stand_in", 'must be an object {"version": "MODEL-REVISION-ADDITION", '
+                                       f'"windows": N}}, got {value!r}')
+    stand_version, windows = value["version"], value["windows"]
+    if not (isinstance(windows, int) and not isinstance(windows, bool) and windows > 0):
+        raise _fail(label, "stand_in", "'windows' must be a positive integer (the windows this "
+                                       "version's detector learns before it scores), got "
+                                       f"{windows!r}")
+    if not (isinstance(stand_version, str) and VERSION_PATTERN.match(stand_version)):
+        raise _fail(label, "stand_in", "'version' must be MODEL-REVISION-ADDITION such as "
+                                       f"'2-0-0', got {stand_version!r}")
+    if stand_version == version:
+        raise _fail(label, "stand_in", f"'version' must be another version than {version}")
+    published = available().get(name, [])
+    if stand_version not in published:
+        raise _fail(label, "stand_in", f"'version' names {name} {stand_version}, which is not "
+                                       f"published (published: {', '.join(published) or 'none'})")
+    raw = json.loads(_specs_root().joinpath(name, f"{stand_version}.json").read_text("utf-8"))
+    if isinstance(raw, Mapping) and "stand_in" in raw:  # checked before loading it: no cycles
+        raise _fail(label, "stand_in", f"'version' names {name} {stand_version}, which has a "
+                                       "stand-in itself (a stand-in must score on its own)")
+    stand_spec = load(name, stand_version)
+    if stand_spec.kind != "detector":
+        raise _fail(label, "stand_in", f"'version' names {stand_spec.key}, a {stand_spec.kind}, "
+                                       "not a detector")
+    return StandIn(stand_version, windows)
 
 
 def _import_estimator(label: str, path: str) -> type:
@@ -339,6 +396,9 @@ def validate(
     description = spec.get("description", "")
     if not isinstance(description, str):
         raise _fail(label, "description", f"must be a string, got {description!r}")
+    stand_in = spec.get("stand_in")
+    if stand_in is not None:
+        stand_in = _stand_in(label, name, version, kind, stand_in)
 
     return ModelSpec(
         name=name,
@@ -351,6 +411,7 @@ def validate(
         direction=direction,
         description=description,
         estimator_class=estimator_class,
+        stand_in=stand_in,
     )
 
 
@@ -403,7 +464,7 @@ def build(spec: ModelSpec | Mapping[str, Any]) -> Any:
 
     >>> km = build(load("customer_segments"))
     >>> type(km).__name__, km.n_clusters
-    ('SeededKMeans', 6)
+    ('BufferedKMeans', 6)
     """
     if not isinstance(spec, ModelSpec):
         spec = validate(spec)
@@ -413,8 +474,8 @@ def build(spec: ModelSpec | Mapping[str, Any]) -> Any:
 def check_bump(previous: ModelSpec, candidate: ModelSpec) -> None:
     """Refuse ``candidate`` as the next version after ``previous`` unless its version bump fits
     what changed: ``MODEL`` for another kind, estimator or feature set (learned state cannot
-    carry over), at least ``REVISION`` for parameters, threshold or direction, at least
-    ``ADDITION`` for the description.
+    carry over), at least ``REVISION`` for parameters, threshold, direction or stand-in, at
+    least ``ADDITION`` for the description.
 
     >>> old = load("trends_detector", "2-0-0")
     >>> new = validate({**old.to_dict(), "version": "2-1-0", "estimator":
@@ -430,12 +491,13 @@ def check_bump(previous: ModelSpec, candidate: ModelSpec) -> None:
         raise _fail(candidate.key, "name", f"must be {previous.name!r} to follow {previous.key}")
     old, new = version_key(previous.version), version_key(candidate.version)
     changed = [f for f in ("kind", "estimator", "features", "params", "threshold", "direction",
-                           "description") if getattr(previous, f) != getattr(candidate, f)]
+                           "stand_in", "description")
+               if getattr(previous, f) != getattr(candidate, f)]
     if not changed:
         raise _fail(candidate.key, "version", f"changes nothing since {previous.version}")
     if {"kind", "estimator", "features"} & set(changed):
         level, needed = 0, f"{old[0] + 1}-0-0"
-    elif {"params", "threshold", "direction"} & set(changed):
+    elif {"params", "threshold", "direction", "stand_in"} & set(changed):
         level, needed = 1, f"{old[0]}-{old[1] + 1}-0"
     else:
         level, needed = 2, f"{old[0]}-{old[1]}-{old[2] + 1}"

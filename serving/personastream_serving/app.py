@@ -44,6 +44,7 @@ from pydantic import BaseModel
 
 from personastream_contracts import declared_jobs
 from personastream_contracts.identity import user_key as identity
+from personastream_models import specs
 from personastream_models.recommend import RANKING_VERSION, Item, Ranked, RankIndex, SharedParts
 from personastream_serving.catalogue import catalogue as sample_catalogue
 from personastream_serving.catalogue import display_name
@@ -109,7 +110,8 @@ class Shared:
     """What every request reads, from one read of item activity and trends: the ranking's
     shared parts (with trend boosts for recommendations, without for similar items), every
     item's co-viewed neighbours, the trending order and the detector version most trend rows
-    carry."""
+    carry (before the trends job wrote any, the version it starts with: a row's model_version
+    is the live version, also while its stand-in scores the item)."""
 
     with_trend: SharedParts
     popular_only: SharedParts
@@ -119,15 +121,29 @@ class Shared:
 
 
 def shared_reads(index: RankIndex, popularity: dict[str, float],
-                 neighbours: dict[str, dict[str, float]], trends: dict[str, Trend]) -> Shared:
-    """:class:`Shared` of one read of the store's item activity and trends."""
+                 neighbours: dict[str, dict[str, float]], trends: dict[str, Trend],
+                 detector_default: str | None = None) -> Shared:
+    """:class:`Shared` of one read of the store's item activity and trends; with no trend rows,
+    the detector version is ``detector_default``."""
     boosts = {i: (1.0 if t.flagged else t.score) for i, t in trends.items()
               if i in index.position}
     versions = collections.Counter(t.model_version for t in trends.values() if t.model_version)
     trending = sorted((t for t in trends.values() if t.item_id in index.position),
                       key=lambda t: (not t.flagged, -t.score, -t.views, t.item_id))
     return Shared(index.shared(popularity, boosts), index.shared(popularity), neighbours,
-                  trending, versions.most_common(1)[0][0] if versions else None)
+                  trending, versions.most_common(1)[0][0] if versions else detector_default)
+
+
+def starting_detector(settings) -> str | None:
+    """The trends detector version the trends job starts with (``trends_detector_version``,
+    empty: the latest spec); None if the settings name no published spec."""
+    try:
+        spec = specs.load(settings.trends_detector, settings.trends_detector_version or None)
+        return spec.version
+    except specs.SpecError as error:
+        log.warning("trends detector of the settings not found (%s); provenance names none "
+                    "until trend rows exist", error)
+        return None
 
 
 def json_response(content) -> Response:
@@ -209,12 +225,13 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
                  for p in products}
     state: dict = {}
     open_store = open_store or (lambda: CassandraStore(settings))
+    detector_default = starting_detector(settings)
 
     async def read_shared(db: Store) -> Shared:
         (popularity, neighbours), trends = await asyncio.gather(
             asyncio.to_thread(db.item_activity), asyncio.to_thread(db.trends))
         state["shared_at"] = time.monotonic()
-        return shared_reads(index, popularity, neighbours, trends)
+        return shared_reads(index, popularity, neighbours, trends, detector_default)
 
     def flink_json(path: str) -> dict:
         resp = requests.get(f"{settings.flink_rest_url.rstrip('/')}{path}", timeout=2)

@@ -12,7 +12,9 @@ from personastream_contracts.cassandra import keyspace, session
 from personastream_flows.ingest.event_ingest import SCHEMA_DIR, Ingestor
 from personastream_stack import flink_jobs
 
-LIVE, CANDIDATE = "2-0-0", "3-4-0"  # the candidate: the best detector on NAB
+# the candidate: the best detector on NAB (the job's default, here promoted over an older one);
+# it learns in shadow for fewer than 100 windows, so its stand-in (2-0-0) scores for it
+LIVE, CANDIDATE = "2-0-0", "3-5-0"
 SWITCH_TIMEOUT_S = 60
 LAG_S = 120
 OPEN_MINUTES = 3  # the newest minutes, whose windows the watermark has not closed yet
@@ -102,6 +104,11 @@ def test_shadow_promote_rollback_switch_the_running_job(lifecycle, trend_traffic
             list(range(rolled_back + 1, len(series) + 1)), (item, versions)
         assert all(r.shadow_score is not None for r in series[:promoted]
                    if r.shadow_version == CANDIDATE)
+        # who scored: the live version, or the candidate's stand-in while it learns
+        assert {r.scored_by for r in series[:promoted]} == {LIVE}
+        assert [r.scored_by for r in series[promoted:rolled_back]] == \
+            ["2-0-0" if r.n_learned <= 100 else CANDIDATE for r in series[promoted:rolled_back]]
+        assert {r.scored_by for r in series[rolled_back:]} == {LIVE}
 
     # no job restarted, and the profiles job counted every view once
     running = {j.job_id: j for j in flink_jobs.list_jobs(s)}

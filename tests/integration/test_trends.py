@@ -1,5 +1,7 @@
 """The trends job on real Kafka, Flink and Cassandra: a spike in one item's views is flagged,
-steady items are not, and a restore from checkpoint continues the learned detectors."""
+steady items are not, and a restore from checkpoint continues the learned detectors. The job
+runs its default detector version, the best (3-5-0), with no promote: its stand-in (2-0-0)
+scores an item's first 100 windows."""
 import calendar
 import dataclasses
 import json
@@ -10,6 +12,7 @@ import pytest
 
 from personastream_contracts.cassandra import keyspace, session
 from personastream_flows.ingest.event_ingest import SCHEMA_DIR, Ingestor
+from personastream_models import specs
 from personastream_stack import flink_jobs
 
 
@@ -49,6 +52,11 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
         learned.setdefault(item, []).append(row.n_learned)
     for item, counts in learned.items():  # the detector continued: n_learned never restarts
         assert counts == list(range(1, len(counts) + 1)), item
+    # the default version is live from the start; under 100 windows an item is scored by its
+    # stand-in, and the row says so
+    live = specs.load(s.trends_detector, s.trends_detector_version or None)
+    assert (live.version, live.stand_in.version) == ("3-5-0", "2-0-0")
+    assert {(r.model_version, r.scored_by) for r in rows.values()} == {("3-5-0", "2-0-0")}
 
     spiked = [r for (item, _), r in rows.items() if item == tt.SPIKED and r.flagged]
     assert [r.views for r in spiked] == [60]

@@ -125,6 +125,16 @@ def test_trending_orders_flagged_then_by_score(client):
     assert trending[0]["parts"] == {"views": 60.0, "flagged": 1.0}
 
 
+def test_trending_names_the_starting_detector_before_any_trend_row(store):
+    """Right after `make demo` (no window closed yet) provenance names the version the trends
+    job starts with by default: the best detector, with no promote run."""
+    store.latest = {}
+    settings = resolve(environ={"HOME": "/home/t"})
+    with TestClient(create_app(settings, lambda: store)) as test_client:
+        provenance = test_client.get("/v1/trending", params={"k": 2}).json()["provenance"]
+    assert provenance["trends_detector_version"] == settings.trends_detector_version == "3-5-0"
+
+
 def test_profile_joins_live_and_windowed_or_404(client):
     profile = client.get("/v1/users/u-1/profile").json()
     assert profile["windowed"]["segment_id"] == 2 and profile["live"]["n_events"] == 4

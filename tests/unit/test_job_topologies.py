@@ -69,13 +69,13 @@ def trends(tmp_path_factory, enrich):
             late = enrich.view("steady", T0_MS + 30_000)
             events.append(late)
     events.append(enrich.view("closing", T0_MS + 20 * MINUTE_MS))
-    placements = [Placement.initial("trends_detector", "2-0-0").with_shadow("1-0-0").to_json(),
+    placements = [Placement.initial("trends_detector", "3-5-0").with_shadow("1-0-0").to_json(),
                   Placement.initial("customer_segments", "1-0-0").to_json(), "not json"]
     io = FileIO(tmp_path_factory.mktemp("score_trends"), events, placements)
     run(score_trends, io, "--anomalies-topic", "trends.anomalies",
         "--deadletter-topic", "events.deadletter", "--control-topic", "models.control",
         "--window-s", "60", "--watermark-s", "5", "--idle-timeout-s", "5",
-        "--detector", "trends_detector", "--detector-version", "2-0-0")
+        "--detector", "trends_detector", "--detector-version", "3-5-0")
     return io, expected, late
 
 
@@ -90,7 +90,9 @@ def test_score_trends_counts_views_per_item_and_window(trends):
     counted = {(r["item_id"], _minute(r["window_start"])): r["views"] for r in rows
                if r["item_id"] != "closing"}
     assert counted == expected
-    assert {r["model_version"] for r in rows} == {"2-0-0"}
+    assert {r["model_version"] for r in rows} == {"3-5-0"}
+    # 3-5-0's detector scores from an item's 101st window: its stand-in scored these
+    assert {r["scored_by"] for r in rows} == {"2-0-0"}
     assert set(rows[0]) == set(TABLES["item_trends"].column_names)
 
 
@@ -108,6 +110,7 @@ def test_score_trends_flags_the_spike_and_publishes_it(trends):
     assert ("spiking", 12) in flagged and not any(i == "steady" for i, _ in flagged)
     anomalies = [json.loads(a) for a in io.rows("trends.anomalies")]
     assert {(a["item_id"], _minute(a["window_start"].rstrip("Z"))) for a in anomalies} == flagged
+    assert {(a["model_version"], a["scored_by"]) for a in anomalies} == {("3-5-0", "2-0-0")}
 
 
 def test_score_trends_scores_the_broadcast_shadow_beside_the_live_version(trends):
@@ -125,6 +128,7 @@ def test_score_trends_keeps_each_items_latest_trend(trends):
         latest[row["item_id"]] = row
     assert {r["bucket"] for r in latest.values()} == {"all"}
     assert _minute(latest["spiking"]["window_start"]) == 12 and latest["spiking"]["flagged"]
+    assert {(r["model_version"], r["scored_by"]) for r in latest.values()} == {("3-5-0", "2-0-0")}
 
 
 # --- build_profiles and assign_segments ----------------------------------------------------

@@ -27,6 +27,7 @@ from personastream_models import detectors, features, specs
 #: (and add its digest here) instead.
 PUBLISHED = {
     "customer_segments/1-0-0": "43fd2a7234b398d212e10e3b780938237c3f2c273dd7a1de88f51624434fb8ab",
+    "customer_segments/2-0-0": "71362ec11fac291bbbcda67ec23d79f8448859a736cd2496a82460531f0c7bae",
     "trends_detector/1-0-0": "6edf1ee4ac9e78494d23f0817260081eb68a54fbb73b811e22b1052770dc9a36",
     "trends_detector/2-0-0": "e47ca43401fd92f6eee01e97ef0673f7bdff1ea69e474ae7009bba6c6e54e85c",
     "trends_detector/3-0-0": "248f08590e6f2cc76bd143f7dfaffe70e52646935727eae2ad4c623f43b01a36",
@@ -34,6 +35,7 @@ PUBLISHED = {
     "trends_detector/3-2-0": "b739c1da214ace4dc447deb40569ed3e2d5337600035546ae35d7cfd8c84b5d3",
     "trends_detector/3-3-0": "2058b149cc63610da75afb837acd2ebda878138d2115703c60b3d13f64ca9ae8",
     "trends_detector/3-4-0": "a7739538e09770d40702a35e3784c7306d266fcd11bca76350a49b206d5f97e7",
+    "trends_detector/3-5-0": "b2aba27743ffb713119b9bd4115436b6260e7813cb636c62011e03c6ad599b0e",
 }
 
 
@@ -366,6 +368,11 @@ def _check_reproducible_with_seed(spec):
     reseeded = specs.build(
         {**spec.to_dict(), "params": {**spec.params, "seed": spec.params["seed"] + 1}}
     )
+    if spec.kind == "clusterer":
+        # a seed may only choose among k-means++ starts, and on two clear regimes every start
+        # finds the same centres and ids: the seed's effect shows on points without structure
+        rng = random.Random(1)
+        xs = [{k: rng.random() for k in xs[0]} for _ in range(N_WARMUP + N_AFTER)]
     assert _outputs(reseeded, spec, xs) != _outputs(
         specs.build(spec), spec, xs
     ), "seed has no effect"

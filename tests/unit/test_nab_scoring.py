@@ -249,6 +249,21 @@ def test_normalized_is_nan_without_windows():
     )
 
 
+# -- the corpus in the repository -----------------------------------------------------------
+
+def test_the_corpus_is_in_the_repository_with_its_licence():
+    root = Path(__file__).resolve().parents[2]
+    assert corpus.DEFAULT_NAB_DIR == root / "benchmarks" / "data" / "nab"
+    files = corpus.list_data_files(corpus.DEFAULT_NAB_DIR)
+    assert len(files) == 58 and len({f.split("/")[0] for f in files}) == 7
+    windows = corpus.load_windows(corpus.DEFAULT_NAB_DIR)
+    assert sum(len(w) for w in windows.values()) == 116
+    assert set(corpus.load_profiles(corpus.DEFAULT_NAB_DIR)) >= {"standard"}
+    licence = (corpus.DEFAULT_NAB_DIR / "LICENSE.txt").read_text()
+    assert "Numenta" in licence and "Permission is hereby granted, free of charge" in licence
+    assert "github.com/numenta/NAB" in (corpus.DEFAULT_NAB_DIR / "README.md").read_text()
+
+
 # -- the runner on one real NAB series -----------------------------------------------------
 
 REAL_SERIES = "realTraffic/speed_7578.csv"  # 1,127 rows, 4 windows: the smallest labelled file
@@ -256,10 +271,10 @@ REAL_SERIES = "realTraffic/speed_7578.csv"  # 1,127 rows, 4 windows: the smalles
 
 @pytest.fixture()
 def one_series_nab(tmp_path) -> Path:
-    """A NAB directory holding one real series, linked (not copied) from the shared corpus."""
+    """A NAB directory holding one real series, linked (not copied) from the corpus (the
+    repository's copy unless the nab_dir setting names another)."""
     source = Path(resolve().nab_dir or corpus.DEFAULT_NAB_DIR)
-    if not (source / "data" / REAL_SERIES).exists():
-        pytest.skip(f"NAB corpus not at {source}")
+    assert (source / "data" / REAL_SERIES).exists(), f"NAB corpus not at {source}"
     root = tmp_path / "nab"
     (root / "data" / "realTraffic").mkdir(parents=True)
     (root / "data" / REAL_SERIES).symlink_to(source / "data" / REAL_SERIES)

@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-#: ``../shared/data/nab`` next to the repository (the issue's location); pass ``--nab-dir`` else.
-DEFAULT_NAB_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "nab"
+#: The copy of the corpus in the repository (``benchmarks/data/nab``, MIT, see its README.md);
+#: the ``nab_dir`` setting or ``--nab-dir`` reads another.
+DEFAULT_NAB_DIR = Path(__file__).resolve().parents[2] / "data" / "nab"
 RESULTS_HEADER = ("timestamp", "value", "anomaly_score")
 
 

@@ -2,7 +2,9 @@
 
 ``python -m personastream_bench.nab --out DIR`` runs the trends detector over every series of
 the corpus, one row at a time in file order, with the code the Flink trends job runs
-(:func:`personastream_models.detectors.score_then_learn`), writes NAB's results layout
+(:func:`personastream_models.placement_scoring.score_version`: the spec's detector, or its
+stand-in's while it stands in, each through
+:func:`personastream_models.detectors.score_then_learn`), writes NAB's results layout
 (:mod:`.corpus`) and scores it with the project's implementation of NAB's scoring (:mod:`.scoring`).
 ``<detector>`` is the spec's ``name-version`` (``trends_detector-1-0-0``), or the baseline's name.
 
@@ -26,8 +28,8 @@ from personastream_bench.nab.corpus import (DEFAULT_NAB_DIR, DataFile, NabDataEr
                                             list_data_files, load_profiles, load_windows,
                                             read_data_file, write_results_file)
 from personastream_bench.nab.scoring import FileLabels, label_rows, score_corpus, write_scores_files
-from personastream_models import features, specs
-from personastream_models.detectors import score_then_learn
+from personastream_models import specs
+from personastream_models.placement_scoring import score_version
 
 DEFAULT_SPEC = "trends_detector"
 Progress = Callable[[int, int, str], None]
@@ -71,22 +73,27 @@ def _spec_scorer(
             f"{spec.estimator} of spec {spec.key} takes no NAB runner inputs (it has no "
             f"nab_inputs); run without --nab-inputs"
         )
-    feature_set = features.feature_set(spec.features)
+    loaded = {spec.version: spec}
+
+    def spec_of(version: str) -> specs.ModelSpec:  # the stand-in's
+        if version not in loaded:
+            loaded[version] = specs.load(spec.name, version)
+        return loaded[version]
 
     def score_rows(data: DataFile, labels: FileLabels, windows) -> list[float]:
         params = dict(spec.params)
         if nab_inputs:  # what NAB's runner hands every detector: a look at the whole series
             values = [float(v) for v in data.values]
             params |= spec.estimator_class.nab_inputs(min(values), max(values), labels.probation)
-        detector = specs.build({**spec.to_dict(), "params": params})  # fresh per file, as NAB does
-        return [
-            spec.anomaly_score(
-                score_then_learn(
-                    detector, feature_set(count=float(value), minute_of_day=_minute_of_day(t))
-                )
-            )
-            for value, t in zip(data.values, data.times)
-        ]
+        # fresh per file, as NAB does (a series is one item of the trends job)
+        state = (specs.build({**spec.to_dict(), "params": params}), 0, None)
+        out = []
+        for value, t in zip(data.values, data.times):
+            state, raw, scored_by = score_version(
+                state, spec, spec_of, {"count": float(value), "minute_of_day": _minute_of_day(t)},
+                build=specs.build)
+            out.append(scored_by.anomaly_score(raw))
+        return out
 
     return score_rows
 
@@ -159,7 +166,8 @@ def run(
     """Run a detector spec over every NAB series, write NAB's results layout, score it.
 
     Each file gets a fresh detector built from the spec; each row is scored, then learned
-    (:func:`~personastream_models.detectors.score_then_learn`), in file order. With
+    (:func:`~personastream_models.placement_scoring.score_version`, as the trends job scores
+    an item's window: a spec's stand-in scores the first rows), in file order. With
     ``nab_inputs``, the detector also gets what NAB's own runner gives every detector (the
     series' minimum, maximum and probationary period, through the estimator's ``nab_inputs``),
     as the published scores of CAD OSE, HTM and ARTime had; results go to ``<slug>-nab-inputs``.

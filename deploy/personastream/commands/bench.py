@@ -336,11 +336,19 @@ def bench_nab(settings, args: tuple[str, ...]) -> None:
     """Run a trends detector spec over the NAB corpus, score it (standard, reward_low_FP,
     reward_low_FN) with the project's NAB scorer. `personastream bench nab --help` for options.
 
+    With --held-out, chooses the candidates' configuration and thresholds by cross-validation
+    over NAB's seven categories and reports the pooled held-out scores beside the in-sample
+    ones (`personastream bench nab --held-out --help`).
+
     Example: personastream bench nab --out /tmp/nab --spec trends_detector
+    Example: personastream bench nab --held-out --out /tmp/nabcv --candidates 3-3-0,3-4-0
     """
-    from personastream_bench.nab import runner
+    from personastream_bench.nab import heldout, runner
 
     argv = list(args)
     if settings.nab_dir and "--nab-dir" not in argv:
         argv += ["--nab-dir", settings.nab_dir]
+    if "--held-out" in argv:  # same corpus, --out layout and cache: one command, two modes
+        argv.remove("--held-out")
+        sys.exit(heldout.main(argv, prog="personastream bench nab --held-out"))
     sys.exit(runner.main(argv, prog="personastream bench nab"))

@@ -169,12 +169,19 @@ def train(settings, name: str, version: str | None, max_events: int) -> None:
 @click.argument("version", required=False)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="NAB results directory for detectors (default: a temporary one).")
+@click.option("--seeds", default=None, metavar="S1,S2,...",
+              help="Clusterers: one run per seed (the shuffle, KMeans and the model's seed), "
+                   "with mean and minimum (default: the spec's seed).")
+@click.option("--json", "as_json", is_flag=True, help="Clusterers: the results as JSON.")
 @click.pass_obj
-def evaluate(settings, name: str, version: str | None, out: Path | None) -> None:
+def evaluate(settings, name: str, version: str | None, out: Path | None, seeds: str | None,
+             as_json: bool) -> None:
     """Detectors: NAB scores (standard, reward_low_FP, reward_low_FN); clusterers: adjusted Rand
-    index on a labelled data set next to scikit-learn's offline KMeans.
+    index on a labelled data set, online from cold (predict-then-learn and final model),
+    warm-started and scikit-learn's offline KMeans side by side.
 
-    Example: personastream models evaluate trends_detector 2-0-0
+    Example: personastream models evaluate trends_detector 2-0-0;
+    personastream models evaluate customer_segments --seeds 42,1,2,3,4
     """
     spec = _spec_arg(name, version)
     if spec.kind == "detector":
@@ -189,8 +196,18 @@ def evaluate(settings, name: str, version: str | None, out: Path | None) -> None
     else:
         from personastream_models import clustering
 
-        result = clustering.evaluate(spec)
-        click.echo(json.dumps(result, indent=2))
+        try:
+            seed_list = [int(v) for v in seeds.split(",")] if seeds else [None]
+        except ValueError:
+            raise click.BadParameter(f"integers separated by commas, got {seeds!r}",
+                                     param_hint="--seeds") from None
+        results = [clustering.evaluate(spec, seed=s, model_seed=s) for s in seed_list]
+        if as_json:
+            click.echo(json.dumps(results if seeds else results[0], indent=2))
+        else:
+            command = f"personastream models evaluate {spec.name} {spec.version}" + (
+                f" --seeds {seeds}" if seeds else "")
+            click.echo(clustering.format_report(results, command))
 
 
 def _place(settings, name: str, change) -> None:

@@ -5,7 +5,8 @@ SELECT JSON_OBJECT(
     KEY 'window_end' VALUE DATE_FORMAT(window_end, 'yyyy-MM-dd''T''HH:mm:ss''Z'''),
     KEY 'views' VALUE `views`, KEY 'score' VALUE score, KEY 'flagged' VALUE flagged,
     KEY 'model' VALUE `model`, KEY 'model_version' VALUE model_version,
-    KEY 'n_learned' VALUE n_learned, KEY 'shadow_version' VALUE shadow_version,
+    KEY 'n_learned' VALUE n_learned, KEY 'scored_by' VALUE scored_by,
+    KEY 'shadow_version' VALUE shadow_version,
     KEY 'shadow_score' VALUE shadow_score, KEY 'shadow_flagged' VALUE shadow_flagged
     NULL ON NULL) AS anomaly
 FROM scored_windows
