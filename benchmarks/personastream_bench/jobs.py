@@ -591,13 +591,7 @@ def score_series(spec: specs.ModelSpec, series: list[tuple[str, int, int]]
     A spike after 12 windows, flagged by 3-5-0's stand-in, 2-0-0.
     """
     placement = Placement.initial(spec.name, spec.version)
-    loaded = {spec.version: spec}
-
-    def spec_of(version: str) -> specs.ModelSpec:  # the spec, or its stand-in's
-        if version not in loaded:
-            loaded[version] = specs.load(spec.name, version)
-        return loaded[version]
-
+    spec_of = specs.loader(spec.name, spec)  # the spec, or its stand-in's
     states: dict[str, VersionStates] = {}
     for item_id, window, views in series:
         result = score_window(states.setdefault(item_id, {}), placement, spec_of, views)

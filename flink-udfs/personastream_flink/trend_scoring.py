@@ -7,10 +7,11 @@ versions run comes from the model
 control topic, connected as a broadcast stream (:mod:`personastream_models.registry`): the
 live version's score decides ``flagged``; a shadow version is scored beside it on the same
 windows; the previous live version keeps learning so that a rollback returns to a model that
-kept up. A version with a stand-in (spec field ``stand_in``) has the stand-in version's detector
-score an item's windows until its own has learned enough of them, per item, and the row's
-``scored_by`` says which scored. An item's detectors, by version, live in one keyed ``ValueState`` (a pickled dict):
-one state read and one write per window, none while the item stays in PyFlink's state cache
+kept up. A version with a stand-in (spec field ``stand_in``) has the stand-in version's
+detector score an item's windows until its own has learned enough of them, per item, and the
+row's ``scored_by`` says which scored. An item's detectors, by version, live in one keyed
+``ValueState`` (a pickled dict): one state read and one write per window, none while the item
+stays in PyFlink's state cache
 (``python.state.cache-size``), where a map state needed a read per version and a listing of its
 keys (a JVM round trip each). A promote or rollback changes nothing else's state, and a restore
 from a checkpoint continues every learned model instead of starting cold.
@@ -38,25 +39,18 @@ class ScoreItemViews(KeyedBroadcastProcessFunction):
 
     def __init__(self, spec_name: str, spec_version: str | None):
         self.spec_name, self.spec_version = spec_name, spec_version
-        self.specs = self.detectors = self.default = None
+        self._spec = self.detectors = self.default = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from personastream_models import specs
         from personastream_models.registry import Placement
 
-        self.specs = {}
+        self._spec = specs.loader(self.spec_name)
         self.default = Placement.initial(
             self.spec_name, specs.load(self.spec_name, self.spec_version or None).version)
         # per item: version -> (detector, number of windows it learned)
         self.detectors = runtime_context.get_state(
             ValueStateDescriptor("detectors_by_version", Types.PICKLED_BYTE_ARRAY()))
-
-    def _spec(self, version: str):
-        from personastream_models import specs
-
-        if version not in self.specs:
-            self.specs[version] = specs.load(self.spec_name, version)
-        return self.specs[version]
 
     def process_broadcast_element(self, value: str, ctx: KeyedBroadcastProcessFunction.Context):
         """A control record: keep it if it is about this job's model and names known specs."""

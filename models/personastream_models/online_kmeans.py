@@ -86,7 +86,7 @@ def _lloyd(points: list[list[float]], centres: list[list[float]],
     for _ in range(iterations + 1):
         new = [min(range(k), key=lambda c: _sq(p, centres[c])) for p in points]
         if new == labels:
-            break
+            break  # settled: ``labels`` is already the assignment to these centres
         labels = new
         sums = [[0.0] * dims for _ in range(k)]
         sizes = [0] * k
@@ -97,7 +97,8 @@ def _lloyd(points: list[list[float]], centres: list[list[float]],
                 row[j] += v
         centres = [[v / sizes[c] for v in sums[c]] if sizes[c] else centres[c]
                    for c in range(k)]
-    labels = [min(range(k), key=lambda c: _sq(p, centres[c])) for p in points]
+    else:  # the iterations ran out after moving the centres: assign to where they are now
+        labels = [min(range(k), key=lambda c: _sq(p, centres[c])) for p in points]
     sizes = [labels.count(c) for c in range(k)]
     inertia = sum(_sq(p, centres[c]) for p, c in zip(points, labels))
     return centres, sizes, inertia

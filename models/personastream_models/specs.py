@@ -63,7 +63,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from personastream_models import features as feature_sets
 
@@ -81,6 +81,7 @@ __all__ = [
     "check_bump",
     "spec_path",
     "load",
+    "loader",
     "validate",
     "version_key",
     "versions",
@@ -243,11 +244,11 @@ def _stand_in(label: str, name: str, version: str, kind: str, value: Any) -> Sta
     if stand_version not in published:
         raise _fail(label, "stand_in", f"'version' names {name} {stand_version}, which is not "
                                        f"published (published: {', '.join(published) or 'none'})")
-    raw = json.loads(_specs_root().joinpath(name, f"{stand_version}.json").read_text("utf-8"))
-    if isinstance(raw, Mapping) and "stand_in" in raw:  # checked before loading it: no cycles
+    raw = _read_published(name, stand_version)
+    if isinstance(raw, Mapping) and "stand_in" in raw:  # checked before validating it: no cycles
         raise _fail(label, "stand_in", f"'version' names {name} {stand_version}, which has a "
                                        "stand-in itself (a stand-in must score on its own)")
-    stand_spec = load(name, stand_version)
+    stand_spec = validate(raw, path_name=name, path_version=stand_version)
     if stand_spec.kind != "detector":
         raise _fail(label, "stand_in", f"'version' names {stand_spec.key}, a {stand_spec.kind}, "
                                        "not a detector")
@@ -451,12 +452,34 @@ def load(name: str, version: str | None = None) -> ModelSpec:
         raise SpecNotFound(
             f"model spec {name!r} has no version {version!r}; published: {', '.join(published)}"
         )
+    return validate(_read_published(name, version), path_name=name, path_version=version)
+
+
+def _read_published(name: str, version: str) -> Any:
+    """The JSON of the published ``specs/<name>/<version>.json``, not validated."""
     text = _specs_root().joinpath(name, f"{version}.json").read_text(encoding="utf-8")
     try:
-        raw = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidSpec(f"spec {name}/{version}: not valid JSON: {error}") from None
-    return validate(raw, path_name=name, path_version=version)
+
+
+def loader(name: str, *known: ModelSpec) -> Callable[[str], ModelSpec]:
+    """``version -> spec`` of model ``name``, each version loaded once (``known``: specs
+    already loaded), e.g. the spec of a placement's versions or of a stand-in.
+
+    >>> spec_of = loader("trends_detector")
+    >>> spec_of("3-5-0") is spec_of("3-5-0"), spec_of("3-5-0").stand_in.version
+    (True, '2-0-0')
+    """
+    loaded = {spec.version: spec for spec in known}
+
+    def spec_of(version: str) -> ModelSpec:
+        if version not in loaded:
+            loaded[version] = load(name, version)
+        return loaded[version]
+
+    return spec_of
 
 
 def build(spec: ModelSpec | Mapping[str, Any]) -> Any:

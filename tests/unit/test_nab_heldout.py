@@ -43,7 +43,7 @@ def _data(path: str, n: int = N) -> corpus.DataFile:
 def _corpus() -> heldout.Corpus:
     paths = [f"{c}/f{k}.csv" for c in CATEGORIES for k in range(2)]
     return heldout.Corpus(tuple(_data(p) for p in paths), tuple(_labels(p) for p in paths),
-                          PROFILES)
+                          PROFILES, {})
 
 
 def _scores(seed: int, hit: float, noise: float, n_files: int = 6) -> list[list[float]]:
@@ -189,7 +189,7 @@ def test_written_held_out_files_score_the_held_out_detections_under_nabs_optimis
 def test_a_candidate_runs_over_the_corpus_once(tmp_path, monkeypatch):
     c = heldout.Corpus(tuple(_data(f"{k}/f.csv", 30) for k in CATEGORIES),
                        tuple(scoring.label_rows(f"{k}/f.csv", _times(30), []) for k in CATEGORIES),
-                       PROFILES)
+                       PROFILES, {})
     candidate = heldout.Candidate("2-0-0", (("window_size", 50),))
     first, record = heldout.candidate_scores(tmp_path, "trends_detector", candidate, c)
     assert record["params"]["window_size"] == 50 and record["points_per_s"] > 0

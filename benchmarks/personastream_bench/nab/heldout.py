@@ -44,13 +44,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from personastream_bench.nab.corpus import (DEFAULT_NAB_DIR, CostMatrix, DataFile, NabDataError,
-                                            NabError, list_data_files, load_profiles, load_windows,
-                                            read_data_file, read_results_file, results_path,
-                                            write_results_file)
+from personastream_bench.nab import runner
+from personastream_bench.nab.corpus import (DEFAULT_NAB_DIR, CostMatrix, NabError,
+                                            read_results_file, results_path, write_results_file)
+from personastream_bench.nab.runner import Corpus, load_corpus
 from personastream_bench.nab.scoring import (NO_DETECTION_THRESHOLD, FileLabels, FileScore,
-                                             ProfileResult, label_rows, normalize, scaled_sigmoid,
-                                             score_corpus, score_file, write_scores_files)
+                                             ProfileResult, normalize, row_values, score_corpus,
+                                             score_file, write_scores_files)
 
 DEFAULT_SPEC = "trends_detector"
 #: Choose one candidate per fold by this profile's training score (NAB scores one detector,
@@ -116,35 +116,9 @@ def parse_candidates(versions: str | None, grids: Sequence[str] = ()) -> list[Ca
     return unique
 
 
-# -- the corpus, once ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Corpus:
-    data: tuple[DataFile, ...]
-    labels: tuple[FileLabels, ...]
-    profiles: dict[str, CostMatrix]
-
-    @property
-    def n_points(self) -> int:
-        return sum(len(d) for d in self.data)
-
-
-def load_corpus(nab_dir: Path) -> Corpus:
-    relative_paths = list_data_files(nab_dir)
-    windows = load_windows(nab_dir)
-    unlabelled = [p for p in relative_paths if p not in windows]
-    if unlabelled:
-        raise NabDataError(f"no windows in labels/combined_windows.json for {', '.join(unlabelled)}")
-    data = tuple(read_data_file(nab_dir, p) for p in relative_paths)
-    labels = tuple(label_rows(d.relative_path, d.times, windows[d.relative_path]) for d in data)
-    return Corpus(data, labels, load_profiles(nab_dir))
-
-
-def _candidate_record(spec_name: str, candidate: Candidate, corpus: Corpus) -> dict:
-    from personastream_models import specs
-
-    spec = specs.load(spec_name, candidate.version)
+def _candidate_record(spec, candidate: Candidate, corpus: Corpus) -> dict:
+    """What identifies a candidate's cached scores: its published ``spec``, the overrides and
+    the corpus' files."""
     return {
         "spec": spec.key,
         "label": candidate.label,
@@ -174,11 +148,11 @@ def candidate_scores(
     Returns the scores and the candidate's record (``candidate.json``: parameters, files,
     ``points_per_s`` of the run that made them, None when adopted).
     """
-    from personastream_bench.nab import runner
     from personastream_models import specs
 
     detector = candidate.detector(spec_name)
-    record = _candidate_record(spec_name, candidate, corpus)
+    published = specs.load(spec_name, candidate.version)
+    record = _candidate_record(published, candidate, corpus)
     record_path = Path(out_dir) / detector / CANDIDATE_FILE
     if record_path.exists():
         cached = json.loads(record_path.read_text(encoding="utf-8"))
@@ -196,7 +170,7 @@ def candidate_scores(
             log(f"{candidate.label}: adopted the results files in {record_path.parent}")
         return scores, record
 
-    spec = specs.load(spec_name, candidate.version)
+    spec = published
     if candidate.overrides:
         params = {**spec.params, **dict(candidate.overrides)}
         spec = specs.validate({**spec.to_dict(), "params": params})
@@ -268,14 +242,10 @@ def file_points(labels: FileLabels, scores: Sequence[float], cost: CostMatrix,
     if len(scores) != labels.n_rows:
         raise NabError(f"{labels.relative_path}: {len(scores)} scores for {labels.n_rows} rows")
     p = labels.probation
-    max_tp = scaled_sigmoid(-1.0)
-    unweighted = np.asarray(labels.unweighted[p:], dtype=float)
     window = np.array([-1 if w is None else window_base + w for w in labels.window_of_row[p:]],
                       dtype=np.int64)
-    values = unweighted * cost.fp_weight
-    inside = window >= 0  # as scoring._row_values: u * tp / max_tp, left to right
-    values[inside] = unweighted[inside] * cost.tp_weight / max_tp
-    return Points(np.asarray(scores[p:], dtype=float), values, window)
+    return Points(np.asarray(scores[p:], dtype=float),
+                  np.asarray(row_values(labels, cost)[p:], dtype=float), window)
 
 
 def best_threshold(points: Sequence[Points], cost: CostMatrix, n_windows: int) -> tuple[float, float]:

@@ -20,12 +20,13 @@ import math
 import random
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
-from personastream_bench.nab.corpus import (DEFAULT_NAB_DIR, DataFile, NabDataError, NabError,
-                                            list_data_files, load_profiles, load_windows,
+from personastream_bench.nab.corpus import (DEFAULT_NAB_DIR, CostMatrix, DataFile, NabDataError,
+                                            NabError, list_data_files, load_profiles, load_windows,
                                             read_data_file, write_results_file)
 from personastream_bench.nab.scoring import FileLabels, label_rows, score_corpus, write_scores_files
 from personastream_models import specs
@@ -73,12 +74,7 @@ def _spec_scorer(
             f"{spec.estimator} of spec {spec.key} takes no NAB runner inputs (it has no "
             f"nab_inputs); run without --nab-inputs"
         )
-    loaded = {spec.version: spec}
-
-    def spec_of(version: str) -> specs.ModelSpec:  # the stand-in's
-        if version not in loaded:
-            loaded[version] = specs.load(spec.name, version)
-        return loaded[version]
+    spec_of = specs.loader(spec.name, spec)  # the stand-in's
 
     def score_rows(data: DataFile, labels: FileLabels, windows) -> list[float]:
         params = dict(spec.params)
@@ -98,47 +94,63 @@ def _spec_scorer(
     return score_rows
 
 
-def _run(
-    nab_dir: Path, out_dir: Path, detector: str, score_rows, progress: Progress | None
-) -> dict:
-    nab_dir, out_dir = Path(nab_dir), Path(out_dir)
+@dataclass(frozen=True)
+class Corpus:
+    """Every series of the corpus with its labelled rows and windows, and the profiles."""
+
+    data: tuple[DataFile, ...]
+    labels: tuple[FileLabels, ...]
+    profiles: dict[str, CostMatrix]
+    windows: Mapping[str, list]  # relative path -> the file's anomaly windows
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(d) for d in self.data)
+
+
+def load_corpus(nab_dir: Path) -> Corpus:
+    """Read every data file, its windows and NAB's profiles."""
+    nab_dir = Path(nab_dir)
     relative_paths = list_data_files(nab_dir)
     windows = load_windows(nab_dir)
-    profiles = load_profiles(nab_dir)
     unlabelled = [p for p in relative_paths if p not in windows]
     if unlabelled:
         raise NabDataError(
             f"no windows in labels/combined_windows.json for {', '.join(unlabelled)}"
         )
+    data = tuple(read_data_file(nab_dir, p) for p in relative_paths)
+    labels = tuple(label_rows(d.relative_path, d.times, windows[d.relative_path]) for d in data)
+    return Corpus(data, labels, load_profiles(nab_dir), windows)
 
-    all_labels, all_scores = [], []
-    n_points = 0
-    started = time.perf_counter()
-    for done, relative_path in enumerate(relative_paths, start=1):
-        data = read_data_file(nab_dir, relative_path)
-        labels = label_rows(relative_path, data.times, windows[relative_path])
-        scores = score_rows(data, labels, windows[relative_path])
+
+def _run(
+    nab_dir: Path, out_dir: Path, detector: str, score_rows, progress: Progress | None
+) -> dict:
+    nab_dir, out_dir = Path(nab_dir), Path(out_dir)
+    started = time.perf_counter()  # reading the corpus counts, as it always did
+    corpus = load_corpus(nab_dir)
+    all_scores = []
+    for done, (data, labels) in enumerate(zip(corpus.data, corpus.labels), start=1):
+        scores = score_rows(data, labels, corpus.windows[data.relative_path])
         write_results_file(out_dir, detector, data, scores)
-        all_labels.append(labels)
         all_scores.append(scores)
-        n_points += len(data)
         if progress is not None:
-            progress(done, len(relative_paths), relative_path)
+            progress(done, len(corpus.data), data.relative_path)
     detect_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    results = score_corpus(all_labels, all_scores, profiles)
+    results = score_corpus(corpus.labels, all_scores, corpus.profiles)
     write_scores_files(out_dir, detector, results)
     score_s = time.perf_counter() - started
     return {
         "detector": detector,
         "results_dir": str(out_dir / detector),
         "nab_dir": str(nab_dir),
-        "n_files": len(relative_paths),
-        "n_points": n_points,
-        "n_windows": sum(f.n_windows for f in all_labels),
+        "n_files": len(corpus.data),
+        "n_points": corpus.n_points,
+        "n_windows": sum(f.n_windows for f in corpus.labels),
         "detect_s": detect_s,
-        "points_per_s": n_points / detect_s if detect_s > 0 else math.inf,
+        "points_per_s": corpus.n_points / detect_s if detect_s > 0 else math.inf,
         "score_s": score_s,
         "scores": {name: r.normalized for name, r in results.items()},
         "profiles": {

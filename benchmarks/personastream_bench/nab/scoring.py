@@ -165,7 +165,7 @@ def label_rows(
     )
 
 
-def _row_values(labels: FileLabels, cost: CostMatrix) -> list[float]:
+def row_values(labels: FileLabels, cost: CostMatrix) -> list[float]:
     """Weighted value of each row as a detection (NAB's ``sweepScore``)."""
     max_tp = scaled_sigmoid(-1.0)
     return [
@@ -204,7 +204,7 @@ def threshold_sweep(
             raise NabError(
                 f"{labels.relative_path}: {len(anomaly_scores)} scores for {labels.n_rows} rows"
             )
-        values = _row_values(labels, cost)
+        values = row_values(labels, cost)
         for i in range(labels.probation, labels.n_rows):
             w = labels.window_of_row[i]
             points.append(
@@ -258,7 +258,7 @@ def score_file(
         raise NabError(
             f"{labels.relative_path}: {len(anomaly_scores)} scores for {labels.n_rows} rows"
         )
-    values = _row_values(labels, cost)
+    values = row_values(labels, cost)
     best = {w: -cost.fn_weight for w in labels.scored_windows}
     fp_total = 0.0
     tp = tn = fp = fn = 0
