@@ -1,10 +1,15 @@
-"""Job ``assign_segments``: customer segments by online clustering (River k-means).
+"""Job ``assign_segments``: customer segments by online k-means, following model placements.
 
 The same per-minute activity as ``build_profiles`` (Flink SQL) feeds each customer's totals;
-their behaviour vector goes to one clusterer from a model spec in ``models/``; the segment id
-and the distance to its centre are upserted into the customer's ``profiles`` row. Late events
-are dead-lettered by ``build_profiles``; here they are left out of the windows like there.
-Submit with ``personastream jobs submit assign_segments``.
+their behaviour vector goes to the clusterers of a model spec in ``models/``. The model control
+topic, broadcast to the clustering task, says which spec versions are live and in shadow
+(``personastream models promote customer_segments 2-0-0``): each running version's clusterer
+learns every vector, and the live version's segment id, the distance to its centre and the
+version (``segment_model``) are upserted into the customer's ``profiles`` row. Until the topic
+has a record of the model the job runs ``--clusterer-version`` (setting
+``segments_clusterer_version``). Late events are dead-lettered by ``build_profiles``; here they
+are left out of the windows like there. Submit with ``personastream jobs submit
+assign_segments``.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io
+from personastream_flink.placements import PLACEMENTS
 from personastream_flink.segmentation import (ALL_CUSTOMERS, OUTPUT, VECTOR_TYPE, AssignSegment,
                                               BehaviourVector)
 
@@ -21,6 +27,7 @@ JOB_NAME = "assign_segments"
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
     return [*job_args.arguments(settings, jars, job_name),
+            "--control-topic", settings.topic_models_control,
             "--allowed-lateness-s", str(settings.profiles_allowed_lateness_s),
             "--idle-timeout-s", str(settings.source_idle_timeout_s),
             "--clusterer", settings.segments_clusterer,
@@ -29,6 +36,9 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
 
 def parse_args(argv: list[str]):
     p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--control-topic", default="",
+                   help="model placements (compacted); required to run the job, not to build "
+                        "behaviour_vectors alone (as `models train` does)")
     p.add_argument("--allowed-lateness-s", type=int, required=True)
     p.add_argument("--idle-timeout-s", type=int, required=True)
     p.add_argument("--clusterer", required=True, help="model spec name in models/")
@@ -51,13 +61,17 @@ def behaviour_vectors(env: StreamExecutionEnvironment, args, io) -> DataStream:
 
 
 def build(env: StreamExecutionEnvironment, args, io) -> None:
-    """Declare source, per-minute activity, vectors, clustering and the profile upserts on
-    ``env``, reading and writing through ``io``."""
+    """Declare source, per-minute activity, vectors, clustering (following the placements on
+    the control topic) and the profile upserts on ``env``, reading and writing through
+    ``io``."""
     vectors = behaviour_vectors(env, args, io)
     # stream: Row(user_key, features as JSON), the customer's vector after each minute
+    placements = io.control(env).broadcast(PLACEMENTS)
     segments = (vectors.key_by(lambda r: ALL_CUSTOMERS, key_type=Types.STRING())
+                .connect(placements)
                 .process(AssignSegment(args.clusterer, args.clusterer_version),
-                         output_type=OUTPUT.row_type).name("assign_segment"))
+                         output_type=OUTPUT.row_type).name("assign_segment")
+                .uid("assign_segment"))
     # stream: Row(user_key, segment_id, segment_distance, segment_model)
     io.write_rows(segments, OUTPUT, "cassandra_profiles_segment")
 

@@ -59,6 +59,9 @@ class KafkaCassandra:
         """The model control topic from its start (it is compacted: the latest placement of each
         model), as JSON strings; it carries no event time and never holds a watermark back."""
         a = self.args
+        if not a.control_topic:  # e.g. a run declared before the job followed placements
+            raise ValueError(f"{a.job_name} follows model placements: --control-topic is "
+                             "required (resubmit it with `personastream jobs submit`)")
         source = KafkaSource.builder().set_bootstrap_servers(a.bootstrap_servers) \
             .set_topics(a.control_topic).set_group_id(f"{a.group_id}.control") \
             .set_starting_offsets(KafkaOffsetsInitializer.earliest()) \

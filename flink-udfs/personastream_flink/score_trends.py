@@ -16,8 +16,9 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_contracts.tables import LATEST_TREND_BUCKET
 from personastream_flink import job_args, job_io, late_events, sql_template
+from personastream_flink.placements import PLACEMENTS
 from personastream_flink.rows import Output
-from personastream_flink.trend_scoring import OUTPUT, PLACEMENTS, ScoreItemViews
+from personastream_flink.trend_scoring import OUTPUT, ScoreItemViews
 
 JOB_NAME = "score_trends"
 LATEST = Output("item_latest_trend", JOB_NAME)

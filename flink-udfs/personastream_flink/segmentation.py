@@ -1,9 +1,15 @@
 """The segments UDFs: per-customer behaviour totals (keyed by user), then one online clusterer
-for all customers (keyed by a constant), both in Flink keyed state.
+per running model version for all customers (keyed by a constant), both in Flink keyed state.
 
 The behaviour vector is built by the shared feature code (``personastream_models.features``)
-from the customer's totals since first seen; the clusterer, its parameters and features come
-from a model spec. Segment ids are the clusterer's fixed centre ids, stable as it learns.
+from the customer's totals since first seen, with the feature set of the spec version the job
+was submitted with. Which clusterer versions run comes from the model control topic, connected
+as a broadcast stream (:mod:`personastream_flink.placements`), as in the trends job: every
+running version's clusterer learns each vector and the live version's assigns the segment
+(:func:`personastream_models.placement_clustering.assign_segment`, which says how segment ids
+stay stable); ``segment_model`` names that version. A placement naming a version over other
+features than the job's vectors is refused (logged): that change needs a resubmit. The
+clusterers, by version, are one pickled dict in the one key's ``ValueState``.
 """
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ import json
 
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
+from personastream_flink.placements import FollowsPlacements
 from personastream_flink.profiles import DAY_MS, parse_item_events
 from personastream_flink.rows import Output
 
@@ -87,27 +95,27 @@ class BehaviourVector(KeyedProcessFunction):
         yield out
 
 
-class AssignSegment(KeyedProcessFunction):
-    """The one clusterer of all customers: learn the vector, emit the nearest segment."""
+class AssignSegment(FollowsPlacements):
+    """The clusterers of all customers, one per running version: learn the vector, emit the
+    live version's nearest segment."""
 
     def __init__(self, spec_name: str, spec_version: str | None):
-        self.spec_name, self.spec_version = spec_name, spec_version
-        self.spec = self.model = None
+        super().__init__(spec_name, spec_version)
+        self.clusterers = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from personastream_models import specs
+        from personastream_models.placement_clustering import clusterer_loader
 
-        self.spec = specs.load(self.spec_name, self.spec_version or None)
-        self.model = runtime_context.get_state(
-            ValueStateDescriptor("clusterer", Types.PICKLED_BYTE_ARRAY()))
+        super().open(runtime_context)
+        self.spec_of = clusterer_loader(self.spec_of, self.default_spec.features)
+        self.clusterers = runtime_context.get_state(
+            ValueStateDescriptor("clusterers_by_version", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value, ctx: KeyedProcessFunction.Context):
-        from personastream_models.artifacts import build_warm
+    def process_element(self, value, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        from personastream_models.placement_clustering import assign_segment
 
-        model = self.model.value() or build_warm(self.spec)
-        features = json.loads(value.features)
-        model.learn_one(features)
-        segment, distance = model.nearest(features)
-        self.model.update(model)
-        yield OUTPUT.row({"user_key": value.user_key, "segment_id": int(segment),
-                          "segment_distance": float(distance), "segment_model": self.spec.key})
+        clusterers = self.clusterers.value() or {}
+        assigned = assign_segment(clusterers, self.placement(ctx), self.spec_of,
+                                  json.loads(value.features))
+        self.clusterers.update(clusterers)
+        yield OUTPUT.row({"user_key": value.user_key, **assigned.columns()})

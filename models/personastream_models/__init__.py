@@ -7,7 +7,8 @@
   :mod:`~personastream_models.clustering`: the project's estimators and ``score_then_learn``,
   the scoring step shared by the Flink trends job and the NAB benchmark.
 - :mod:`~personastream_models.registry`: which version is live, in shadow, the rollback target;
-  :mod:`~personastream_models.placement_scoring` one item's window scored by them.
+  :mod:`~personastream_models.placement_scoring` one item's window scored by them,
+  :mod:`~personastream_models.placement_clustering` one behaviour vector clustered by them.
 - :mod:`~personastream_models.recommend`: live profiles, co-views and the ranking.
 - :mod:`~personastream_models.harness`: the property checks every spec passes.
 

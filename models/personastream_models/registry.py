@@ -25,8 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
-__all__ = ["HISTORY_LIMIT", "Placement", "PlacementError"]
+__all__ = ["HISTORY_LIMIT", "Placement", "PlacementError", "control_placement"]
 
 #: Versions a rollback can walk back through.
 HISTORY_LIMIT = 10
@@ -106,3 +107,31 @@ class Placement:
         except (ValueError, KeyError, TypeError) as error:
             raise PlacementError(f"not a model placement record ({error!r}): {text[:200]!r}") \
                 from None
+
+
+def control_placement(record: str | bytes, model: str,
+                      spec_of: Callable[[str], object]) -> Placement | None:
+    """The placement of ``model`` in a record of the control topic, as a job takes it: None when
+    the record is about another model; else every running version is first loaded with
+    ``spec_of`` (a job's ``version -> spec``), so that a version the job cannot run raises what
+    ``spec_of`` raises (e.g. ``SpecError``) before the job keeps the record.
+
+    Raises
+    ------
+    PlacementError
+        When the record is not a placement.
+
+    Examples
+    --------
+    >>> record = Placement.initial("customer_segments", "1-0-0").promoted("2-0-0").to_json()
+    >>> control_placement(record, "customer_segments", str).running_versions()
+    ('2-0-0', '1-0-0')
+    >>> control_placement(record, "trends_detector", str) is None
+    True
+    """
+    placement = Placement.from_json(record)
+    if placement.model != model:
+        return None
+    for version in placement.running_versions():
+        spec_of(version)
+    return placement

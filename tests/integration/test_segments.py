@@ -1,12 +1,16 @@
 """The segments job on real Kafka, Flink and Cassandra: customers who behave alike share a
-segment, unlike ones do not, ids stay put as the clusterer learns; and the profile reader
-accepts a row written before segments existed (the previous profile layout)."""
+segment, unlike ones do not, ids stay put as the clusterer learns; a promote and a rollback of
+``customer_segments`` switch the running job's clusterer without a restart; and the profile
+reader accepts a row written before segments existed (the previous profile layout)."""
+import dataclasses
 import datetime as dt
 import time
 import uuid
 
 import pytest
+from click.testing import CliRunner
 
+from personastream.commands.models import models_group
 from personastream_contracts.cassandra import keyspace, read_profile, session
 from personastream_contracts.tables import LayoutError
 from personastream_models import artifacts, specs
@@ -48,14 +52,19 @@ def buyer(user: str, minute: int) -> list:
     return out
 
 
-def segments(settings, users: list[str], timeout_s: float = 120) -> dict[str, int]:
+def segmented(settings, users: list[str], timeout_s: float = 120) -> dict[str, dict]:
+    """The profiles of ``users`` once each has a segment (those that have one at the timeout)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = {u: p["segment_id"] for u in users
+        found = {u: p for u in users
                  if (p := read_profile(settings, u)) is not None and p["segment_id"] is not None}
         if len(found) == len(users) or time.monotonic() > deadline:
             return found
         time.sleep(1)
+
+
+def segments(settings, users: list[str], timeout_s: float = 120) -> dict[str, int]:
+    return {u: p["segment_id"] for u, p in segmented(settings, users, timeout_s).items()}
 
 
 def clock(minute: int):
@@ -86,8 +95,76 @@ def test_alike_customers_share_a_segment_and_ids_stay_put(isolated, enriched):
     assert {second[u] for u in late_browsers} == browser_ids
     assert {second[u] for u in late_buyers} == buyer_ids
     profile = read_profile(s, buyers[0])
-    assert profile["segment_model"] == "customer_segments/1-0-0"
+    assert profile["segment_model"] == \
+        specs.load(s.segments_clusterer, s.segments_clusterer_version or None).key
     assert profile["segment_distance"] >= 0
+
+
+OLD, NEW = "1-0-0", "2-0-0"
+ROUND_MINUTES = 20  # a round's events, then a clock 10 minutes on: past the 5 min lateness
+SWITCH_TIMEOUT_S = 90
+
+
+def segment_round(settings, enriched, minute: int) -> dict[str, dict]:
+    """A new browser and a new buyer at ``minute``, their windows closed: their profiles."""
+    users = [f"browser-m{minute}", f"buyer-m{minute}"]
+    enriched.produce(browser(users[0], minute) + buyer(users[1], minute))
+    enriched.advance_watermark(clock(minute + ROUND_MINUTES // 2), ms(minute + ROUND_MINUTES // 2))
+    found = segmented(settings, users)
+    assert len(found) == 2, found
+    return found
+
+
+def switch_to(settings, enriched, minute: int, version: str) -> int:
+    """Rounds until a customer is segmented by ``version``; the minute of the next round."""
+    key = f"customer_segments/{version}"
+    deadline = time.monotonic() + SWITCH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = segment_round(settings, enriched, minute)
+        minute += ROUND_MINUTES
+        if any(p["segment_model"] == key for p in found.values()):
+            return minute
+    raise AssertionError(f"no customer segmented by {key} within {SWITCH_TIMEOUT_S}s")
+
+
+def test_promote_and_rollback_switch_the_running_segments_job(isolated, enriched):
+    """Submitted with 1-0-0; ``models promote customer_segments 2-0-0`` and then ``rollback``
+    reach the running job: new rows carry the version that assigned them, no restart."""
+    s = dataclasses.replace(isolated.settings, segments_clusterer_version=OLD)
+    job = flink_jobs.submit(s, "assign_segments", instance=isolated.uid)
+
+    def models(*args: str) -> str:
+        result = CliRunner().invoke(models_group, list(args), obj=s, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    minute, before = 0, {}
+    for _ in range(2):
+        before.update(segment_round(s, enriched, minute))
+        minute += ROUND_MINUTES
+    assert {p["segment_model"] for p in before.values()} == {f"customer_segments/{OLD}"}
+
+    assert f"live {OLD} -> {NEW}" in models("promote", "customer_segments", NEW)
+    minute = switch_to(s, enriched, minute, NEW)
+    promoted = {}
+    for _ in range(3):  # once switched, every new row is 2-0-0's
+        promoted.update(segment_round(s, enriched, minute))
+        minute += ROUND_MINUTES
+    assert {p["segment_model"] for p in promoted.values()} == {f"customer_segments/{NEW}"}
+    # 2-0-0 started cold at the promote: its provisional ids still tell the two kinds apart
+    browser_ids = {p["segment_id"] for u, p in promoted.items() if u.startswith("browser")}
+    buyer_ids = {p["segment_id"] for u, p in promoted.items() if u.startswith("buyer")}
+    assert len(browser_ids) == 1 and len(buyer_ids) == 1 and browser_ids != buyer_ids
+    # customers not seen since keep the row of the version that segmented them
+    assert {read_profile(s, u)["segment_model"] for u in before} == {f"customer_segments/{OLD}"}
+
+    assert f"live {NEW} -> {OLD}" in models("rollback", "customer_segments")
+    minute = switch_to(s, enriched, minute, OLD)
+    back = segment_round(s, enriched, minute)
+    assert {p["segment_model"] for p in back.values()} == {f"customer_segments/{OLD}"}
+
+    running = {j.job_id: j for j in flink_jobs.list_jobs(s)}
+    assert running[job.job_id].state == "RUNNING"
 
 
 def test_reader_accepts_the_previous_profile_layout(isolated):

@@ -60,3 +60,19 @@ class Enricher:
 @pytest.fixture(scope="session")
 def enrich() -> Enricher:
     return Enricher()
+
+
+@pytest.fixture(scope="session")
+def clusterer_evaluation():
+    """``version -> clustering.evaluate`` of that ``customer_segments`` version (at its spec's
+    seed), each run once per session: several test modules compare the same measurements."""
+    from personastream_models import clustering, specs
+
+    done = {}
+
+    def evaluated(version: str) -> dict:
+        if version not in done:
+            done[version] = clustering.evaluate(specs.load("customer_segments", version))
+        return done[version]
+
+    return evaluated

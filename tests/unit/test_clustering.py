@@ -10,8 +10,8 @@ from personastream_models import clustering, detectors, specs
 
 
 @pytest.fixture(scope="module")
-def result():
-    return clustering.evaluate(specs.load("customer_segments", "1-0-0"))
+def result(clusterer_evaluation):
+    return clusterer_evaluation("1-0-0")
 
 
 def test_evaluate_reports_the_data_set_and_the_aris(result):

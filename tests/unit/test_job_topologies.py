@@ -174,16 +174,21 @@ def test_build_profiles_folds_minutes_into_profiles_and_dead_letters_late_events
     check_deadletters(letters, "/client_ts")
 
 
-def test_assign_segments_gives_every_customer_a_segment_of_the_spec(tmp_path, enrich):
+def test_assign_segments_gives_every_customer_a_segment_of_the_placed_version(tmp_path, enrich):
+    """Submitted with 1-0-0; the control topic says 2-0-0 was promoted over it (and holds a
+    record of another model and a broken one, both ignored): rows carry 2-0-0's segments."""
     events, _ = _activity_events(enrich)
-    io = FileIO(tmp_path, events)
-    run(assign_segments, io, "--allowed-lateness-s", "60", "--idle-timeout-s", "5",
-        "--clusterer", "customer_segments", "--clusterer-version", "1-0-0")
+    placements = [Placement.initial("customer_segments", "1-0-0").promoted("2-0-0").to_json(),
+                  Placement.initial("trends_detector", "3-5-0").to_json(), "not json"]
+    io = FileIO(tmp_path, events, placements)
+    run(assign_segments, io, "--control-topic", "models.control", "--allowed-lateness-s", "60",
+        "--idle-timeout-s", "5", "--clusterer", "customer_segments", "--clusterer-version",
+        "1-0-0")
     segments = {}
     for row in io.rows("profiles"):
         segments[row["user_key"]] = row
     assert set(segments) == {"u-1", "u-2", "u-3"}
-    assert {r["segment_model"] for r in segments.values()} == {"customer_segments/1-0-0"}
+    assert {r["segment_model"] for r in segments.values()} == {"customer_segments/2-0-0"}
     assert all(isinstance(r["segment_id"], int) for r in segments.values())
     assert set(segments["u-1"]) == set(TABLES["profiles"].columns_for("assign_segments"))
 

@@ -165,8 +165,8 @@ def test_bad_parameters_are_named(params, message):
 
 
 @pytest.fixture(scope="module")
-def image_segments():
-    return clustering.evaluate(specs.load("customer_segments", "2-0-0"))
+def image_segments(clusterer_evaluation):
+    return clusterer_evaluation("2-0-0")
 
 
 def test_from_cold_within_a_tenth_of_offline_kmeans_on_image_segments(image_segments):
