@@ -22,12 +22,14 @@ demo: venv tools
 	$(BIN)/personastream demo
 
 # Debian's Chromium and ChromeDriver (the browser tests), wrk (closed-loop load: `bench
-# ingest`, `bench api`), Prometheus and Alertmanager (the stack's metrics and alerts).
+# ingest`, `bench api`), Prometheus and Alertmanager (the stack's metrics and alerts),
+# PostgreSQL 15 (the operational database change data capture reads).
 tools:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v wrk >/dev/null \
 	  && command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null \
+	  && test -x /usr/lib/postgresql/15/bin/postgres \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      chromium chromium-driver wrk prometheus prometheus-alertmanager >/dev/null)
+	      chromium chromium-driver wrk prometheus prometheus-alertmanager postgresql-15 >/dev/null)
 
 # vegeta from the Go module proxy: open-loop, fixed-rate load (`bench api --rates`).
 VEGETA := github.com/tsenart/vegeta/v12@v12.13.0

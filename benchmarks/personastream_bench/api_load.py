@@ -39,7 +39,7 @@ from typing import Callable, Iterator
 
 from personastream_bench.load import (LoadError, cpu_seconds, git_archive, percentile, process_tree,
                                       rss_mib, run_vegeta, run_wrk, tool)
-from personastream_contracts.cassandra import ensure_schema, keyspace, session
+from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
@@ -242,6 +242,7 @@ def frozen_copy(settings) -> Iterator[object]:
     frozen = dataclasses.replace(settings, cassandra_keyspace=name,
                                  topic_live_profiles=f"{name}.profiles.live")
     ensure_schema(frozen)
+    migrate(frozen)  # the columns of every layout, as the stack's own keyspace has them
     ensure_topics(frozen, [frozen.topic_live_profiles])
     try:
         with session(settings) as cql:

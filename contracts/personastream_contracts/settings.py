@@ -51,7 +51,7 @@ class Settings:
                            "JDK 17 for Kafka, Cassandra and Flink")
     nifi_java_home: Path = _opt(Path("/usr/lib/jvm/temurin-25-jdk-amd64"), "JDK 21+ for NiFi 2")
     maven_command: str = _opt("mvn", "Maven executable used to fetch the JVM servers")
-    local_components: str = _opt("kafka,cassandra,nifi,flink,prometheus",
+    local_components: str = _opt("kafka,cassandra,postgres,nifi,flink,connect,prometheus",
                                  "servers `stack up` starts here; empty when all are remote")
     startup_timeout_s: float = _opt(240.0, "how long `stack up` waits for each server")
 
@@ -72,9 +72,14 @@ class Settings:
     topic_trends_anomalies: str = _opt("trends.anomalies", "items whose views spike")
     topic_models_control: str = _opt("models.control", "live and shadow model versions "
                                                        "(compacted; `models promote`)")
+    topic_promotions_control: str = _opt("promotions.control", "each promotion's published "
+                                         "rule versions and which one is active (compacted, "
+                                         "keyed by promotion; `promotions activate`)")
     topic_live_profiles: str = _opt("profiles.live", "each customer's live profile as "
                                     "live_activity last wrote it (compacted, keyed by user_key; "
                                     "the API keeps its copy from it)")
+    topic_user_erasures: str = _opt("users.erasures", "customers to forget (`DELETE /v1/users/"
+                                    "{key}`): the jobs holding state about a customer clear it")
     topic_deadletters_replayed: str = _opt(
         "deadletters.replayed", "ledger of dead-letter replays (compacted, keyed by the "
         "letter's event_id, else its position): each replayed letter's latest outcome; "
@@ -88,6 +93,36 @@ class Settings:
     cassandra_keyspace: str = _opt("personastream", "keyspace holding every table")
     cassandra_replication: str = _opt("SimpleStrategy:1",
                                       "'SimpleStrategy:RF' or 'NetworkTopologyStrategy:dc1=3,dc2=3'")
+
+    postgres_host: str = _opt("127.0.0.1", "the operational database (PostgreSQL; the CDC "
+                                           "source of customers and orders)")
+    postgres_port: int = _opt(5433, "its port (the local one's: 5433, beside a system "
+                                    "PostgreSQL's 5432)")
+    postgres_database: str = _opt("personastream", "database holding the operational tables")
+    postgres_schema: str = _opt("public", "schema of the customers and orders tables")
+    postgres_user: str = _opt("personastream", "user of the schema, the seed and Debezium "
+                                               "(needs REPLICATION, and to own the tables for "
+                                               "the publication)")
+    postgres_password: str = _secret("", "its password; empty: none (the local server trusts "
+                                         "loopback)")
+    postgres_bin_dir: Path = _opt(Path("/usr/lib/postgresql/15/bin"),
+                                  "Debian's PostgreSQL 15 binaries the local server runs "
+                                  "(`make tools` installs them)")
+
+    connect_url: str = _opt("http://127.0.0.1:8083", "Kafka Connect REST API (the local "
+                                                     "worker's, distributed mode)")
+    connect_group_id: str = _opt("personastream-connect", "group of the Connect workers; "
+                                 "their configs, offsets and status topics are named "
+                                 "<group>.configs, .offsets, .status")
+    connect_heap: str = _opt("512m", "heap of the local Connect worker")
+    cdc_connector: str = _opt("personastream_postgres", "Debezium connector capturing the "
+                              "operational tables; also its replication slot, publication "
+                              "(+ _publication) and topic prefix")
+    topic_cdc_customers: str = _opt("cdc.customers", "change records of the customers table "
+                                    "(Debezium envelope as JSON, keyed by account_id; "
+                                    "compacted, a tombstone follows each delete)")
+    topic_cdc_orders: str = _opt("cdc.orders", "change records of the orders table (keyed by "
+                                 "order_id; compacted)")
 
     nifi_api_url: str = _opt("https://127.0.0.1:8443/nifi-api", "NiFi REST API")
     nifi_heap: str = _opt("2g", "heap of the local NiFi (with 1g, G1 took 12 % of its CPU "
@@ -264,8 +299,9 @@ def resolve(profile: Path | None = None, overrides: Mapping[str, Any] | None = N
 
 
 def renamed(settings: Settings, prefix: str) -> Settings:
-    """``settings`` with keyspace ``prefix`` and every ``topic_*`` prefixed with ``prefix.``:
-    a run of its own beside the others (a benchmark, a test).
+    """``settings`` with keyspace, PostgreSQL schema and CDC connector ``prefix`` and every
+    ``topic_*`` prefixed with ``prefix.``: a run of its own beside the others (a benchmark, a
+    test).
 
     >>> s = renamed(resolve(environ={}), "bench_1234abcd")
     >>> s.cassandra_keyspace, s.topic_events_enriched
@@ -273,7 +309,8 @@ def renamed(settings: Settings, prefix: str) -> Settings:
     """
     topics = {f.name: f"{prefix}.{getattr(settings, f.name)}"
               for f in dataclasses.fields(settings) if f.name.startswith("topic_")}
-    return dataclasses.replace(settings, cassandra_keyspace=prefix, **topics)
+    return dataclasses.replace(settings, cassandra_keyspace=prefix, postgres_schema=prefix,
+                               cdc_connector=prefix, **topics)
 
 
 def with_ingest_ports(settings: Settings, port: int, validate_port: int) -> Settings:

@@ -11,7 +11,7 @@ created by the DDL, each later version is a migration adding its columns.
 >>> TABLES["profiles"].columns_for("assign_segments")
 ('user_key', 'segment_id', 'segment_distance', 'segment_model')
 >>> [t.name for t in user_tables()]
-['events_by_user', 'profiles', 'live_profiles']
+['events_by_user', 'profiles', 'live_profiles', 'orders_by_user']
 """
 from __future__ import annotations
 
@@ -167,7 +167,10 @@ PROFILES = Table(
     "profiles",
     "Unified customer profiles (profile_version says which layout version wrote the row; "
     "counts over the last hour and day are as of last_seen), upserted by build_profiles; the "
-    "segment columns by assign_segments.",
+    "segment columns by assign_segments; the crm columns and marketing_consent (the "
+    "customer's account in the operational database: tier, birth year, gender, country, "
+    "consent) by merge_customers, from change data capture (a customer known only there has "
+    "those columns alone).",
     _columns("user_key text, profile_version int, first_seen timestamp, last_seen timestamp, "
              "views_1h int, carts_1h int, purchases_1h int, spend_1h double, views_1d int, "
              "carts_1d int, purchases_1d int, spend_1d double, sessions int, "
@@ -175,7 +178,10 @@ PROFILES = Table(
              "recent_items list<text>, category_affinity map<text, double>, "
              "brand_affinity map<text, double>, attributes map<text, text>, "
              "updated_at timestamp")
-    + _columns("segment_id int, segment_distance double, segment_model text", since=2),
+    + _columns("segment_id int, segment_distance double, segment_model text", since=2)
+    + _columns("crm_tier text, crm_birth_year int, crm_gender text, crm_country text, "
+               "marketing_consent boolean, consent_updated_at timestamp, "
+               "crm_updated_at timestamp", since=3),
     partition_key=("user_key",),
     writers={"build_profiles": ("profile_version", "first_seen", "last_seen", "views_1h",
                                 "carts_1h", "purchases_1h", "spend_1h", "views_1d", "carts_1d",
@@ -183,8 +189,12 @@ PROFILES = Table(
                                 "session_events", "session_duration_s", "recent_items",
                                 "category_affinity", "brand_affinity", "attributes",
                                 "updated_at"),
-             "assign_segments": ("segment_id", "segment_distance", "segment_model")},
-    migrations={2: "customer segment from the segments job"})
+             "assign_segments": ("segment_id", "segment_distance", "segment_model"),
+             "merge_customers": ("crm_tier", "crm_birth_year", "crm_gender", "crm_country",
+                                 "marketing_consent", "consent_updated_at", "crm_updated_at")},
+    migrations={2: "customer segment from the segments job",
+                3: "static attributes of the customer's account in the operational database "
+                   "(merge_customers)"})
 
 LIVE_PROFILES = Table(
     "live_profiles",
@@ -196,6 +206,16 @@ LIVE_PROFILES = Table(
              "brand_affinity map<text, double>, purchased list<text>, updated_at timestamp, "
              "n_events bigint, written_at timestamp"),
     partition_key=("user_key",), writers={"live_activity": None})
+
+ORDERS_BY_USER = Table(
+    "orders_by_user",
+    "A customer's orders in the operational database (purchase history), one row per order, "
+    "upserted by merge_customers on every captured change of the order; updated_at is the "
+    "order's own last change there.",
+    _columns("user_key text, order_id text, status text, n_items int, total double, "
+             "currency text, placed_at timestamp, updated_at timestamp"),
+    partition_key=("user_key",), clustering=(("order_id", "ASC"),),
+    writers={"merge_customers": None})
 
 ITEM_NEIGHBOURS = Table(
     "item_neighbours",
@@ -225,7 +245,8 @@ SCHEMA_MIGRATIONS = Table(
     partition_key=("table_name",), clustering=(("version", "ASC"),))
 
 TABLES = {t.name: t for t in (EVENTS_BY_USER, ITEM_TRENDS, PROFILES, LIVE_PROFILES,
-                              ITEM_NEIGHBOURS, ITEM_LATEST_TREND, SCHEMA_MIGRATIONS)}
+                              ITEM_NEIGHBOURS, ITEM_LATEST_TREND, SCHEMA_MIGRATIONS,
+                              ORDERS_BY_USER)}
 """Every table, in creation order."""
 
 
@@ -247,7 +268,7 @@ def profile_from_row(row: dict) -> dict:
     >>> profile_from_row({"user_key": "u1", "profile_version": 9})
     Traceback (most recent call last):
     ...
-    personastream_contracts.tables.LayoutError: profile of u1 has layout version 9, newer than this reader (2); upgrade personastream
+    personastream_contracts.tables.LayoutError: profile of u1 has layout version 9, newer than this reader (3); upgrade personastream
     """
     version = row.get("profile_version") or 1
     if version > PROFILES.layout_version:

@@ -4,13 +4,15 @@
 >>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
 >>> pipeline_topics(s)
 ['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live', \
-'deadletters.replayed']
+'deadletters.replayed', 'promotions.control', 'users.erasures']
 >>> topic_config(s, s.topic_events_enriched)
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
 'compact'
 >>> producer_config(s, **{"linger.ms": 5})["partitioner"]
 'murmur2_random'
+>>> cdc_topics(s), topic_config(s, s.topic_cdc_customers)["cleanup.policy"]
+(['cdc.customers', 'cdc.orders'], 'compact')
 """
 from __future__ import annotations
 
@@ -19,19 +21,29 @@ def pipeline_topics(settings) -> list[str]:
     """The topics the pipeline reads and writes."""
     return [settings.topic_events_enriched, settings.topic_events_deadletter,
             settings.topic_trends_anomalies, settings.topic_models_control,
-            settings.topic_live_profiles, settings.topic_deadletters_replayed]
+            settings.topic_live_profiles, settings.topic_deadletters_replayed,
+            settings.topic_promotions_control, settings.topic_user_erasures]
+
+
+def cdc_topics(settings) -> list[str]:
+    """The topics change data capture writes: one per captured table of the operational
+    database (:mod:`personastream_contracts.operational`), created by `cdc deploy`."""
+    return [settings.topic_cdc_customers, settings.topic_cdc_orders]
 
 
 def topic_config(settings, topic: str) -> dict[str, str]:
     """Config of a pipeline topic. A record may carry a whole accepted request body (a dead
     letter of it in base64, 4/3 larger, plus its reason), so the limit follows the body's; the
-    model control and live profile topics keep the latest record per key (compacted), forever
-    (a tombstone, e.g. of an erased customer, removes it). A record is
+    model and promotion control and live profile topics keep the latest record per key
+    (compacted), forever (a tombstone, e.g. of an erased customer, removes it); so do the
+    change data capture topics, keyed by the row's primary key (a row's latest change, a
+    deleted row's tombstone). A record is
     acknowledged once ``kafka_min_insync_replicas`` replicas have it (producers use acks=all)."""
     config = {"max.message.bytes": str(4 * settings.ingest_max_body_bytes + 65536),
               "min.insync.replicas": str(settings.kafka_min_insync_replicas)}
     if topic in (settings.topic_models_control, settings.topic_live_profiles,
-                 settings.topic_deadletters_replayed):
+                 settings.topic_deadletters_replayed, settings.topic_promotions_control,
+                 *cdc_topics(settings)):
         config.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"})
     return config
 

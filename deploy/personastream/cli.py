@@ -10,12 +10,14 @@ import sys
 import click
 
 from personastream.commands.bench import bench_group
+from personastream.commands.cdc import cdc_group
 from personastream.commands.deadletters import deadletters_group
 from personastream.commands.demo import demo
 from personastream.commands.flows import flows_group
 from personastream.commands.jobs import jobs_group
 from personastream.commands.models import models_group
 from personastream.commands.profiles import profiles_group
+from personastream.commands.promotions import promotions_group
 from personastream.commands.serve import serve
 from personastream.commands.settings import settings_group
 from personastream.commands.stack import stack_group
@@ -56,7 +58,9 @@ cli.add_command(demo)
 cli.add_command(bench_group)
 cli.add_command(profiles_group)
 cli.add_command(models_group)
+cli.add_command(promotions_group)
 cli.add_command(deadletters_group)
+cli.add_command(cdc_group)
 cli.add_command(serve)
 cli.add_command(trace)
 

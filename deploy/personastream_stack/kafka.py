@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                    NewTopic, ResourceType)
 
@@ -37,10 +37,14 @@ def read_to_end(settings, topic: str, batch: int = 1000, timeout_s: float = 10.0
                 since_ms: int | None = None):
     """Yield the records of ``topic`` from its start (or from the first record timestamped at
     or after ``since_ms``, epoch ms) to its end as of the call, in batches (lists of
-    confluent-kafka messages); an independent reader (no consumer group offsets)."""
+    confluent-kafka messages); an independent reader (no consumer group offsets) of committed
+    records. A partition ends at its last record or at the end of the log, whichever comes
+    first: in a topic written in transactions (change data capture) the last offsets are
+    commit markers, which no consumer sees."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
                          "group.id": f"personastream-read-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "log_level": 0})
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "log_level": 0})
     try:
         try:
             meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -71,14 +75,31 @@ def read_to_end(settings, topic: str, batch: int = 1000, timeout_s: float = 10.0
                                          f"{sorted(ends)})")
                 continue
             deadline = time.monotonic() + timeout_s
+            records = []
             for msg in messages:
+                if msg.error() and msg.error().code() == KafkaError._PARTITION_EOF:
+                    ends.pop(msg.partition(), None)
+                    continue
                 if msg.error():
                     raise TopicReadError(f"reading {topic!r}: {msg.error()}")
                 if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                     ends.pop(msg.partition(), None)
-            yield messages
+                records.append(msg)
+            if records:
+                yield records
     finally:
         consumer.close()
+
+
+def latest_by_key(settings, topic: str, timeout_s: float = 10.0) -> dict[str, bytes]:
+    """The latest value of each key of a compacted ``topic`` (one :func:`read_to_end`); a key
+    whose latest record is a tombstone is left out."""
+    latest: dict[str, bytes | None] = {}
+    for messages in read_to_end(settings, topic, timeout_s=timeout_s):
+        for msg in messages:
+            if msg.key():
+                latest[msg.key().decode()] = msg.value()
+    return {key: value for key, value in latest.items() if value}
 
 
 def admin_client(settings) -> AdminClient:

@@ -1,5 +1,6 @@
 """`stack up | down | status`: the local servers in dependency order, then the pipeline's topics,
-keyspace and tables (created on whatever Kafka and Cassandra the settings point at). The servers
+keyspace and tables (created on whatever Kafka and Cassandra the settings point at), and the
+operational tables on the local PostgreSQL when it is brought up. The servers
 run under supervisord (:mod:`personastream_stack.supervision`): a crashed one starts again by
 itself."""
 from __future__ import annotations
@@ -8,25 +9,28 @@ import logging
 import sys
 import time
 
+from personastream_contracts import operational
 from personastream_contracts.cassandra import ensure_schema, migrate
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import Settings
-from personastream_contracts.topics import pipeline_topics
+from personastream_contracts.topics import cdc_topics, pipeline_topics
 from personastream_stack import supervision
 from personastream_stack.cassandra import Cassandra
 from personastream_stack.component import Component, Health
+from personastream_stack.connect import Connect
 from personastream_stack.flink import Flink
 from personastream_stack.kafka import Kafka, ensure_topics
 from personastream_stack.nifi import NiFi
+from personastream_stack.postgres import Postgres
 from personastream_stack.prometheus import Prometheus
 
 log = logging.getLogger(__name__)
 
-# Start order: NiFi publishes to Kafka, Flink jobs read Kafka and write Cassandra; Prometheus
-# scrapes them all.
+# Start order: NiFi publishes to Kafka, Flink jobs read Kafka and write Cassandra, Connect
+# (Debezium) reads PostgreSQL and writes Kafka; Prometheus scrapes them all.
 COMPONENTS: dict[str, type[Component]] = {
-    "kafka": Kafka, "cassandra": Cassandra, "nifi": NiFi, "flink": Flink,
-    "prometheus": Prometheus}
+    "kafka": Kafka, "cassandra": Cassandra, "postgres": Postgres, "nifi": NiFi, "flink": Flink,
+    "connect": Connect, "prometheus": Prometheus}
 
 
 def local_components(settings: Settings, only: tuple[str, ...] = ()) -> list[Component]:
@@ -66,9 +70,12 @@ def up(settings: Settings, only: tuple[str, ...] = ()) -> dict[str, float]:
             print(f"[{component.name}] healthy after {timings[component.name]:.1f}s",
                   file=sys.stderr)
     started = time.monotonic()
-    created = ensure_topics(settings, pipeline_topics(settings))
+    # the change topics too: merge_customers reads them before `cdc deploy` fills them
+    created = ensure_topics(settings, [*pipeline_topics(settings), *cdc_topics(settings)])
     n_statements = ensure_schema(settings)
     migrated = migrate(settings)
+    if any(c.name == "postgres" for c in components):
+        n_statements += operational.ensure_schema(settings)
     timings["provision"] = time.monotonic() - started
     print(f"[provision] topics created: {created or 'none (all existed)'}; "
           f"{n_statements} schema statements applied; migrations: {migrated or 'none due'}",

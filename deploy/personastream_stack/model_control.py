@@ -10,7 +10,7 @@ from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.topics import deliver, producer_config
 from personastream_models import specs
 from personastream_models.registry import Placement
-from personastream_stack.kafka import TopicReadError, read_to_end
+from personastream_stack.kafka import TopicReadError, latest_by_key
 
 READ_TIMEOUT_S = 10.0
 
@@ -29,16 +29,10 @@ def job_default(settings, model: str) -> Placement:
 
 def placements(settings) -> dict[str, bytes]:
     """The latest placement record of every model on the topic (one read of the topic)."""
-    latest = {}
     try:
-        for messages in read_to_end(settings, settings.topic_models_control,
-                                    timeout_s=READ_TIMEOUT_S):
-            for msg in messages:
-                if msg.key() and msg.value():
-                    latest[msg.key().decode()] = msg.value()
+        return latest_by_key(settings, settings.topic_models_control, READ_TIMEOUT_S)
     except TopicReadError as error:
         raise ModelControlError(str(error)) from None
-    return latest
 
 
 def current(settings, model: str, known: dict[str, bytes] | None = None) -> Placement:

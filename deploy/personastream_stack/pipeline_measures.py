@@ -103,6 +103,25 @@ def freshness_s(profile: dict) -> float:
     return max(0.0, (written - dt.datetime.fromisoformat(profile["updated_at"])).total_seconds())
 
 
+def profile_with_freshness(user_key: str, written_at: dt.datetime, age_s: float) -> dict:
+    """A live profile record as Flink's JSON format writes it (timestamps naive UTC, ms),
+    written at ``written_at`` for an event ``age_s`` older: what :func:`freshness_s` reads back
+    (tests feed the exporter with it).
+
+    >>> written = dt.datetime(2026, 12, 3, 9, 18, 49, 349000, tzinfo=dt.timezone.utc)
+    >>> freshness_s(profile_with_freshness("u-1", written, 0.35))
+    0.35
+    """
+    def iso(t: dt.datetime) -> str:
+        return t.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(
+            timespec="milliseconds")
+
+    return {"user_key": user_key, "recent_items": [], "category_affinity": {},
+            "brand_affinity": {}, "purchased": [], "n_events": 1,
+            "updated_at": iso(written_at - dt.timedelta(seconds=age_s)),
+            "written_at": iso(written_at)}
+
+
 class DeclaredJobs(Collector):
     """``personastream_job_declared``, from the declared jobs file at each scrape.
 

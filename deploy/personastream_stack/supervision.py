@@ -229,12 +229,12 @@ class Program:
         return self.status()[1]
 
     def _write_config(self, argv: Sequence[str], env: Mapping[str, str],
-                      cwd: Path | None) -> None:
+                      cwd: Path | None, stop_signal: str = "TERM") -> None:
         environment = ",".join(f'{k}="{_quote(v)}"' for k, v in env.items())
         lines = [f"[program:{self.name}]", f"command={_quote(shlex.join(map(str, argv)))}",
                  "autostart=false\nautorestart=true",
                  f"startsecs={START_SECONDS}\nstartretries={START_RETRIES}",
-                 f"stopsignal=TERM\nstopwaitsecs={STOP_WAIT_S}",
+                 f"stopsignal={stop_signal}\nstopwaitsecs={STOP_WAIT_S}",
                  "stopasgroup=true\nkillasgroup=true\nredirect_stderr=true",
                  f"stdout_logfile={_quote(self.log_file)}",
                  "stdout_logfile_maxbytes=50MB\nstdout_logfile_backups=2"]
@@ -249,14 +249,15 @@ class Program:
         os.replace(partial, self.config)
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> int:
+              cwd: Path | None = None, stop_signal: str = "TERM") -> int:
         """Run ``argv`` under supervisord (restarted whenever it exits), unless it runs;
-        return its pid. ``env`` is added to supervisord's."""
+        return its pid. ``env`` is added to supervisord's; ``stop_signal`` is what stops it
+        (PostgreSQL's fast shutdown is INT: TERM waits for its clients to leave)."""
         ensure_running(self.settings)
         if (pid := self.running_pid()) is not None:
             return pid
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._write_config(argv, env or {}, cwd)
+        self._write_config(argv, env or {}, cwd, stop_signal)
         server = rpc(self.settings).supervisor
         added, changed, _ = server.reloadConfig()[0]
         if self.name in changed:

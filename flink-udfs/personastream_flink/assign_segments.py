@@ -18,6 +18,7 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io
+from personastream_flink.erasure import keyed_with_erasures
 from personastream_flink.placements import PLACEMENTS
 from personastream_flink.segmentation import (ALL_CUSTOMERS, OUTPUT, VECTOR_TYPE, AssignSegment,
                                               BehaviourVector)
@@ -54,8 +55,7 @@ def behaviour_vectors(env: StreamExecutionEnvironment, args, io) -> DataStream:
                              idle_timeout_s=args.idle_timeout_s)
     activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...), per minute
-    return (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
-                            key_type=Types.STRING())
+    return (keyed_with_erasures(env, io, activity, lambda r: user_key(r.user_id, r.anonymous_id))
             .process(BehaviourVector(args.clusterer, args.clusterer_version),
                      output_type=VECTOR_TYPE).name("behaviour_vector"))
 

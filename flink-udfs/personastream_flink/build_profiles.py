@@ -4,16 +4,17 @@ Event time is the client's time (capped by receipt); the watermark trails it by 
 lateness. Flink SQL reduces events to one row per user-device and minute; a keyed Python
 function folds them into each user's profile (counts over the last hour and day, sessions,
 recent items, decaying category and brand affinities, CRM attributes, first and last seen)
-and upserts ``profiles``. Events behind the watermark are counted and dead-lettered.
+and upserts ``profiles``; an erasure request forgets the user's state. Events behind the
+watermark are counted and dead-lettered.
 Submit with ``personastream jobs submit build_profiles``.
 """
 from __future__ import annotations
 
-from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io, late_events
+from personastream_flink.erasure import keyed_with_erasures
 from personastream_flink.profile_updates import OUTPUT, UpdateProfile
 
 JOB_NAME = "build_profiles"
@@ -48,8 +49,8 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
                              idle_timeout_s=args.idle_timeout_s)
     activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ..., attribute_updates)
-    profiles = (activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
-                                key_type=Types.STRING())
+    profiles = (keyed_with_erasures(env, io, activity,
+                                    lambda r: user_key(r.user_id, r.anonymous_id))
                 .process(UpdateProfile(args.session_gap_s, args.recent_items,
                                        args.affinity_half_life_s), output_type=OUTPUT.row_type)
                 .name("update_profile"))

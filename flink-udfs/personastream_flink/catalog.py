@@ -7,4 +7,5 @@ JOBS = {
     "build_profiles": "personastream_flink.build_profiles",
     "assign_segments": "personastream_flink.assign_segments",
     "live_activity": "personastream_flink.live_activity",
+    "merge_customers": "personastream_flink.merge_customers",
 }

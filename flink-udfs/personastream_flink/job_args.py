@@ -14,6 +14,7 @@ def arguments(settings, jars: list, job_name: str) -> list[str]:
     return ["--job-name", job_name, "--group-id", job_name,
             "--bootstrap-servers", settings.kafka_bootstrap_servers,
             "--topic", settings.topic_events_enriched,
+            "--erasures-topic", settings.topic_user_erasures,
             "--cassandra-hosts", settings.cassandra_hosts,
             "--cassandra-port", str(settings.cassandra_port),
             "--cassandra-local-dc", settings.cassandra_local_dc,
@@ -28,6 +29,8 @@ def parser(job_name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--group-id", default=job_name, help="Kafka consumer group")
     p.add_argument("--bootstrap-servers", required=True)
     p.add_argument("--topic", required=True, help="the enriched events topic")
+    p.add_argument("--erasures-topic", required=True,
+                   help="erasure requests (the jobs keeping state about customers clear it)")
     p.add_argument("--cassandra-hosts", required=True)
     p.add_argument("--cassandra-port", type=int, default=9042)
     p.add_argument("--cassandra-local-dc", required=True)

@@ -9,11 +9,19 @@ An ``io`` gives:
   its columns, JSON format and watermark, is declared here, the same for every ``io``);
 - ``control(env)``: the model control records (JSON strings), broadcast to the jobs that follow
   model placements;
+- ``erasures(env)``: the erasure requests (JSON strings) of the jobs that keep state about
+  customers (:mod:`personastream_flink.erasure`);
 - ``write_rows(stream, output, name)``: upsert each row of ``stream`` into ``output``'s table
   (:class:`~personastream_flink.rows.Output`);
 - ``write_strings(stream, topic, name)``: publish each string of ``stream`` to ``topic``;
 - ``publish_rows(t_env, stream, output, topic, name)``: publish each row of ``stream`` to the
-  compacted ``topic``, keyed by ``output``'s partition key (the latest row per key).
+  compacted ``topic``, keyed by ``output``'s partition key (the latest row per key);
+- ``changes_options(topic)``: the connector options of a change data capture topic's table
+  (Debezium envelopes, read committed);
+- ``execute_rows(stream, statement, name)``: run the CQL ``statement`` once per row of
+  ``stream``, its bind markers taking the row's fields in order (e.g. a delete);
+- ``publish_keyed(t_env, table, topic, name)``: publish each row ``(key, value)`` of the Flink
+  ``table`` to ``topic`` (both strings; a null value is a tombstone).
 
 Also here: the per-minute user activity and the lateness rules the windowed jobs share.
 """
@@ -69,6 +77,17 @@ class KafkaCassandra:
         return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_models_control") \
             .uid("kafka_models_control")
 
+    def erasures(self, env: StreamExecutionEnvironment) -> DataStream:
+        """Erasure requests (JSON strings) from the consumer group's offsets (its first run:
+        the topic's start), committed with each checkpoint as the events' are."""
+        a = self.args
+        source = KafkaSource.builder().set_bootstrap_servers(a.bootstrap_servers) \
+            .set_topics(a.erasures_topic).set_group_id(f"{a.group_id}.erasures") \
+            .set_starting_offsets(_committed_else_earliest()) \
+            .set_value_only_deserializer(SimpleStringSchema()).build()
+        return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_user_erasures") \
+            .uid("kafka_user_erasures")
+
     def write_rows(self, stream: DataStream, output: Output, name: str) -> None:
         """Flink's Cassandra sink (Java, asynchronous, at most :data:`MAX_CONCURRENT_WRITES` in
         flight, all complete before a checkpoint, none stuck longer than
@@ -82,6 +101,39 @@ class KafkaCassandra:
             .set_max_concurrent_requests(MAX_CONCURRENT_WRITES,
                                          Duration.of_seconds(WRITE_SLOT_TIMEOUT_S)) \
             .build().name(name).uid(name)
+
+    def changes_options(self, topic: str) -> dict[str, str]:
+        """The change topic from the consumer group's offsets (its first run: the topic's
+        start, the connector's snapshot), committed records only (Connect writes each batch of
+        changes in a Kafka transaction)."""
+        a = self.args
+        return {**kafka_options(topic, a.bootstrap_servers, a.group_id),
+                "properties.isolation.level": "read_committed"}
+
+    def execute_rows(self, stream: DataStream, statement: str, name: str) -> None:
+        """Flink's Cassandra sink running ``statement`` (any CQL with bind markers) per row,
+        with the limits of :meth:`write_rows`."""
+        from pyflink.datastream.connectors.cassandra import CassandraSink
+
+        a = self.args
+        CassandraSink.add_sink(stream).set_query(statement) \
+            .set_host(a.cassandra_hosts.split(",")[0], a.cassandra_port) \
+            .set_max_concurrent_requests(MAX_CONCURRENT_WRITES,
+                                         Duration.of_seconds(WRITE_SLOT_TIMEOUT_S)) \
+            .build().name(name).uid(name)
+
+    def publish_keyed(self, t_env: StreamTableEnvironment, table, topic: str, name: str) -> None:
+        """Flink's Kafka sink (at least once): each row's ``key`` and ``value`` as raw strings,
+        a null value as a tombstone; partitioned by the key as Kafka's own producer does
+        (murmur2), where the jobs' and the API's records of that key go."""
+        t_env.execute_sql(sql_template.render("keyed_sink", fragments={
+            "name": name, "options": sql_template.options({
+                "connector": "kafka", "topic": topic,
+                "properties.bootstrap.servers": self.args.bootstrap_servers,
+                "sink.delivery-guarantee": "at-least-once"})}))
+        statements = t_env.create_statement_set()
+        statements.add_insert(name, table)
+        statements.attach_as_datastream()
 
     def write_strings(self, stream: DataStream, topic: str, name: str) -> None:
         sink = KafkaSink.builder().set_bootstrap_servers(self.args.bootstrap_servers) \
@@ -108,6 +160,18 @@ class KafkaCassandra:
             *(col(c).cast(DataTypes.TIMESTAMP(3)) if output.table.column(c).cql_type ==
               "timestamp" else col(c) for c in output.columns)))
         statements.attach_as_datastream()
+
+
+def _committed_else_earliest() -> KafkaOffsetsInitializer:
+    """The consumer group's committed offsets, else the earliest. Built in Java: PyFlink's
+    ``KafkaOffsetResetStrategy`` names the class of the shaded SQL connector jar, and the jobs
+    ship the plain connector with Kafka's own client."""
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    initializer = jvm.org.apache.flink.connector.kafka.source.enumerator.initializer
+    return KafkaOffsetsInitializer(initializer.OffsetsInitializer.committedOffsets(
+        jvm.org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST))
 
 
 def table_rows(t_env: StreamTableEnvironment, table, output: Output) -> DataStream:

@@ -10,12 +10,14 @@ product view or add-to-cart also pairs the item
 with the customer's recent items before it (``recommend.co_view_pairs``); the pairs, grouped per
 item and keyed by item, are merged into that item's neighbours (``recommend.merge_neighbour``)
 in keyed state, a view also adds to the item's recent views (decayed with the affinities'
-half-life), and the item's row is upserted into ``item_neighbours``.
+half-life), and the item's row is upserted into ``item_neighbours``. An erasure request
+(:mod:`personastream_flink.erasure`) forgets the customer's live profile.
 
 Topology (parallelism from settings)::
 
     kafka events_enriched (SQL) -> live_events (SQL projection)
       -> key_by user_key -> update_live_profile --main--> cassandra_live_profiles
+         (+ kafka users.erasures, keyed by user_key: forget the customer's profile)
                                                        --> kafka_live_profiles (upsert-kafka)
                                                 --side output co_views-->
       -> key_by item_id -> update_item_neighbours -> cassandra_item_neighbours
@@ -39,6 +41,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
 from personastream_flink.event_table import TIME_COLUMNS
 from personastream_flink.rows import Output
 from personastream_models.recommend import (bump_affinity, co_view_pairs, decayed, merge_neighbour,
@@ -156,9 +159,10 @@ def _now() -> dt.datetime:
 
 # -- Flink functions ------------------------------------------------------------------------
 
-class UpdateLiveProfile(KeyedProcessFunction):
+class UpdateLiveProfile(ForgetsErased):
     """Fold each event into the customer's live profile; emit the ``live_profiles`` row, and
-    the item updates (side output :data:`ITEM_UPDATES`)."""
+    the item updates (side output :data:`ITEM_UPDATES`). An erasure request forgets the
+    profile."""
 
     def __init__(self, recent_items: int, half_life_s: int):
         self.recent_items, self.half_life_s = recent_items, half_life_s
@@ -168,7 +172,10 @@ class UpdateLiveProfile(KeyedProcessFunction):
         self.state = runtime_context.get_state(
             ValueStateDescriptor("live_profile", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+    def customer_states(self) -> list:
+        return [self.state]
+
+    def process_element(self, value, ctx):
         before = self.state.value()
         event = event_of(value)
         profile = update_profile(before, event, half_life_s=self.half_life_s,
@@ -224,8 +231,9 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
         "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"]})))
     # stream: Row(user_id, anonymous_id, event_type, item_id, category, brand, event_ms,
     # items_json), one per event
-    profiles = (events.filter(lambda r: user_key(r.user_id, r.anonymous_id) is not None)
-                .key_by(lambda r: user_key(r.user_id, r.anonymous_id), key_type=Types.STRING())
+    customers = events.filter(lambda r: user_key(r.user_id, r.anonymous_id) is not None)
+    profiles = (keyed_with_erasures(env, io, customers,
+                                    lambda r: user_key(r.user_id, r.anonymous_id))
                 .process(UpdateLiveProfile(args.recent_items, args.affinity_half_life_s),
                          output_type=PROFILES.row_type)
                 .name("update_live_profile").uid("update_live_profile"))

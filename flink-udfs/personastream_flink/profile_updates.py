@@ -1,13 +1,15 @@
 """The profile UDF: a user's :class:`~personastream_flink.profiles.ProfileState` in Flink keyed
-state, updated by each minute of activity; emits the user's ``profiles`` row."""
+state, updated by each minute of activity; emits the user's ``profiles`` row; forgets the
+state of an erased user (:mod:`personastream_flink.erasure`)."""
 from __future__ import annotations
 
 import datetime as dt
 
 from pyflink.common import Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream import RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from personastream_flink.erasure import ForgetsErased
 from personastream_flink.profiles import (Activity, ProfileRules, ProfileState, apply,
                                           parse_attribute_updates, parse_item_events, profile_row)
 from personastream_flink.rows import Output
@@ -19,8 +21,9 @@ def _utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None)
 
 
-class UpdateProfile(KeyedProcessFunction):
-    """Fold each activity row into the user's state and emit the profile row."""
+class UpdateProfile(ForgetsErased):
+    """Fold each activity row into the user's state and emit the profile row; an erasure
+    request forgets the state."""
 
     def __init__(self, session_gap_s: int, recent_items: int, affinity_half_life_s: int):
         self.rules = ProfileRules(session_gap_s, recent_items, affinity_half_life_s)
@@ -30,7 +33,10 @@ class UpdateProfile(KeyedProcessFunction):
         self.state = runtime_context.get_state(
             ValueStateDescriptor("profile", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+    def customer_states(self) -> list:
+        return [self.state]
+
+    def process_element(self, value, ctx):
         state = self.state.value() or ProfileState()
         apply(state, Activity(
             first_ms=value.first_ms, last_ms=value.last_ms, n_events=value.n_events,

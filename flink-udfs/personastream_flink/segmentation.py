@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 
 from pyflink.common import Row, Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream import RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
+from personastream_flink.erasure import ForgetsErased
 from personastream_flink.placements import FollowsPlacements
 from personastream_flink.profiles import DAY_MS, parse_item_events
 from personastream_flink.rows import Output
@@ -70,8 +71,9 @@ def totals_profile(totals: dict) -> dict:
             "category_views": totals["category_views"]}
 
 
-class BehaviourVector(KeyedProcessFunction):
-    """Add a minute of activity to the customer's totals; emit their behaviour vector."""
+class BehaviourVector(ForgetsErased):
+    """Add a minute of activity to the customer's totals; emit their behaviour vector. An
+    erasure request forgets the totals."""
 
     def __init__(self, spec_name: str, spec_version: str | None):
         self.spec_name, self.spec_version = spec_name, spec_version
@@ -85,7 +87,10 @@ class BehaviourVector(KeyedProcessFunction):
         self.totals = runtime_context.get_state(
             ValueStateDescriptor("totals", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+    def customer_states(self) -> list:
+        return [self.totals]
+
+    def process_element(self, value, ctx):
         totals = add_activity(self.totals.value() or new_totals(value.first_ms, value.last_ms),
                               value.first_ms, value.last_ms, value.views, value.carts,
                               value.purchases, value.spend, parse_item_events(value.item_events))

@@ -73,17 +73,24 @@ class _Capture(MapFunction):
 class FileIO:
     """The file seam of :mod:`personastream_flink.job_io`: ``events`` written to
     ``<folder>/events.jsonl`` (or read from ``events_path``, one enriched record per line),
-    ``placements`` as the control stream, writes captured into
+    ``placements`` as the control stream, ``erasures`` as the erasure requests (in no particular
+order with the events), ``changes`` the change data capture records of each topic, writes
+captured into
     ``<folder>/<table or topic>.jsonl``."""
 
     def __init__(self, folder: Path, events: list[dict] | None = None,
-                 placements: list[str] = (), events_path: Path | None = None):
+                 placements: list[str] = (), events_path: Path | None = None,
+                 erasures: list[str] = (), changes: dict[str, list[dict]] | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.events_path = Path(events_path) if events_path else self.folder / "events.jsonl"
         if events is not None:
             self.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
         self.placements = list(placements)
+        self.erasures_requested = list(erasures)
+        for topic, records in (changes or {}).items():  # change data capture, per topic
+            (self.folder / f"{topic}.changes.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in records))
 
     @property
     def events_options(self) -> dict[str, str]:
@@ -91,6 +98,22 @@ class FileIO:
 
     def control(self, env: StreamExecutionEnvironment) -> DataStream:
         return env.from_collection(self.placements, type_info=Types.STRING())
+
+    def erasures(self, env: StreamExecutionEnvironment) -> DataStream:
+        return env.from_collection(self.erasures_requested, type_info=Types.STRING())
+
+    def changes_options(self, topic: str) -> dict[str, str]:
+        """The change records given for ``topic`` (none: an empty file)."""
+        path = self.folder / f"{topic}.changes.jsonl"
+        path.touch()
+        return file_options(str(path))
+
+    def execute_rows(self, stream: DataStream, statement: str, name: str) -> None:
+        """Each row captured into ``<name>.jsonl`` (the statement is not run)."""
+        self._capture(stream, name, name)
+
+    def publish_keyed(self, t_env, table, topic: str, name: str) -> None:
+        self._capture(t_env.to_data_stream(table), topic, name)
 
     def _capture(self, stream: DataStream, name: str, label: str) -> None:
         stream.map(_Capture(str(self.folder / f"{name}.jsonl")), output_type=stream.get_type()) \
@@ -117,6 +140,41 @@ class FileIO:
     def arguments(job_name: str, *extra: str) -> list[str]:
         """The common job parameters with placeholder endpoints (nothing is contacted)."""
         return ["--job-name", job_name, "--bootstrap-servers", "unused:9092",
-                "--topic", "events.enriched", "--cassandra-hosts", "unused",
-                "--cassandra-local-dc", "unused", "--keyspace", "unused", "--jars", "",
-                *extra]
+                "--topic", "events.enriched", "--erasures-topic", "users.erasures",
+                "--cassandra-hosts", "unused", "--cassandra-local-dc", "unused",
+                "--keyspace", "unused", "--jars", "", *extra]
+
+
+class StandInValueState:
+    """A keyed ``ValueState`` of the current key, in memory: a keyed function's unit test
+    without Flink."""
+
+    def __init__(self):
+        self.state = None
+
+    def value(self):
+        return self.state
+
+    def update(self, state) -> None:
+        self.state = state
+
+    def clear(self) -> None:
+        self.state = None
+
+
+class StandInRuntime:
+    """A runtime context handing out one :class:`StandInValueState` per state name.
+
+    >>> from pyflink.common import Types
+    >>> from pyflink.datastream.state import ValueStateDescriptor
+    >>> runtime = StandInRuntime()
+    >>> runtime.get_state(ValueStateDescriptor("n", Types.INT())).update(3)
+    >>> runtime.states["n"].value()
+    3
+    """
+
+    def __init__(self):
+        self.states: dict[str, StandInValueState] = {}
+
+    def get_state(self, descriptor) -> StandInValueState:
+        return self.states.setdefault(descriptor.get_name(), StandInValueState())

@@ -11,6 +11,10 @@
   :mod:`~personastream_models.placement_clustering` one behaviour vector clustered by them.
 - :mod:`~personastream_models.recommend`: live profiles, co-views and the ranking.
 - :mod:`~personastream_models.harness`: the property checks every spec passes.
+- :mod:`~personastream_models.promotion_rules`: load and validate promotion rules
+  (``promotions/<name>/<version>.json``, format ``schemas/promotion_rule/1-0-0.json``);
+  :mod:`~personastream_models.promotion_state` a promotion's control record and transitions,
+  :mod:`~personastream_models.promotion_conditions` whether a rule fires, and why.
 
 The NAB runner and scorer live with the other benchmarks (:mod:`personastream_bench.nab`).
 """

@@ -10,8 +10,9 @@ anonymous customers get trending and popular items. Every answer says which rank
 trends detector version and profile produced it. The storefront sends its views and clicks to
 NiFi's ingest endpoint, the pipeline's real front door.
 
-The request path stays on the event loop: the one per-request read (the live profile, from
-the worker's copy or else awaited from Cassandra with the driver's ``execute_async``), what all
+The request path stays on the event loop: the per-request reads (the live profile and a
+known user's marketing consent, each from the worker's in-memory copy or else awaited from
+Cassandra with the driver's ``execute_async``; without consent, the anonymous ranking), what all
 requests share (popularity, item co-views, trends) re-read every ``api_cache_s`` by a
 background task, and answers serialized once with orjson (the response models still describe
 them in the OpenAPI schema). Every request is counted and timed for Prometheus
@@ -43,6 +44,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel
 
 from personastream_contracts import declared_jobs
+from personastream_contracts.identity import ANONYMOUS_PREFIX
 from personastream_contracts.identity import user_key as identity
 from personastream_models import specs
 from personastream_models.recommend import RANKING_VERSION, Item, Ranked, RankIndex, SharedParts
@@ -57,6 +59,8 @@ log = logging.getLogger(__name__)
 
 STATIC = resources.files(__package__).joinpath("static")
 MAX_K = 100
+#: Provenance ``reason`` of a customer not personalized: no marketing consent.
+NO_CONSENT = "no_marketing_consent"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items")]
 
 
@@ -77,6 +81,9 @@ class Provenance(BaseModel):
     profile_updated_at: str | None = None
     profile_events: int | None = None  # events folded into the live profile used
     profile_version: int | None = None  # layout version of the live profile used
+    #: present only when the customer's own choice is why the answer is not personalized:
+    #: "no_marketing_consent" (the operational database says the customer gave none)
+    reason: str | None = None
 
 
 class ItemsOut(BaseModel):
@@ -279,13 +286,16 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
                 for r in ranked]
 
     def provenance(profile_source: str = "none", updated=None, version=None,
-                   events=None) -> dict:
-        """As :class:`Provenance` serializes."""
-        return {"ranking_version": RANKING_VERSION,
-                "trends_detector_version": state["shared"].detector_version,
-                "profile": profile_source,
-                "profile_updated_at": updated.isoformat() + "Z" if updated else None,
-                "profile_events": events, "profile_version": version}
+                   events=None, reason: str | None = None) -> dict:
+        """As :class:`Provenance` serializes (``reason`` only when there is one)."""
+        out = {"ranking_version": RANKING_VERSION,
+               "trends_detector_version": state["shared"].detector_version,
+               "profile": profile_source,
+               "profile_updated_at": updated.isoformat() + "Z" if updated else None,
+               "profile_events": events, "profile_version": version}
+        if reason is not None:
+            out["reason"] = reason
+        return out
 
     def known_item(item_id: str) -> str:
         if item_id not in items:
@@ -320,12 +330,20 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
             category: Annotated[str | None, Query(description="only this category")] = None,
             exclude_purchased: bool = True):
         """The ``k`` best items for a customer (by user id or anonymous id; neither: anonymous
-        ranking), optionally in one category and near the item on screen."""
+        ranking), optionally in one category and near the item on screen. A customer whose
+        account says no marketing consent gets the anonymous ranking, and its provenance says
+        why (``reason``)."""
         db = state["store"]
         key = identity(user, anonymous_id)
         if context_item is not None:
             known_item(context_item)
-        profile, updated = await db.live_profile(key) if key else (None, None)
+        # an account may have given no marketing consent (in memory, as the live profile)
+        if key and not key.startswith(ANONYMOUS_PREFIX) \
+                and await db.marketing_consent(key) is False:
+            profile, updated, reason = None, None, NO_CONSENT
+        else:
+            profile, updated = await db.live_profile(key) if key else (None, None)
+            reason = None
         shared = state["shared"]
         ranked = index.rank(shared.with_trend, profile=profile, neighbours=shared.neighbours,
                             k=k, context_item=context_item, category=category,
@@ -335,7 +353,7 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
             "items": out(ranked),
             "provenance": provenance("live" if profile else "none", updated,
                                      LIVE_PROFILE_VERSION if profile else None,
-                                     profile.n_events if profile else None),
+                                     profile.n_events if profile else None, reason),
             "user_key": key})
 
     app.add_middleware(FastRecommendations, route=next(

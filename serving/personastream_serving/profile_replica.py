@@ -133,13 +133,27 @@ class ProfileCache:
             self._entries.popitem(last=False)
 
 
+def profile_entry(key: bytes, value: bytes | None) -> tuple[str, tuple | None]:
+    """A record of the live profile topic as a cache entry: ``user_key`` and
+    :func:`from_record` (None: a tombstone)."""
+    return key.decode(), None if value is None else from_record(value)
+
+
 class ProfileFollower:
     """Follows ``topic`` into ``cache`` from a daemon thread (see the module's docstring);
-    ``following`` is True while the cache may be trusted, else ``problem`` says why not."""
+    ``following`` is True while the cache may be trusted, else ``problem`` says why not.
 
-    def __init__(self, settings, topic: str, cache: ProfileCache):
+    ``entry`` makes a record's (key, value) a cache key and value (None: remove it); the
+    follower starts ``replay_s`` back, or at the topic's start when None (a whole compacted
+    topic kept in memory), and ``caught_up`` says when it has read every partition to the end
+    it had when it started following."""
+
+    def __init__(self, settings, topic: str, cache, entry=profile_entry,
+                 replay_s: float | None = REPLAY_S, what: str = "live profiles"):
         self.settings, self.topic, self.cache = settings, topic, cache
-        self.following = False
+        self.entry, self.replay_s, self.what = entry, replay_s, what
+        self.following = self.caught_up = False
+        self._behind: set[int] = set()
         self.problem: str | None = "not started"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"follow {topic}", daemon=True)
@@ -162,46 +176,57 @@ class ProfileFollower:
 
         consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap_servers,
                              "group.id": "personastream-api", "enable.auto.commit": False,
-                             "fetch.wait.max.ms": 20, "log_level": 0})
+                             "enable.partition.eof": True, "fetch.wait.max.ms": 20,
+                             "log_level": 0})
         meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
         if meta is None or meta.error is not None:
             consumer.close()
             raise LookupError(f"topic {self.topic!r} is missing on "
                               f"{self.settings.kafka_bootstrap_servers}: run `personastream "
                               "stack up` (it creates the pipeline's topics)")
-        since_ms = int((time.time() - REPLAY_S) * 1000)
-        starts = consumer.offsets_for_times(
-            [TopicPartition(self.topic, p, since_ms) for p in meta.partitions], timeout=5)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)[1]
-                for p in meta.partitions}
-        # a partition with no record since then starts at its end, resolved now, not lazily
-        consumer.assign([TopicPartition(self.topic, tp.partition,
-                                        tp.offset if tp.offset >= 0 else ends[tp.partition])
-                         for tp in starts])
+        bounds = {p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)
+                  for p in meta.partitions}
+        if self.replay_s is None:
+            starts = {p: low for p, (low, _high) in bounds.items()}
+        else:
+            since_ms = int((time.time() - self.replay_s) * 1000)
+            # a partition with no record since then starts at its end, resolved now, not lazily
+            starts = {tp.partition: tp.offset if tp.offset >= 0 else bounds[tp.partition][1]
+                      for tp in consumer.offsets_for_times(
+                          [TopicPartition(self.topic, p, since_ms) for p in bounds], timeout=5)}
+        self._behind = {p for p, start in starts.items() if start < bounds[p][1]}
+        consumer.assign([TopicPartition(self.topic, p, start) for p, start in starts.items()])
         return consumer
 
     def _run(self) -> None:
+        from confluent_kafka import KafkaError
+
         while not self._stop.is_set():
             consumer = None
             try:
                 consumer = self._consumer()
                 self.cache.clear()  # what was missed while not following is read again
                 self.following, self.problem = True, None
+                self.caught_up = not self._behind
                 while not self._stop.is_set():
                     for msg in consumer.consume(500, timeout=0.2):
                         if msg.error():
-                            log.warning("reading %r: %s", self.topic, msg.error())
+                            if msg.error().code() == KafkaError._PARTITION_EOF:
+                                self._behind.discard(msg.partition())
+                                self.caught_up = not self._behind
+                            else:
+                                log.warning("reading %r: %s", self.topic, msg.error())
                             continue
-                        value = msg.value()
-                        self.cache.changed(msg.key().decode(),
-                                           None if value is None else from_record(value))
+                        if msg.key() is not None:
+                            self.cache.changed(*self.entry(msg.key(), msg.value()))
             except Exception as error:  # Kafka unreachable, the topic missing: try again
                 self.following, self.problem = False, (
-                    f"not following {self.topic!r} ({type(error).__name__}: {error}); live "
-                    f"profiles are read from Cassandra per request, retrying every {RETRY_S}s")
+                    f"not following {self.topic!r} ({type(error).__name__}: {error}); "
+                    f"{self.what} are read from Cassandra per request, retrying every "
+                    f"{RETRY_S}s")
                 log.warning("%s", self.problem)
                 self._stop.wait(RETRY_S)
             finally:
-                self.following = False
+                self.following = self.caught_up = False
                 if consumer is not None:
                     consumer.close()

@@ -4,7 +4,10 @@
 Per request: a customer's live profile (``live_profiles``, written by the ``live_activity`` job
 on every event), from the worker's in-memory copy that follows the job's live profile topic
 (:mod:`personastream_serving.profile_replica`), else read from Cassandra, awaited on the
-server's event loop (the driver's ``execute_async``; no worker thread per request). Shared by
+server's event loop (the driver's ``execute_async``; no worker thread per request); beside it,
+a known user's marketing consent, from the worker's in-memory copy of the customers' change
+topic (:mod:`personastream_serving.consent`), else from ``profiles.marketing_consent``
+(written by ``merge_customers`` from the same changes). Shared by
 all requests, re-read by the app every ``api_cache_s`` in the background: every item's recent
 views (popularity) and co-viewed neighbours (``item_neighbours``, one scan) and latest trend
 (``item_latest_trend``, written by ``score_trends``), each one partition or table of at most
@@ -13,17 +16,21 @@ catalogue size. Rarely: the windowed profile (``profiles``), erasure.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from personastream_contracts import erasures
 from personastream_contracts.cassandra import keyspace, settings_cluster
 from personastream_contracts.tables import (LATEST_TREND_BUCKET, TABLES, profile_from_row,
                                             user_tables)
 from personastream_models.recommend import LiveProfile
-from personastream_serving.profile_replica import (ProfileCache, ProfileFollower, live_profile,
-                                                   tombstone)
+from personastream_serving.consent import ConsentReplica, consent_entry
+from personastream_serving.profile_replica import (ProfileCache, ProfileFollower, TombstoneError,
+                                                   live_profile, tombstone)
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Trend:
@@ -42,6 +49,10 @@ class Store(Protocol):
     async def live_profile(self, user_key: str) -> tuple[LiveProfile | None, object]:
         """The customer's live profile and when it was last updated (None, None if unknown)."""
 
+    async def marketing_consent(self, user_key: str) -> bool | None:
+        """The customer's marketing consent as the operational database last said it (its
+        profile's ``marketing_consent``, merged by ``merge_customers``), None if unknown."""
+
     def profile(self, user_key: str) -> dict | None:
         """The windowed profile (any layout version) in JSON types, or None."""
 
@@ -54,8 +65,9 @@ class Store(Protocol):
 
     def erase(self, user_key: str) -> dict[str, bool]:
         """Delete every row about ``user_key`` (and every copy held in memory); return which
-        tables held one. Raises :class:`~.profile_replica.TombstoneError` if a copy may
-        remain."""
+        tables held one. Raises :class:`~.profile_replica.TombstoneError` if Kafka did not
+        acknowledge the erasure request (nothing deleted) or the tombstone (a copy may
+        remain)."""
 
     def holds(self, user_key: str) -> list[str]:
         """The tables that still hold a row about ``user_key``."""
@@ -122,6 +134,7 @@ class CassandraStore:
         self._live = prepare(f"SELECT recent_items, category_affinity, brand_affinity, purchased, "
                              f"n_events, updated_at FROM {ks}.live_profiles WHERE user_key = ?")
         self._profile = prepare(f"SELECT * FROM {ks}.profiles WHERE user_key = ?")
+        self._consent = self._prepare_consent(ks)
         self._items = prepare(f"SELECT item_id, views, neighbours FROM {ks}.item_neighbours")
         self._trends = prepare(f"SELECT item_id, window_start, views, score, flagged, "
                                f"model_version FROM {ks}.item_latest_trend WHERE bucket = ?")
@@ -135,14 +148,20 @@ class CassandraStore:
         if settings.api_profile_cache > 0:
             self.follower = ProfileFollower(settings, settings.topic_live_profiles, self.cache)
             self.follower.start()
+        self.consent = ConsentReplica()
+        self.consent_follower = ProfileFollower(settings, settings.topic_cdc_customers,
+                                                self.consent, entry=consent_entry,
+                                                replay_s=None, what="marketing consents")
+        self.consent_follower.start()
 
     def close(self) -> None:
-        if self.follower is not None:
-            self.follower.stop()
+        for follower in (self.follower, self.consent_follower):
+            if follower is not None:
+                follower.stop()
         self.cluster.shutdown()
 
     def problems(self) -> list[str]:
-        return [self.follower.problem] if self.follower and self.follower.problem else []
+        return [f.problem for f in (self.follower, self.consent_follower) if f and f.problem]
 
     def _rows(self, statement, params: list) -> asyncio.Future:
         """The rows of one prepared statement as a future of the running event loop (its first
@@ -168,6 +187,30 @@ class CassandraStore:
             self.cache.read(user_key, found)
         return found
 
+    def _prepare_consent(self, ks: str):
+        """The consent read, or None while ``profiles`` lacks layout 3's columns (consent then
+        reads as unknown: every customer is personalized as before)."""
+        from cassandra import InvalidRequest
+
+        try:
+            return self.cql.prepare(
+                f"SELECT marketing_consent FROM {ks}.profiles WHERE user_key = ?")
+        except InvalidRequest as error:
+            log.warning("%s.profiles has no marketing_consent column (%s): consent is not "
+                        "checked until `personastream profiles migrate` and an API restart",
+                        ks, error)
+            return None
+
+    async def marketing_consent(self, user_key: str) -> bool | None:
+        """From memory (:mod:`.consent`) once the customers topic is read to its end, else
+        from the profile row."""
+        if self.consent_follower.caught_up:
+            return self.consent.get(user_key)
+        if self._consent is None:
+            return None
+        rows = await self._rows(self._consent, [user_key])
+        return rows[0][0] if rows else None
+
     def profile(self, user_key: str) -> dict | None:
         row = self.cql.execute(self._profile, [user_key]).one()
         return None if row is None else {k: _plain(v)
@@ -188,8 +231,16 @@ class CassandraStore:
                 for r in self.cql.execute(self._trends, [LATEST_TREND_BUCKET])}
 
     def erase(self, user_key: str) -> dict[str, bool]:
-        """Also publishes a tombstone of the customer to the live profile topic: every API
-        worker drops its copy, and compaction removes the profile from the topic."""
+        """First publishes the erasure request (``personastream_contracts.erasures``: the jobs
+        clear their state about the customer), then deletes the rows, then publishes a tombstone
+        of the customer to the live profile topic: every API worker drops its copy, and
+        compaction removes the profile from the topic."""
+        error = erasures.publish(self.settings, user_key, "api")
+        if error:
+            raise TombstoneError(f"the erasure request of {user_key!r} was not acknowledged by "
+                                 f"Kafka at {self.settings.kafka_bootstrap_servers} (topic "
+                                 f"{self.settings.topic_user_erasures!r}: {error}); nothing was "
+                                 "deleted: retry the erase when Kafka is up")
         held = {t: self.cql.execute(q, [user_key]).one() is not None
                 for t, q in self._exists.items()}
         for statement in self._erase.values():

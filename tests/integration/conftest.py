@@ -15,7 +15,7 @@ from personastream_bench.traffic import sample_events
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
 from personastream_contracts.settings import renamed, resolve, with_ingest_ports
-from personastream_contracts.topics import pipeline_topics
+from personastream_contracts.topics import cdc_topics, pipeline_topics
 from personastream_flows.definitions import flow_context_name
 from personastream_flows.deploy import deploy, undeploy
 from personastream_stack import flink_jobs, lifecycle
@@ -93,7 +93,7 @@ class Isolated:
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
     s = with_ingest_ports(renamed(settings, f"test_{uid}"), free_port(), free_port())
-    ensure_topics(s, pipeline_topics(s))
+    ensure_topics(s, pipeline_topics(s) + cdc_topics(s))  # the API follows customer changes
     ensure_schema(s)
     migrate(s)
     iso = Isolated(uid, s, f"ingest_test_{uid}", f"test_{uid}")
@@ -110,7 +110,9 @@ def _cleanup(iso: Isolated) -> None:
     declared_jobs.withdraw(path, [n for n in declared_jobs.read(path) if n.endswith(iso.uid)])
     undeploy(s, "ingest", iso.group_name, iso.env)
     admin = admin_client(s)
-    for future in admin.delete_topics(pipeline_topics(s), operation_timeout=30).values():
+    existing = admin.list_topics(timeout=30).topics  # a test may have removed its CDC topics
+    for future in admin.delete_topics([t for t in pipeline_topics(s) + cdc_topics(s)
+                                       if t in existing], operation_timeout=30).values():
         future.result()
     with session(s) as cql:
         cql.execute(f"DROP KEYSPACE IF EXISTS {keyspace(s)}", timeout=60)

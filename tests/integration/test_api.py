@@ -1,6 +1,7 @@
 """The personalization API over real Cassandra rows written by the real jobs: every endpoint,
 bad parameters, unknown users and items, and the erase endpoint (after it, nothing about the
-user can be read back, and its tombstone is on the live profile topic); over rows written
+user can be read back, its tombstone is on the live profile topic, and the jobs start the
+user's next profiles anew); over rows written
 directly, its answers against the reference ranking; and live profiles taken from the topic the
 job publishes them to."""
 import datetime as dt
@@ -21,6 +22,9 @@ from personastream_stack import flink_jobs
 from personastream_stack.kafka import read_to_end
 
 USER_TABLES = [t.name for t in user_tables()]
+#: The jobs this test runs, and the user tables their events fill.
+EVENT_JOBS = ("live_activity", "land_events", "build_profiles")
+EVENT_TABLES = {t.name for t in user_tables() if set(t.writers) & set(EVENT_JOBS)}
 
 USER = "user-api"
 T0_MS = int(time.time() * 1000) - 60_000
@@ -51,7 +55,7 @@ def get(api, path: str, **params):
 
 def test_every_endpoint(isolated, api_settings, api, enriched):
     s = api_settings
-    for job in ("live_activity", "land_events", "build_profiles"):
+    for job in EVENT_JOBS:
         flink_jobs.submit(s, job, instance=isolated.uid)
     items = catalogue(s.storefront_items)
     bags = [i for i in items if i.category == "bags"][:3]
@@ -102,7 +106,7 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     assert get(api, "/v1/users/nobody-at-all/profile").status_code == 404
 
     # erase: token required; afterwards nothing about the user is left in Cassandra
-    wait_for(lambda: held(s, USER) == set(USER_TABLES), "rows in every user table")
+    wait_for(lambda: held(s, USER) == EVENT_TABLES, "rows in every table its events fill")
     erase_url = f"{api.url}/v1/users/{USER}"
     assert requests.delete(erase_url, timeout=10).status_code == 401
     assert requests.delete(erase_url, headers={"Authorization": "Bearer wrong"},
@@ -110,7 +114,7 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     erased = requests.delete(erase_url, headers={"Authorization": f"Bearer {s.api_token}"},
                              timeout=10)
     assert erased.status_code == 200
-    assert set(erased.json()["tables_with_rows"]) == set(USER_TABLES)
+    assert set(erased.json()["tables_with_rows"]) == EVENT_TABLES
     assert erased.json()["remaining"] == [] and held(s, USER) == set()
     assert get(api, f"/v1/users/{USER}/profile").status_code == 404
     assert get(api, "/v1/recommendations", user=USER).json()["provenance"]["profile"] == "none"
@@ -120,6 +124,18 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     # (compaction then removes them; a worker replaying the topic cannot bring them back)
     assert len({m.partition() for m in records}) == 1, [(m.partition(), m.value()) for m in records]
     assert records[-1].value() is None
+
+    # the jobs forgot the customer too (the erasure request): the next event starts anew
+    shoe = next(i for i in items if i.category == "shoes")
+    enriched.produce([view(USER, shoe, T0_MS + 30 * 60_000)])
+    enriched.advance_watermark(lambda p: view(f"clock-{p}", items[0], 0)[0] | {
+        "client_ts": iso(T0_MS + 50 * 60_000)}, T0_MS + 50 * 60_000)
+    again = wait_for(lambda: (r := get(api, f"/v1/users/{USER}/profile")).status_code == 200
+                     and r.json()["live"] and r.json()["windowed"] and r.json(),
+                     "the profiles of the customer's next event", 120)
+    assert again["live"]["recent_items"] == [shoe.item_id] and again["live"]["n_events"] == 1
+    assert again["windowed"]["views_1d"] == 1 and again["windowed"]["recent_items"] == [
+        shoe.item_id]
 
 
 def held(settings, user_key: str) -> set[str]:

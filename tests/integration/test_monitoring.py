@@ -24,6 +24,7 @@ from personastream_flows.deploy import find_group
 from personastream_stack import alert_log, flink_jobs
 from personastream_stack.alerting import LAG_FLOOR_RECORDS
 from personastream_stack.flink import Flink
+from personastream_stack.pipeline_measures import profile_with_freshness
 from personastream_stack.prometheus import Prometheus, query
 
 #: A metric each scrape job's servers export, proving that job's target is really scraped.
@@ -80,22 +81,14 @@ def test_pipeline_measures_reach_prometheus(settings, healthy_stack):
         (f"dl-{i}", deadletter([bad], payload="{", received_at=now.isoformat()))
         for i in range(3)])
     produce(settings, settings.topic_live_profiles, [
-        (f"monitoring-{uuid.uuid4().hex[:6]}", profile(now, age_s=2.0)) for _ in range(4)])
+        (f"monitoring-{uuid.uuid4().hex[:6]}", profile_with_freshness("monitoring", now, 2.0))
+        for _ in range(4)])
     wait_until(lambda: total(settings, letters) >= before[letters] + 3, 60,
                "3 more malformed_json dead letters in Prometheus")
     wait_until(lambda: total(settings, fresh) >= before[fresh] + 4, 60,
                "4 more freshness observations in Prometheus")
     added = total(settings, fresh_sum) - before[fresh_sum]
     assert 4 * 2.0 <= added < 4 * 2.0 + 1.0, added
-
-
-def profile(now: dt.datetime, age_s: float) -> dict:
-    """A live profile record written now for an event ``age_s`` old (client time)."""
-    def iso(t: dt.datetime) -> str:  # as Flink's JSON format writes a TIMESTAMP(3)
-        return t.replace(tzinfo=None).isoformat(timespec="milliseconds")
-    return {"user_key": "monitoring", "recent_items": [], "category_affinity": {},
-            "brand_affinity": {}, "purchased": [], "n_events": 1,
-            "updated_at": iso(now - dt.timedelta(seconds=age_s)), "written_at": iso(now)}
 
 
 def test_status_summarizes_the_last_minutes(settings, healthy_stack):
@@ -152,7 +145,7 @@ def test_alerts_fire_and_resolve(settings, healthy_stack):
             produce(settings, settings.topic_events_deadletter,
                     [("dl", deadletter([bad], payload="{", received_at=now.isoformat()))])
             produce(settings, settings.topic_live_profiles,
-                    [("monitoring-slow", profile(now, age_s=5.0))])
+                    [("monitoring-slow", profile_with_freshness("monitoring", now, 5.0))])
             return notified(settings, causes, "firing")
         wait_until(provoke, 420, f"{sorted(causes)} firing in Alertmanager's log", 10)
         firing = {r["metric"]["alertname"] for r in query(settings, 'ALERTS{alertstate="firing"}')}

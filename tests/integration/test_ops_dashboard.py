@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from personastream_bench import traffic
 from personastream_contracts.topics import deliver, producer_config
 from personastream_stack import flink_jobs
+from personastream_stack.pipeline_measures import profile_with_freshness
 from personastream_stack.prometheus import query
 
 KEY_PANELS = ("throughput", "freshness", "lag", "deadletters")
@@ -29,15 +30,6 @@ def panels(browser) -> dict[str, dict]:
         for e in browser.find_elements(By.CLASS_NAME, "panel")}
 
 
-def live_profile(now: dt.datetime, age_s: float) -> dict:
-    """A live profile record written now for an event ``age_s`` old (client time)."""
-    def iso(t: dt.datetime) -> str:  # as Flink's JSON format writes a TIMESTAMP(3)
-        return t.replace(tzinfo=None).isoformat(timespec="milliseconds")
-    return {"user_key": "ops-dashboard", "recent_items": [], "category_affinity": {},
-            "brand_affinity": {}, "purchased": [], "n_events": 1,
-            "updated_at": iso(now - dt.timedelta(seconds=age_s)), "written_at": iso(now)}
-
-
 def send_traffic(settings) -> None:
     """Events to NiFi's ingest endpoint (150 valid, 2 bad: under the 5 % dead-letter share that
     alerts), and live profiles 0.1 to 0.9 s fresh to the topic the pipeline exporter follows."""
@@ -50,7 +42,7 @@ def send_traffic(settings) -> None:
     producer = Producer(producer_config(settings))
     now = dt.datetime.now(dt.timezone.utc)
     for age_s in (0.1, 0.2, 0.3, 0.5, 0.9):
-        record = json.dumps(live_profile(now, age_s)).encode()
+        record = json.dumps(profile_with_freshness("ops-dashboard", now, age_s)).encode()
         assert deliver(producer, settings.topic_live_profiles,
                        f"ops-dashboard-{uuid.uuid4().hex[:6]}", record, 10) is None
 

@@ -13,6 +13,7 @@ import pytest
 from personastream_contracts.settings import resolve
 from personastream_flink.placements import PLACEMENTS
 from personastream_flink.segmentation import AssignSegment
+from personastream_flink.testing import StandInRuntime
 from personastream_models import specs
 from personastream_models.artifacts import build_warm
 from personastream_models.placement_clustering import assign_segment, clusterer_loader
@@ -161,25 +162,6 @@ def test_control_records_the_job_cannot_run_are_refused(spec_of):
 
 # --- the UDF, over stand-ins of Flink's runtime context and broadcast state -----------------
 
-class _Value:
-    def __init__(self):
-        self.state = None
-
-    def value(self):
-        return self.state
-
-    def update(self, state) -> None:
-        self.state = state
-
-
-class _Runtime:
-    def __init__(self):
-        self.states = {}
-
-    def get_state(self, descriptor):
-        return self.states.setdefault(descriptor.get_name(), _Value())
-
-
 class _Broadcast(dict):
     def put(self, key, value) -> None:
         self[key] = value
@@ -203,7 +185,7 @@ class _Vector:
 
 def test_assign_segment_follows_the_placements_on_the_control_topic(caplog):
     udf = AssignSegment(NAME, OLD)
-    udf.open(_Runtime())
+    udf.open(StandInRuntime())
     ctx = _Context()
 
     def segment_models(stream):

@@ -352,3 +352,28 @@ def bench_nab(settings, args: tuple[str, ...]) -> None:
         argv.remove("--held-out")
         sys.exit(heldout.main(argv, prog="personastream bench nab --held-out"))
     sys.exit(runner.main(argv, prog="personastream bench nab"))
+
+
+@bench_group.command("cdc")
+@click.option("--customers", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Customers in the table the connector snapshots.")
+@click.option("--seed", default=42, show_default=True, help="Seed of the sample customers.")
+@click.option("--json", "as_json", is_flag=True, help="The measurements as JSON.")
+@click.pass_obj
+def bench_cdc(settings, customers: int, seed: int, as_json: bool) -> None:
+    """Initial snapshot of change data capture: a table of N customers (COPY into a schema of
+    the run's own) through a Debezium connector of its own into Kafka, timed from the deploy
+    until every customer's snapshot record is committed; all of it removed afterwards. Needs
+    `personastream stack up` (postgres, connect, kafka).
+
+    Example: personastream bench cdc --customers 100000
+    """
+    import json
+
+    from personastream_bench import cdc as cdc_bench
+
+    result = cdc_bench.run(settings, customers, seed,
+                           progress=lambda message: click.echo(f"[bench] {message}", err=True))
+    command = _reproduce("bench", "cdc", "--customers", str(customers), "--seed", str(seed))
+    click.echo(json.dumps({**result, "reproduce": command}) if as_json
+               else cdc_bench.report(result, command))

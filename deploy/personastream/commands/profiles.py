@@ -5,7 +5,7 @@ import json
 
 import click
 
-from personastream_contracts.cassandra import migrate, read_profile
+from personastream_contracts.cassandra import ensure_schema, migrate, read_profile
 
 
 @click.group("profiles")
@@ -27,9 +27,11 @@ def show(settings, user_key: str) -> None:
 @profiles_group.command("migrate")
 @click.pass_obj
 def migrate_(settings) -> None:
-    """Apply the table migrations not applied yet (idempotent; `stack up` runs it too).
+    """Create the tables added since, apply the table migrations not applied yet
+    (idempotent; `stack up` runs it too).
 
     Example: personastream profiles migrate
     """
+    ensure_schema(settings)
     applied = migrate(settings)
     click.echo("applied: " + (", ".join(applied) if applied else "none, all tables current"))

@@ -1,5 +1,5 @@
-"""``personastream stack``: the local servers (NiFi, Kafka, Cassandra, Flink, Prometheus) on
-loopback."""
+"""``personastream stack``: the local servers (NiFi, Kafka, Cassandra, PostgreSQL, Flink, Kafka
+Connect, Prometheus) on loopback."""
 from __future__ import annotations
 
 import json
