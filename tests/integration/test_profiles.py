@@ -10,6 +10,7 @@ import pytest
 
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.deadletters import DEADLETTER_SCHEMA
+from personastream_contracts.tables import TABLES
 from personastream_stack import flink_jobs
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -96,7 +97,7 @@ def test_scripted_events_give_exact_profile_fields(profiles, enriched, deadlette
     advance_watermark(enriched, 60)
     p = wait_profile(s)
 
-    assert p.profile_version == 2
+    assert p.profile_version == TABLES["profiles"].layout_version  # the layout it writes
     assert (p.first_seen, p.last_seen) == (at(0).replace(tzinfo=None), at(48).replace(tzinfo=None))
     assert (p.views_1h, p.carts_1h, p.purchases_1h, p.spend_1h) == (4, 1, 1, 99.5)
     assert (p.views_1d, p.carts_1d, p.purchases_1d, p.spend_1d) == (4, 1, 1, 99.5)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from personastream.commands.models import models_group
 from personastream_contracts.cassandra import keyspace, read_profile, session
-from personastream_contracts.tables import LayoutError
+from personastream_contracts.tables import TABLES, LayoutError
 from personastream_models import artifacts, specs
 from personastream_stack import flink_jobs, training
 
@@ -173,7 +173,7 @@ def test_reader_accepts_the_previous_profile_layout(isolated):
         cql.execute(f"INSERT INTO {keyspace(s)}.profiles (user_key, profile_version, views_1h) "
                     "VALUES ('old-user', 1, 3)")
         cql.execute(f"INSERT INTO {keyspace(s)}.profiles (user_key, profile_version) "
-                    "VALUES ('future-user', 3)")
+                    "VALUES ('future-user', %s)", [TABLES["profiles"].layout_version + 1])
     old = read_profile(s, "old-user")
     assert (old["views_1h"], old["segment_id"], old["segment_model"]) == (3, None, None)
     with pytest.raises(LayoutError, match="newer than this reader"):

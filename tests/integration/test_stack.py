@@ -14,6 +14,8 @@ MAIN_CLASSES = {
     "nifi": ["org.apache.nifi.NiFi"],
     "flink": ["org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
               "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"],
+    "postgres": ["bin/postgres"],
+    "connect": ["org.apache.kafka.connect.cli.ConnectDistributed"],
     "prometheus": ["--storage.tsdb.path", "prometheus-alertmanager",
                    "personastream_stack.alert_log", "personastream_stack.pipeline_exporter"],
 }
