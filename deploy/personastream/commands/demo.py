@@ -8,15 +8,20 @@ import click
 import requests
 
 from personastream_bench import traffic
+from personastream_contracts import operational
 from personastream_flows.definitions import FLOWS
 from personastream_flows.deploy import deploy as deploy_flow
-from personastream_stack import api_daemon, flink_jobs, lifecycle
+from personastream_stack import api_daemon, cdc, flink_jobs, lifecycle
 
 
 def start_pipeline(settings) -> str:
-    """Boot the stack, deploy the flows, submit the jobs and start the API, each unless it
-    runs; return the API's URL."""
+    """Boot the stack, seed the operational database and deploy its change capture, deploy the
+    flows, submit the jobs and start the API, each unless it runs; return the API's URL."""
     lifecycle.up(settings)
+    seeded = operational.seed(settings)
+    connector = cdc.deploy(settings)
+    print(f"[cdc] operational database seeded {seeded}; connector {connector.name} "
+          f"{connector.action}", file=sys.stderr)
     for name in FLOWS:
         done = deploy_flow(settings, name)
         print(f"[flows] {name} {done.action} (group {done.group_id})", file=sys.stderr)
@@ -59,10 +64,13 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
     while True:  # the live_activity job folds each event within about a second
         recs = requests.get(f"{api_url}/v1/recommendations", params={"user": user, "k": 5},
                             timeout=10).json()
-        if recs["provenance"]["profile"] == "live" or time.monotonic() > deadline:
+        provenance = recs["provenance"]
+        if provenance["profile"] == "live" or "reason" in provenance \
+                or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    click.echo(f"recommended for {user} (profile {recs['provenance']['profile']}): "
+    why = f", {provenance['reason']}" if "reason" in provenance else ""
+    click.echo(f"recommended for {user} (profile {provenance['profile']}{why}): "
                + ", ".join(f"{i['item_id']} ({i['category']})" for i in recs["items"]))
     click.echo(f"storefront and API running: {api_url}/  (API docs {api_url}/docs)")
     click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
