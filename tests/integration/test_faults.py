@@ -212,7 +212,7 @@ def test_a_job_lost_with_its_jobmanager_is_reported_then_resubmitted_from_its_ch
 
     land_events_under_fault(settings, fault_table, "kill -9 JobManager + TaskManager",
                             lambda: crash(settings, "flink", ("jobmanager", "taskmanager")),
-                            n_events=200_000, seed=47, observe=observe)
+                            n_events=400_000, seed=47, observe=observe)
     first = seen["first"]
     assert seen["status"].returncode == 1
     assert not any(first.name in p for h in seen["after"] for p in h.degraded)
