@@ -59,19 +59,24 @@ def demo(settings, n_events: int, n_users: int, seed: int, timeout_s: float) -> 
                    f"{row.event_type:<16} {row.item_id or '-':<9} {row.category or '-':<9} "
                    f"{row.country or '-':<7} {row.device_type or '-':<8} {lag_ms:>12.0f} ms")
     api_url = api_daemon.url(settings)
-    user = next(e["user_id"] for e in events if e.get("user_id"))
+    users = list(dict.fromkeys(e["user_id"] for e in events if e.get("user_id")))
     deadline = time.monotonic() + timeout_s
     while True:  # the live_activity job folds each event within about a second
-        recs = requests.get(f"{api_url}/v1/recommendations", params={"user": user, "k": 5},
-                            timeout=10).json()
-        provenance = recs["provenance"]
-        if provenance["profile"] == "live" or "reason" in provenance \
-                or time.monotonic() > deadline:
+        answers = {u: requests.get(f"{api_url}/v1/recommendations", params={"user": u, "k": 5},
+                                   timeout=10).json() for u in users}
+        live = [u for u in users if answers[u]["provenance"]["profile"] == "live"]
+        if live or time.monotonic() > deadline:
             break
         time.sleep(0.5)
+    user = live[0] if live else users[0]  # a customer without marketing consent has none
+    provenance = answers[user]["provenance"]
     why = f", {provenance['reason']}" if "reason" in provenance else ""
     click.echo(f"recommended for {user} (profile {provenance['profile']}{why}): "
-               + ", ".join(f"{i['item_id']} ({i['category']})" for i in recs["items"]))
+               + ", ".join(f"{i['item_id']} ({i['category']})" for i in answers[user]["items"]))
+    unconsented = [u for u in users if "reason" in answers[u]["provenance"]]
+    if unconsented:
+        click.echo("not personalized, no marketing consent in the operational database: "
+                   f"{', '.join(unconsented)}")
     click.echo(f"storefront and API running: {api_url}/  (API docs {api_url}/docs)")
     click.echo(f"sent in {sent_s:.1f}s; demo took {time.monotonic() - started:.0f}s. "
                f"NiFi UI: {settings.nifi_api_url.removesuffix('/nifi-api')}/nifi/ "
