@@ -21,7 +21,7 @@ from confluent_kafka import KafkaException
 from personastream_contracts import operational
 from personastream_contracts.settings import renamed
 from personastream_stack import cdc
-from personastream_stack.kafka import admin_client, read_to_end
+from personastream_stack.kafka import admin_client, read_to_end, record_counts
 
 POLL_S = 1.0
 #: Give up when the snapshot has not grown for this long.
@@ -42,20 +42,6 @@ def load_customers(settings, n_customers: int, seed: int) -> float:
     return time.monotonic() - started
 
 
-def committed_offsets(settings, topic: str) -> int:
-    """The sum of the topic's end offsets (records and transaction markers): cheap, to poll."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": f"bench-cdc-{uuid.uuid4().hex[:8]}", "log_level": 0})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in meta.partitions)
-    finally:
-        consumer.close()
-
-
 def snapshot_records(settings, topic: str) -> int:
     """The committed snapshot records (``op`` "r") in ``topic``."""
     return sum(1 for batch in read_to_end(settings, topic, timeout_s=30) for msg in batch
@@ -68,7 +54,7 @@ def wait_for_snapshot(settings, topic: str, n_customers: int, progress: Progress
     seen = 0
     while True:
         try:
-            offsets = committed_offsets(settings, topic)
+            offsets = record_counts(settings, [topic])[topic]  # records and markers
         except KafkaException:  # a topic just created has no leader yet
             offsets = seen
         now = time.monotonic()

@@ -52,6 +52,7 @@ from personastream_contracts import event_schemas
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.formats import epoch_ms
 from personastream_contracts.schemaver import SCHEMAVER, version_tuple
+from personastream_models.specs import versioned_files
 
 __all__ = ["CONDITION_KINDS", "InvalidRule", "Problem", "PromotionRule", "RuleError",
            "RuleNotFound", "available", "load", "read_file", "rule_path", "schema", "validate",
@@ -300,13 +301,7 @@ def available() -> dict[str, list[str]]:
     >>> sorted(available())
     ['abandoned_cart_reminder', 'mobile_welcome', 'trending_category_spike']
     """
-    out: dict[str, list[str]] = {}
-    for folder in _rules_root().iterdir():
-        found = [f.name[:-len(".json")] for f in folder.iterdir()] if folder.is_dir() else []
-        found = [v for v in found if SCHEMAVER.fullmatch(v)]
-        if found:
-            out[folder.name] = sorted(found, key=version_tuple)
-    return dict(sorted(out.items()))
+    return versioned_files(_rules_root(), SCHEMAVER, version_tuple)
 
 
 def versions(name: str) -> list[str]:

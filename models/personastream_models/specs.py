@@ -420,17 +420,24 @@ def _specs_root():
     return resources.files(__package__).joinpath(SPECS_DIR)
 
 
-def available() -> dict[str, list[str]]:
-    """Every published spec: ``{name: [versions, lowest first]}``."""
+def versioned_files(root, version_pattern: re.Pattern = VERSION_PATTERN,
+                    key: Callable[[str], tuple] = version_key) -> dict[str, list[str]]:
+    """The ``<name>/<version>.json`` files under ``root`` (a folder of this package's
+    resources): ``{name: [versions, lowest first]}``; other names are skipped."""
     out: dict[str, list[str]] = {}
-    for folder in _specs_root().iterdir():
+    for folder in root.iterdir():
         if not folder.is_dir() or not NAME_PATTERN.match(folder.name):
             continue
         found = [f.name[: -len(".json")] for f in folder.iterdir() if f.name.endswith(".json")]
-        found = [v for v in found if VERSION_PATTERN.match(v)]
+        found = [v for v in found if version_pattern.fullmatch(v)]
         if found:
-            out[folder.name] = sorted(found, key=version_key)
+            out[folder.name] = sorted(found, key=key)
     return dict(sorted(out.items()))
+
+
+def available() -> dict[str, list[str]]:
+    """Every published spec: ``{name: [versions, lowest first]}``."""
+    return versioned_files(_specs_root())
 
 
 def versions(name: str) -> list[str]:
