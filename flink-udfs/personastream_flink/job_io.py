@@ -70,23 +70,25 @@ class KafkaCassandra:
         if not a.control_topic:  # e.g. a run declared before the job followed placements
             raise ValueError(f"{a.job_name} follows model placements: --control-topic is "
                              "required (resubmit it with `personastream jobs submit`)")
-        source = KafkaSource.builder().set_bootstrap_servers(a.bootstrap_servers) \
-            .set_topics(a.control_topic).set_group_id(f"{a.group_id}.control") \
-            .set_starting_offsets(KafkaOffsetsInitializer.earliest()) \
-            .set_value_only_deserializer(SimpleStringSchema()).build()
-        return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_models_control") \
-            .uid("kafka_models_control")
+        return self._strings(env, a.control_topic, "control", KafkaOffsetsInitializer.earliest(),
+                             "kafka_models_control")
 
     def erasures(self, env: StreamExecutionEnvironment) -> DataStream:
         """Erasure requests (JSON strings) from the consumer group's offsets (its first run:
         the topic's start), committed with each checkpoint as the events' are."""
+        return self._strings(env, self.args.erasures_topic, "erasures",
+                             _committed_else_earliest(), "kafka_user_erasures")
+
+    def _strings(self, env: StreamExecutionEnvironment, topic: str, group_suffix: str,
+                 starting_offsets: KafkaOffsetsInitializer, name: str) -> DataStream:
+        """A side topic's values as strings, read by the job's group with ``group_suffix``;
+        no event time, so it never holds a watermark back."""
         a = self.args
         source = KafkaSource.builder().set_bootstrap_servers(a.bootstrap_servers) \
-            .set_topics(a.erasures_topic).set_group_id(f"{a.group_id}.erasures") \
-            .set_starting_offsets(_committed_else_earliest()) \
+            .set_topics(topic).set_group_id(f"{a.group_id}.{group_suffix}") \
+            .set_starting_offsets(starting_offsets) \
             .set_value_only_deserializer(SimpleStringSchema()).build()
-        return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka_user_erasures") \
-            .uid("kafka_user_erasures")
+        return env.from_source(source, WatermarkStrategy.no_watermarks(), name).uid(name)
 
     def write_rows(self, stream: DataStream, output: Output, name: str) -> None:
         """Flink's Cassandra sink (Java, asynchronous, at most :data:`MAX_CONCURRENT_WRITES` in
