@@ -159,6 +159,9 @@ JSON (Expecting property name enclosed in double quotes)
     if code == "late_event":
         raise NotReplayable("late_event: the event was accepted (it is in the enriched topic); "
                             "only a windowed job skipped it, and a replay would count it twice")
+    if code == "invalid_change":
+        raise NotReplayable("invalid_change: a change of the operational database, not an event; "
+                            "fix the row there, and change data capture sends the fix")
     text = letter.value.get("payload")
     if text is None:
         raise NotReplayable(f"{code}: its payload is bytes that are not UTF-8 text, not an event")

@@ -1,5 +1,6 @@
 """Dead letters: the one builder of every record of topic ``events.deadletter``, whoever makes
-it (ingest for what it cannot enrich, the windowed jobs for late events). Its layout is the
+it (ingest for what it cannot enrich, the windowed jobs for late events, merge_customers for
+changes of the operational database that break their contract). Its layout is the
 schema ``deadletter/<version>`` (:data:`DEADLETTER_SCHEMA`).
 
 A dead letter says why (``reason``, the most relevant of ``errors``: ``code``, failing
@@ -11,19 +12,19 @@ are not UTF-8) so that it can be fixed and sent again.
 >>> letter = deadletter([late], event={"event_id": "e-1", "event_type": "product_view"},
 ...                     payload='{"event_id":"e-1"}', received_at="2026-01-01T00:00:00.000Z")
 >>> letter["reason"]["code"], letter["event_id"], letter["source"], letter["deadletter_schema"]
-('late_event', 'e-1', {'ip': None, 'user_agent': None, 'content_type': None}, 'deadletter/1-2-0')
+('late_event', 'e-1', {'ip': None, 'user_agent': None, 'content_type': None}, 'deadletter/1-3-0')
 """
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-DEADLETTER_SCHEMA = "deadletter/1-2-0"
-"""The schema every dead letter is written in (``schemas/deadletter/1-2-0.json``)."""
+DEADLETTER_SCHEMA = "deadletter/1-3-0"
+"""The schema every dead letter is written in (``schemas/deadletter/1-3-0.json``)."""
 REASON_CODES = (
     "body_too_large", "invalid_utf8", "malformed_json", "not_an_event", "empty_batch",
     "unknown_event_type", "unknown_schema_version", "schema_violation", "internal_error",
-    "late_event", "invalid_content_encoding",
+    "late_event", "invalid_content_encoding", "invalid_change",
 )
 MAX_MESSAGE_CHARS = 300
 MAX_ECHO_CHARS = 256

@@ -15,6 +15,7 @@ created by the DDL, each later version is a migration adding its columns.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -169,8 +170,8 @@ PROFILES = Table(
     "counts over the last hour and day are as of last_seen), upserted by build_profiles; the "
     "segment columns by assign_segments; the crm columns and marketing_consent (the "
     "customer's account in the operational database: tier, birth year, gender, country, "
-    "consent) by merge_customers, from change data capture (a customer known only there has "
-    "those columns alone).",
+    "consent; crm_record, the account's whole row as JSON) by merge_customers, from change "
+    "data capture (a customer known only there has those columns alone).",
     _columns("user_key text, profile_version int, first_seen timestamp, last_seen timestamp, "
              "views_1h int, carts_1h int, purchases_1h int, spend_1h double, views_1d int, "
              "carts_1d int, purchases_1d int, spend_1d double, sessions int, "
@@ -181,7 +182,8 @@ PROFILES = Table(
     + _columns("segment_id int, segment_distance double, segment_model text", since=2)
     + _columns("crm_tier text, crm_birth_year int, crm_gender text, crm_country text, "
                "marketing_consent boolean, consent_updated_at timestamp, "
-               "crm_updated_at timestamp", since=3),
+               "crm_updated_at timestamp", since=3)
+    + _columns("crm_record text", since=4),
     partition_key=("user_key",),
     writers={"build_profiles": ("profile_version", "first_seen", "last_seen", "views_1h",
                                 "carts_1h", "purchases_1h", "spend_1h", "views_1d", "carts_1d",
@@ -191,10 +193,13 @@ PROFILES = Table(
                                 "updated_at"),
              "assign_segments": ("segment_id", "segment_distance", "segment_model"),
              "merge_customers": ("crm_tier", "crm_birth_year", "crm_gender", "crm_country",
-                                 "marketing_consent", "consent_updated_at", "crm_updated_at")},
+                                 "marketing_consent", "consent_updated_at", "crm_updated_at",
+                                 "crm_record")},
     migrations={2: "customer segment from the segments job",
                 3: "static attributes of the customer's account in the operational database "
-                   "(merge_customers)"})
+                   "(merge_customers)",
+                4: "the customer's account record as JSON, every column of it, those added to "
+                   "the operational table since included (merge_customers)"})
 
 LIVE_PROFILES = Table(
     "live_profiles",
@@ -262,16 +267,21 @@ class LayoutError(ValueError):
 
 def profile_from_row(row: dict) -> dict:
     """A profile dict from a ``profiles`` row of any layout up to the current one: columns a
-    row's older layout lacks read as None.
+    row's older layout lacks read as None; the account record (``crm_record``) as a dict.
 
     >>> profile_from_row({"user_key": "u1", "profile_version": 1, "views_1h": 2})["segment_id"]
+    >>> profile_from_row({"user_key": "u1", "crm_record": '{"loyalty_points": 120}'})["crm_record"]
+    {'loyalty_points': 120}
     >>> profile_from_row({"user_key": "u1", "profile_version": 9})
     Traceback (most recent call last):
     ...
-    personastream_contracts.tables.LayoutError: profile of u1 has layout version 9, newer than this reader (3); upgrade personastream
+    personastream_contracts.tables.LayoutError: profile of u1 has layout version 9, newer than this reader (4); upgrade personastream
     """
     version = row.get("profile_version") or 1
     if version > PROFILES.layout_version:
         raise LayoutError(f"profile of {row.get('user_key')} has layout version {version}, newer "
                           f"than this reader ({PROFILES.layout_version}); upgrade personastream")
-    return {**{c: None for c in PROFILES.column_names}, **row}
+    profile = {**{c: None for c in PROFILES.column_names}, **row}
+    if isinstance(profile["crm_record"], str):
+        profile["crm_record"] = json.loads(profile["crm_record"])
+    return profile

@@ -10,7 +10,7 @@ and ``increase`` handle its restarts); label values are bounded by the contracts
 - ``personastream_events_deadlettered_total{reason,source}``: records of
   ``topic_events_deadletter`` by ``reason.code`` (one of ``REASON_CODES``, else ``other``) and
   who dead-lettered them: ``ingest``, or for ``late_event`` the windowed job its reason names (a
-  job of the catalogue, else ``other``). Late events are these ``late_event`` series, not a
+  job of the catalogue, else ``other``), for ``invalid_change`` ``merge_customers``. Late events are these ``late_event`` series, not a
   metric of their own;
 - ``personastream_anomalies_flagged_total``: records of ``topic_trends_anomalies`` that are
   flagged (score_trends publishes flagged windows only);
@@ -50,6 +50,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from personastream_contracts import declared_jobs
+from personastream_contracts.captures import INVALID_CHANGE
 from personastream_contracts.deadletter_replay import OUTCOMES
 from personastream_contracts.deadletters import REASON_CODES
 from personastream_contracts.event_schemas import event_types, load_schemas
@@ -60,7 +61,9 @@ from personastream_models.registry import Placement
 OTHER = "other"
 """The label value of what the contracts do not know (an event type, reason code, job)."""
 INGEST = "ingest"
-"""The dead letters' ``source`` of every reason but ``late_event``."""
+"""The dead letters' ``source`` of every reason but ``late_event`` and ``invalid_change``."""
+CHANGES_JOB = "merge_customers"
+"""The ``source`` of ``invalid_change``: the job that reads the captured changes."""
 FRESHNESS_BUCKETS = (.05, .1, .2, .3, .5, .75, 1, 1.5, 2, 3, 5, 10, 30, 60)
 """Seconds, around the goal of a profile within 1 s of the event."""
 
@@ -72,9 +75,13 @@ def deadletter_labels(letter: dict, jobs=frozenset(JOBS)) -> tuple[str, str]:
     ...                                         "of job build_profiles"}
     >>> deadletter_labels({"reason": late}), deadletter_labels({"reason": {"code": "new"}})
     (('late_event', 'build_profiles'), ('other', 'ingest'))
+    >>> deadletter_labels({"reason": {"code": "invalid_change"}})
+    ('invalid_change', 'merge_customers')
     """
     reason = letter["reason"]
     code = reason["code"] if reason["code"] in REASON_CODES else OTHER
+    if code == INVALID_CHANGE:
+        return code, CHANGES_JOB
     if code != LATE:
         return code, INGEST
     job = late_job_of(reason.get("message") or "")

@@ -2,16 +2,23 @@
 capture streams them (Debezium envelopes on ``topic_cdc_customers`` / ``topic_cdc_orders``),
 merged into the pipeline's customer tables.
 
-No Python at run time, as ``land_events``: the change topics read in SQL, routed by ``op``:
+Each change is read as its text and typed and checked in SQL against its table's contract
+(:mod:`personastream_contracts.captures`), then routed by ``op``:
 
 - a customer read, inserted or updated: its account's attributes into the ``crm_*`` and
-  ``marketing_consent`` columns of its profile (``profiles`` layout 3; rows of older layouts
-  read those as null), the API's consent check reads them;
+  ``marketing_consent`` columns of its profile, and its whole row as JSON into ``crm_record``
+  (``profiles`` layout 4; rows of older layouts read those as null), the API's consent check
+  reads them. A column added to ``customers`` while the job runs is in ``crm_record`` from
+  the next change of each account, with no restart;
 - an order read, inserted or updated: the order into its customer's purchase history
   (``orders_by_user``);
 - a customer deleted: erased as ``DELETE /v1/users/{key}`` erases it: an erasure request
   (``source`` "cdc") on ``topic_user_erasures`` (the jobs clear their state of the customer),
-  its rows deleted from every table keyed by customer, a tombstone of its live profile.
+  its rows deleted from every table keyed by customer, a tombstone of its live profile;
+- a change that breaks the contract (a value out of its rules, a column whose type changed, a
+  record that is not JSON): a dead letter with reason ``invalid_change`` naming the column and
+  the rule, and the change's text; the profile keeps what it had, the job goes on. Only these
+  rows reach Python (to build the dead letter); a valid change is SQL throughout.
 
 Ordering. Upserts are written with the change's commit time as their Cassandra timestamp
 (``USING TIMESTAMP``), deletes with the time they run: the sinks run concurrently, and an
@@ -27,11 +34,16 @@ Submit with ``personastream jobs submit merge_customers``.
 """
 from __future__ import annotations
 
+import json
+import time
+
 from pyflink.common import Types
-from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream import MapFunction, RuntimeContext, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
+from personastream_contracts import captures, deadletters
 from personastream_contracts.cassandra import insert_statement
+from personastream_contracts.formats import iso_ms
 from personastream_contracts.identity import user_key_sql
 from personastream_contracts.tables import user_tables
 from personastream_flink import job_args, sql_template
@@ -50,7 +62,8 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
     return [*job_args.arguments(settings, jars, job_name),
             "--customers-topic", settings.topic_cdc_customers,
             "--orders-topic", settings.topic_cdc_orders,
-            "--live-profiles-topic", settings.topic_live_profiles]
+            "--live-profiles-topic", settings.topic_live_profiles,
+            "--deadletter-topic", settings.topic_events_deadletter]
 
 
 def parse_args(argv: list[str]):
@@ -59,6 +72,8 @@ def parse_args(argv: list[str]):
     p.add_argument("--orders-topic", required=True, help="changes of the orders table")
     p.add_argument("--live-profiles-topic", required=True,
                    help="live profiles (a deleted customer's gets a tombstone)")
+    p.add_argument("--deadletter-topic", required=True,
+                   help="dead letters (changes that break their table's contract)")
     return p.parse_args(argv)
 
 
@@ -93,41 +108,85 @@ def _upserts(t_env: StreamTableEnvironment, table, output: Output):
         names, [*output.row_type.get_field_types(), Types.LONG()]))
 
 
-#: How the change tables read Debezium's JSON (``personastream_stack.cdc``: no inline schemas,
-#: timestamps ISO-8601 in UTC); a field a change lacks (a delete's ``after``) is null, a record
-#: that is not JSON fails the job.
-CHANGE_FORMAT = {"format": "json", "json.timestamp-format.standard": "ISO-8601",
-                 "json.fail-on-missing-field": "false", "json.ignore-parse-errors": "false"}
+#: How the change tables read Debezium's records: each record's text, typed and checked in SQL
+#: (:mod:`personastream_contracts.captures`).
+CHANGE_FORMAT = {"format": "raw"}
+
+
+class ChangeDeadLetter(MapFunction):
+    """A change that breaks its table's contract, ``Row(change, ts_us, violations)``, as a dead
+    letter (JSON, reason ``invalid_change``), counted in metric ``invalid_changes``."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.invalid = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.invalid = runtime_context.get_metrics_group().counter("invalid_changes")
+
+    def map(self, value) -> str:
+        self.invalid.inc()
+        return json.dumps(change_deadletter(self.table, value.change, value.ts_us,
+                                            value.violations), separators=(",", ":"))
+
+
+def change_deadletter(table: str, change: str, ts_us: int | None, failures: str) -> dict:
+    """The dead letter of a ``change`` of ``table`` committed at ``ts_us`` (its ``received_at``;
+    now if it has none) with :func:`~personastream_contracts.captures.violations_sql`'s
+    ``failures``.
+
+    >>> from personastream_contracts.captures import US
+    >>> letter = change_deadletter("customers", '{"op":"u"}', 1_767_225_600_000_000,
+    ...                            f"/after/birth_year{US}type{US}'abc' is not an integer")
+    >>> letter["reason"]["message"], letter["received_at"], letter["payload"]
+    ("customers change: 'abc' is not an integer", '2026-01-01T00:00:00.000Z', '{"op":"u"}')
+    """
+    at_ms = ts_us // 1000 if ts_us is not None else int(time.time() * 1000)
+    return deadletters.deadletter(captures.violations(failures, table), payload=change,
+                                  received_at=iso_ms(at_ms))
+
+
+def _changes(t_env: StreamTableEnvironment, capture: captures.Capture, topic: str, io) -> str:
+    """Declare ``capture``'s change table on ``topic`` and the view ``<table>_changes`` of its
+    changes read once (every query of the view shares one source), typed and checked; its
+    name."""
+    source, view = f"cdc_{capture.table}", f"{capture.table[:-1]}_changes"
+    t_env.execute_sql(sql_template.render("captured_changes_source", fragments={
+        "name": source,
+        "options": sql_template.options({**io.changes_options(topic), **CHANGE_FORMAT})}))
+    t_env.create_temporary_view(view, t_env.from_data_stream(t_env.to_data_stream(
+        t_env.sql_query(sql_template.render("captured_changes", fragments={
+            "source": source, "violations": captures.violations_sql(capture)})))))
+    return view
 
 
 def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare sources, queries and sinks on ``env``, reading and writing through ``io``."""
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("table.local-time-zone", "UTC")
-    for source, topic in (("cdc_customers", args.customers_topic),
-                          ("cdc_orders", args.orders_topic)):
-        t_env.execute_sql(sql_template.render(f"{source}_source", fragments={
-            "options": sql_template.options({**io.changes_options(topic), **CHANGE_FORMAT})}))
-    # the customer changes read once, shared by the queries below (a query per sink would
-    # each start a source of its own on the same consumer group)
-    t_env.create_temporary_view("customer_changes", t_env.from_data_stream(
-        t_env.to_data_stream(t_env.from_path("cdc_customers"))))
-    after_key = user_key_sql("`after`.`account_id`", "CAST(NULL AS STRING)")
+    invalid = []
+    for capture, topic in ((captures.CUSTOMERS, args.customers_topic),
+                           (captures.ORDERS, args.orders_topic)):
+        view = _changes(t_env, capture, topic, io)
+        invalid.append(t_env.to_data_stream(t_env.sql_query(sql_template.render(
+            "invalid_changes", fragments={"changes": view}))).map(
+            ChangeDeadLetter(capture.table), output_type=Types.STRING()).name(
+            f"invalid_{capture.table}_changes"))
+    io.write_strings(invalid[0].union(*invalid[1:]), args.deadletter_topic,
+                     "kafka_events_deadletter")
 
-    attributes = _upserts(t_env, t_env.sql_query(sql_template.render(
-        "customer_attributes", fragments={"user_key": after_key})), ATTRIBUTES)
-    # stream: Row(user_key, crm_tier, ..., crm_updated_at, written_at_us), one per change
-    io.execute_rows(attributes, upsert_statement(args.keyspace, ATTRIBUTES),
-                    "cassandra_profiles_attributes")
-
-    orders = _upserts(t_env, t_env.sql_query(sql_template.render(
-        "orders_by_user", fragments={"user_key": after_key})), ORDERS)
-    # stream: Row(user_key, order_id, status, ..., updated_at, written_at_us), one per change
-    io.execute_rows(orders, upsert_statement(args.keyspace, ORDERS), "cassandra_orders_by_user")
+    for capture, output, query, sink in (
+            (captures.CUSTOMERS, ATTRIBUTES, "customer_attributes", "cassandra_profiles_attributes"),
+            (captures.ORDERS, ORDERS, "orders_by_user", "cassandra_orders_by_user")):
+        rows = _upserts(t_env, t_env.sql_query(sql_template.render(query, fragments={
+            "user_key": user_key_sql(capture.user_sql(), "CAST(NULL AS STRING)"),
+            "columns": capture.columns_sql()})), output)
+        # stream: Row(user_key, <output's columns>, written_at_us), one per valid change
+        io.execute_rows(rows, upsert_statement(args.keyspace, output), sink)
 
     t_env.create_temporary_view("customer_deletes", t_env.sql_query(sql_template.render(
         "customer_deletes", fragments={"user_key": user_key_sql(
-            "`before`.`account_id`", "CAST(NULL AS STRING)")})))
+            captures.CUSTOMERS.user_sql("before"), "CAST(NULL AS STRING)")})))
     # table: (user_key, deleted_at_ms), one per deleted customer
     io.publish_keyed(t_env, t_env.sql_query(sql_template.render(
         "erasure_requests", source=ERASURE_SOURCE)), args.erasures_topic, "kafka_user_erasures")

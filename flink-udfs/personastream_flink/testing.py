@@ -80,7 +80,7 @@ captured into
 
     def __init__(self, folder: Path, events: list[dict] | None = None,
                  placements: list[str] = (), events_path: Path | None = None,
-                 erasures: list[str] = (), changes: dict[str, list[dict]] | None = None):
+                 erasures: list[str] = (), changes: dict[str, list[dict | str]] | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.events_path = Path(events_path) if events_path else self.folder / "events.jsonl"
@@ -90,7 +90,7 @@ captured into
         self.erasures_requested = list(erasures)
         for topic, records in (changes or {}).items():  # change data capture, per topic
             (self.folder / f"{topic}.changes.jsonl").write_text(
-                "".join(json.dumps(r) + "\n" for r in records))
+                "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
 
     @property
     def events_options(self) -> dict[str, str]:

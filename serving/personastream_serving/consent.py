@@ -16,6 +16,8 @@ was unreachable), consent is read per request from the customer's ``profiles`` r
 ('user-1', None)
 >>> consent_entry(key, None)  # the tombstone after a delete
 ('user-1', None)
+>>> consent_entry(key, b'{"after": {"account_id": "user-1", "marketing_consent": "maybe"}}')
+('', None)
 """
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ log = logging.getLogger(__name__)
 
 def consent_entry(key: bytes, value: bytes | None) -> tuple[str, bool | None]:
     """A change record of a customer as ``(user_key, consent)``; None: no account (deleted),
-    or a record that cannot be read (logged; consent is then unknown)."""
+    or a record that cannot be read (logged; consent is then unknown). A change whose consent
+    is not a boolean breaks the contract (:mod:`personastream_contracts.captures`): ``("",
+    None)``, which leaves the customer's consent as it was."""
     try:
         account = orjson.loads(key).get("account_id")
         after = orjson.loads(value).get("after") if value is not None else None
@@ -38,7 +42,12 @@ def consent_entry(key: bytes, value: bytes | None) -> tuple[str, bool | None]:
         log.warning("unreadable customer change record (%s): %r", error, key[:200])
         return "", None
     consent = after.get("marketing_consent") if isinstance(after, dict) else None
-    return user_key(account, None) or "", consent if isinstance(consent, bool) else None
+    if after is not None and not isinstance(consent, bool):
+        # merge_customers dead-letters the change and the profile keeps its consent: so here
+        log.warning("customer change without a boolean marketing_consent (%r) skipped: %r",
+                    consent, key[:200])
+        return "", None
+    return user_key(account, None) or "", consent
 
 
 class ConsentReplica:

@@ -156,3 +156,57 @@ def test_customer_changes_reach_the_api_and_a_delete_erases_the_customer(merging
     everything = sorted(1000 * x for xs in latencies.values() for x in xs)
     print(f"all {len(everything)} changes: p50={statistics.median(everything):.0f} ms "
           f"p99={everything[min(len(everything) - 1, round(0.99 * (len(everything) - 1)))]:.0f} ms")
+
+
+def test_an_added_column_flows_through_and_bad_changes_are_dead_lettered(merging, isolated,
+                                                                        api):
+    """Issue 17 items 4-5 on the running job: a column added to ``customers`` reaches the
+    profile's account record, with no restart; a value out of the contract and a column whose
+    type changed are dead-lettered naming the column, and the job goes on."""
+    s, key = merging, "cdc-evolving"
+    committed = execute(s, INSERT, {"key": key})
+    visible(api, "the customer", lambda get: windowed(get, key).get("crm_tier") == "gold",
+            committed)
+    job = flink_jobs.active_job(s, f"merge_customers_{isolated.uid}")
+    running_since_ms = time.time() * 1000
+
+    execute(s, "ALTER TABLE customers ADD COLUMN loyalty_points integer", {})
+    committed = execute(s, "UPDATE customers SET loyalty_points = 120, updated_at = now() "
+                           "WHERE account_id = %(key)s", {"key": key})
+    added_s = visible(api, "the added column", lambda get: (
+        windowed(get, key).get("crm_record") or {}).get("loyalty_points") == 120, committed)
+    print(f"\na column added while running: visible through the API {1000 * added_s:.0f} ms "
+          "after the change that set it")
+
+    execute(s, "ALTER TABLE customers DROP CONSTRAINT customers_tier_check", {})
+    execute(s, "UPDATE customers SET tier = 'diamond' WHERE account_id = %(key)s", {"key": key})
+    execute(s, "ALTER TABLE customers DROP CONSTRAINT customers_birth_year_check", {})
+    execute(s, "ALTER TABLE customers ALTER COLUMN birth_year TYPE text", {})
+    execute(s, "UPDATE customers SET tier = 'gold', birth_year = 'unknown' "
+               "WHERE account_id = %(key)s", {"key": key})
+    committed = execute(s, "UPDATE customers SET tier = 'silver', birth_year = '1990' "
+                           "WHERE account_id = %(key)s", {"key": key})
+    visible(api, "the valid change after the bad ones", lambda get: (
+        windowed(get, key).get("crm_tier"), windowed(get, key).get("crm_birth_year"))
+        == ("silver", 1990), committed)
+
+    # a dead letter goes through a Python operator (its bundle: up to a second), the valid
+    # change does not
+    deadline, letters = time.monotonic() + VISIBLE_TIMEOUT_S, []
+    while len(letters) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        letters = [json.loads(m.value()) for batch in read_to_end(s, s.topic_events_deadletter)
+                   for m in batch]
+    assert [(d["reason"]["code"], d["reason"]["field"], d["reason"]["rule"], d["reason"]["message"])
+            for d in letters] == [
+        ("invalid_change", "/after/tier", "enum",
+         "customers change: 'diamond' is not one of standard, silver, gold, platinum"),
+        ("invalid_change", "/after/birth_year", "type",
+         "customers change: 'unknown' is not an integer")]
+    assert json.loads(letters[1]["payload"])["after"]["birth_year"] == "unknown"
+    # the job went on: the same job, and no failure since it merged the first change (a
+    # failure to get slots before it ran, on a busy cluster, is not the changes')
+    assert flink_jobs.active_job(s, job.name).job_id == job.job_id
+    failures = flink_jobs.rest_get(s, f"/jobs/{job.job_id}/exceptions")["exceptionHistory"][
+        "entries"]
+    assert [f["exceptionName"] for f in failures if f["timestamp"] >= running_since_ms] == []

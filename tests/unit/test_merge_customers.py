@@ -45,16 +45,24 @@ def merged(tmp_path_factory):
     customers = [change("r", None, customer("u-1", True), 0),
                  change("c", None, customer("u-2", True, "silver"), 1),
                  change("u", None, customer("u-1", False), 2),
-                 change("d", {"account_id": "u-2"}, None, 3)]
+                 change("d", {"account_id": "u-2"}, None, 3),
+                 # a column added to the table while the job runs
+                 change("c", None, {**customer("u-3", True), "loyalty_points": 120}, 5),
+                 # bad changes: a type changed, a value out of the contract, not JSON
+                 change("u", None, {**customer("u-1", True), "birth_year": "unknown"}, 6),
+                 change("u", None, customer("u-3", True, "diamond"), 7),
+                 '{"op": "u", "after": ',
+                 change("u", None, {**customer("u-3", True), "marketing_consent": None}, 8)]
     orders = [change("r", None, order("o-1", "u-1", "placed"), 0),
               change("u", None, order("o-1", "u-1", "shipped"), 4),
               change("c", None, order("o-2", "u-2", "paid"), 1),
-              change("d", {"order_id": "o-2"}, None, 3)]
+              change("d", {"order_id": "o-2"}, None, 3),
+              change("c", None, {**order("o-3", "u-1", "paid"), "n_items": 0}, 9)]
     io = FileIO(tmp_path_factory.mktemp("merge_customers"), events=[],
                 changes={"cdc.customers": customers, "cdc.orders": orders})
     env = local_environment()
     args = ["--customers-topic", "cdc.customers", "--orders-topic", "cdc.orders",
-            "--live-profiles-topic", "profiles.live"]
+            "--live-profiles-topic", "profiles.live", "--deadletter-topic", "events.deadletter"]
     merge_customers.build(env, merge_customers.parse_args(io.arguments(
         merge_customers.JOB_NAME, *args)), io)
     env.execute(merge_customers.JOB_NAME)
@@ -64,14 +72,39 @@ def merged(tmp_path_factory):
 def test_customer_changes_become_the_profiles_static_attributes(merged):
     rows = merged.rows("cassandra_profiles_attributes")
     assert [(r["user_key"], r["marketing_consent"]) for r in rows] == [
-        ("u-1", True), ("u-2", True), ("u-1", False)]
+        ("u-1", True), ("u-2", True), ("u-1", False), ("u-3", True)]
     assert list(rows[0]) == [*TABLES["profiles"].columns_for("merge_customers"), "written_at_us"]
     assert rows[0]["crm_tier"] == "gold" and rows[0]["crm_country"] == "DE"
     assert rows[0]["crm_gender"] is None and rows[0]["crm_birth_year"] == 1980
     assert rows[0]["crm_updated_at"].startswith("2025-12-31T23:59:59.123")
     assert rows[2]["consent_updated_at"] is None
     # written at the change's commit time: the later change wins whatever the sinks' order
-    assert [r["written_at_us"] for r in rows] == [T0_US, T0_US + 1000, T0_US + 2000]
+    assert [r["written_at_us"] for r in rows] == [T0_US, T0_US + 1000, T0_US + 2000,
+                                                  T0_US + 5000]
+
+
+def test_the_account_record_carries_every_column_added_ones_included(merged):
+    records = {r["user_key"]: json.loads(r["crm_record"])
+               for r in merged.rows("cassandra_profiles_attributes")}
+    assert records["u-3"]["loyalty_points"] == 120
+    assert records["u-1"] == customer("u-1", False)
+
+
+def test_changes_that_break_the_contract_are_dead_lettered_naming_the_column(merged):
+    letters = [json.loads(r) for r in merged.rows("events.deadletter")]
+    [order_letter] = [d for d in letters if d["reason"]["message"].startswith("orders")]
+    assert order_letter["reason"]["message"] == "orders change: '0' is below the minimum 1"
+    letters.remove(order_letter)
+    assert [(d["reason"]["code"], d["reason"]["field"], d["reason"]["rule"]) for d in letters] \
+        == [("invalid_change", "/after/birth_year", "type"), ("invalid_change", "/after/tier", "enum"),
+            ("invalid_change", "", "format"),
+            ("invalid_change", "/after/marketing_consent", "required")]
+    assert letters[0]["reason"]["message"] == "customers change: 'unknown' is not an integer"
+    assert letters[1]["reason"]["message"] == \
+        "customers change: 'diamond' is not one of standard, silver, gold, platinum"
+    assert letters[2]["payload"] == '{"op": "u", "after": '
+    assert json.loads(letters[0]["payload"])["after"]["birth_year"] == "unknown"
+    assert letters[0]["received_at"] == "2026-01-01T00:00:00.006Z"
 
 
 def test_orders_become_the_purchase_history(merged):

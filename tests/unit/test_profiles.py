@@ -66,7 +66,7 @@ def test_profile_row_fills_every_column_the_job_writes():
     wanted = set(PROFILES.columns_for("build_profiles")) - from_ms - {"updated_at"}
     assert wanted <= set(row), wanted - set(row)
     assert {f"{c}_ms" for c in from_ms} <= set(row)
-    assert row["profile_version"] == PROFILE_VERSION == PROFILES.layout_version == 3
+    assert row["profile_version"] == PROFILE_VERSION == PROFILES.layout_version == 4
 
 
 @pytest.mark.parametrize("text, expected", [(None, []), ("", []),

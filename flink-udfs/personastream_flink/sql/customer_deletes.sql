@@ -2,6 +2,6 @@
 -- when the delete was committed (epoch ms).
 SELECT
     {{user_key}} AS user_key,
-    `source`.`ts_us` / 1000 AS deleted_at_ms
+    ts_us / 1000 AS deleted_at_ms
 FROM customer_changes
-WHERE `op` = 'd' AND {{user_key}} IS NOT NULL
+WHERE op = 'd' AND violations = ''
