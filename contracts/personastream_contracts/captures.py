@@ -1,7 +1,7 @@
 """What the pipeline takes from a captured change of the operational database: per table, the
 columns it types and their rules (:data:`CUSTOMERS`, :data:`ORDERS`), and the Flink SQL that
-reads, types and checks a change (the ``merge_customers`` job reads each Debezium envelope as
-text, ``change``).
+types and checks a change (the ``merge_customers`` job reads each Debezium envelope with its
+row images as maps of text, ``before`` and ``after``, and its ``source`` likewise).
 
 A change that breaks a rule (a value outside the contract, or of another type after an
 ``ALTER COLUMN ... TYPE``) is dead-lettered with reason ``invalid_change``, naming the column
@@ -16,7 +16,7 @@ failed check yields ``field<US>rule<US>message`` and a change's failures are joi
 >>> [c.name for c in CUSTOMERS.columns][:3], CUSTOMERS.key
 (['tier', 'birth_year', 'gender'], 'account_id')
 >>> print(typed_sql(CUSTOMERS.column("birth_year")))
-TRY_CAST(JSON_VALUE(`change`, '$.after.birth_year') AS INT)
+TRY_CAST(`after`['birth_year'] AS INT)
 >>> violations(f"/after/tier{US}enum{US}'diamond' is not one of ...")
 [{'code': 'invalid_change', 'rule': 'enum', 'field': '/after/tier', 'message': \
 "customers change: 'diamond' is not one of ..."}]
@@ -76,13 +76,13 @@ class Capture:
 
     def user_sql(self, image: str = "after") -> str:
         """The text of the ``user`` column in the change's ``after`` or ``before``."""
-        return value_sql(f"$.{image}.{self.user}")
+        return value_sql(image, self.user)
 
     def columns_sql(self) -> str:
         """The typed columns as a select list, ``<typed> AS <target>``, in order.
 
         >>> print(ORDERS.columns_sql().splitlines()[0])
-        JSON_VALUE(`change`, '$.after.order_id') AS order_id,
+        `after`['order_id'] AS order_id,
         """
         return ",\n    ".join(f"{typed_sql(c)} AS {c.target}" for c in self.columns)
 
@@ -112,13 +112,14 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def value_sql(path: str) -> str:
-    """The text at JSON ``path`` of the change (a number or boolean as its JSON text)."""
-    return f"JSON_VALUE(`change`, {_literal(path)})"
+def value_sql(image: str, name: str) -> str:
+    """The text of field ``name`` of the change's map ``image`` (``after``, ``before`` or
+    ``source``; a number or boolean as its JSON text)."""
+    return f"`{image}`[{_literal(name)}]"
 
 
 def text_sql(column: Column) -> str:
-    return value_sql(f"$.after.{column.name}")
+    return value_sql("after", column.name)
 
 
 def typed_sql(column: Column) -> str:
@@ -163,30 +164,26 @@ def _checks(column: Column) -> list[tuple[str, str]]:
 
 
 def violations_sql(capture: Capture) -> str:
-    """The failures of a change (``''``: none): text that is not JSON, no or an unknown op, no
-    key or commit time, and, for an upsert, each rule of each typed column that it breaks."""
-    op = value_sql("$.op")
-    key = f"COALESCE({value_sql(f'$.after.{capture.key}')}, " \
-          f"{value_sql(f'$.before.{capture.key}')})"
-    envelope = [
-        (f"{op} IS NULL", _failure("/op", "required", _literal("op is required"))),
-        (f"{op} NOT IN ({', '.join(map(_literal, OPS))})", _failure(
-            "/op", "enum", _quoted(op, f"is not one of {', '.join(OPS)}"))),
+    """The failures of a change (``''``: none): no or an unknown op, no key or commit time,
+    and, for an upsert, each rule of each typed column that it breaks."""
+    key = f"COALESCE({value_sql('after', capture.key)}, {value_sql('before', capture.key)})"
+    upsert = f"`op` IN ({', '.join(map(_literal, UPSERTS))})"
+    checks = [
+        ("`op` IS NULL", _failure("/op", "required", _literal("op is required"))),
+        (f"`op` NOT IN ({', '.join(map(_literal, OPS))})", _failure(
+            "/op", "enum", _quoted("`op`", f"is not one of {', '.join(OPS)}"))),
         (f"NULLIF({key}, '') IS NULL", _failure(f"/after/{capture.key}", "required", _literal(
             f"{capture.key} (the key) is required"))),
-        (f"TRY_CAST({value_sql('$.source.ts_us')} AS BIGINT) IS NULL", _failure(
+        (f"TRY_CAST({value_sql('source', 'ts_us')} AS BIGINT) IS NULL", _failure(
             "/source/ts_us", "required", _literal("the commit time source.ts_us is required")))]
-    upsert = f"{op} IN ({', '.join(map(_literal, UPSERTS))})"
     if capture.user != capture.key:
-        envelope.append((f"{upsert} AND NULLIF({capture.user_sql()}, '') IS NULL", _failure(
+        checks.append((f"{upsert} AND NULLIF({capture.user_sql()}, '') IS NULL", _failure(
             f"/after/{capture.user}", "required", _literal(
                 f"{capture.user} (the customer) is required"))))
-    parts = [f"CASE WHEN {condition} THEN {failure} END" for condition, failure in envelope]
-    parts += [f"CASE WHEN {upsert} AND {condition} THEN {failure} END"
-              for column in capture.columns for condition, failure in _checks(column)]
-    return (f"CASE WHEN NOT (`change` IS JSON OBJECT) THEN "
-            f"{_failure('', 'format', _literal('not a JSON object'))} "
-            f"ELSE CONCAT_WS({_literal(RS)}, {', '.join(parts)}) END")
+    checks += [(f"{upsert} AND {condition}", failure)
+               for column in capture.columns for condition, failure in _checks(column)]
+    return f"CONCAT_WS({_literal(RS)}, " + ", ".join(
+        f"CASE WHEN {condition} THEN {failure} END" for condition, failure in checks) + ")"
 
 
 def violations(text: str, table: str = "customers") -> list[dict]:

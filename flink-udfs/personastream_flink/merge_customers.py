@@ -2,23 +2,24 @@
 capture streams them (Debezium envelopes on ``topic_cdc_customers`` / ``topic_cdc_orders``),
 merged into the pipeline's customer tables.
 
-Each change is read as its text and typed and checked in SQL against its table's contract
-(:mod:`personastream_contracts.captures`), then routed by ``op``:
+Each change's row images are read as maps of text, typed and checked in SQL against the
+table's contract (:mod:`personastream_contracts.captures`), then routed by ``op``:
 
 - a customer read, inserted or updated: its account's attributes into the ``crm_*`` and
-  ``marketing_consent`` columns of its profile, and its whole row as JSON into ``crm_record``
-  (``profiles`` layout 4; rows of older layouts read those as null), the API's consent check
-  reads them. A column added to ``customers`` while the job runs is in ``crm_record`` from
+  ``marketing_consent`` columns of its profile, its whole row as JSON (values as text) into
+  ``crm_record`` (``profiles`` layout 4; rows of older layouts read those as null), the API's
+  consent check reads them. A column added to ``customers`` while the job runs is in ``crm_record`` from
   the next change of each account, with no restart;
 - an order read, inserted or updated: the order into its customer's purchase history
   (``orders_by_user``);
 - a customer deleted: erased as ``DELETE /v1/users/{key}`` erases it: an erasure request
   (``source`` "cdc") on ``topic_user_erasures`` (the jobs clear their state of the customer),
   its rows deleted from every table keyed by customer, a tombstone of its live profile;
-- a change that breaks the contract (a value out of its rules, a column whose type changed, a
-  record that is not JSON): a dead letter with reason ``invalid_change`` naming the column and
-  the rule, and the change's text; the profile keeps what it had, the job goes on. Only these
-  rows reach Python (to build the dead letter); a valid change is SQL throughout.
+- a change that breaks the contract (a value out of its rules, a column whose type changed, no
+  key or commit time): a dead letter with reason ``invalid_change`` naming the column and the
+  rule, with the change as the job read it; the profile keeps what it had, the job goes on.
+  Only these rows reach Python (to build the dead letter); a valid change is SQL throughout.
+  A record that is not a JSON object fails the job (Debezium's JSON converter writes none).
 
 Ordering. Upserts are written with the change's commit time as their Cassandra timestamp
 (``USING TIMESTAMP``), deletes with the time they run: the sinks run concurrently, and an
@@ -108,14 +109,17 @@ def _upserts(t_env: StreamTableEnvironment, table, output: Output):
         names, [*output.row_type.get_field_types(), Types.LONG()]))
 
 
-#: How the change tables read Debezium's records: each record's text, typed and checked in SQL
-#: (:mod:`personastream_contracts.captures`).
-CHANGE_FORMAT = {"format": "raw"}
+#: How the change tables read Debezium's JSON (``personastream_stack.cdc``: no inline schemas):
+#: a field a change lacks (a delete's ``after``) is null; a record that is not a JSON object
+#: fails the job.
+CHANGE_FORMAT = {"format": "json", "json.fail-on-missing-field": "false",
+                 "json.ignore-parse-errors": "false"}
 
 
 class ChangeDeadLetter(MapFunction):
-    """A change that breaks its table's contract, ``Row(change, ts_us, violations)``, as a dead
-    letter (JSON, reason ``invalid_change``), counted in metric ``invalid_changes``."""
+    """A change that breaks its table's contract, ``Row(op, before, after, ts_us,
+    violations)``, as a dead letter (JSON, reason ``invalid_change``), counted in metric
+    ``invalid_changes``."""
 
     def __init__(self, table: str):
         self.table = table
@@ -126,23 +130,26 @@ class ChangeDeadLetter(MapFunction):
 
     def map(self, value) -> str:
         self.invalid.inc()
-        return json.dumps(change_deadletter(self.table, value.change, value.ts_us,
-                                            value.violations), separators=(",", ":"))
+        change = {"op": value.op, "before": value.before, "after": value.after,
+                  "source": {"ts_us": value.ts_us}}
+        return json.dumps(change_deadletter(self.table, change, value.ts_us, value.violations),
+                          separators=(",", ":"))
 
 
-def change_deadletter(table: str, change: str, ts_us: int | None, failures: str) -> dict:
-    """The dead letter of a ``change`` of ``table`` committed at ``ts_us`` (its ``received_at``;
-    now if it has none) with :func:`~personastream_contracts.captures.violations_sql`'s
-    ``failures``.
+def change_deadletter(table: str, change: dict, ts_us: int | None, failures: str) -> dict:
+    """The dead letter of a ``change`` of ``table`` (as the job read it: values as text)
+    committed at ``ts_us`` (its ``received_at``; now if it has none) with
+    :func:`~personastream_contracts.captures.violations_sql`'s ``failures``.
 
     >>> from personastream_contracts.captures import US
-    >>> letter = change_deadletter("customers", '{"op":"u"}', 1_767_225_600_000_000,
+    >>> letter = change_deadletter("customers", {"op": "u"}, 1_767_225_600_000_000,
     ...                            f"/after/birth_year{US}type{US}'abc' is not an integer")
     >>> letter["reason"]["message"], letter["received_at"], letter["payload"]
     ("customers change: 'abc' is not an integer", '2026-01-01T00:00:00.000Z', '{"op":"u"}')
     """
     at_ms = ts_us // 1000 if ts_us is not None else int(time.time() * 1000)
-    return deadletters.deadletter(captures.violations(failures, table), payload=change,
+    return deadletters.deadletter(captures.violations(failures, table),
+                                  payload=json.dumps(change, separators=(",", ":")),
                                   received_at=iso_ms(at_ms))
 
 

@@ -174,7 +174,7 @@ def test_an_added_column_flows_through_and_bad_changes_are_dead_lettered(merging
     committed = execute(s, "UPDATE customers SET loyalty_points = 120, updated_at = now() "
                            "WHERE account_id = %(key)s", {"key": key})
     added_s = visible(api, "the added column", lambda get: (
-        windowed(get, key).get("crm_record") or {}).get("loyalty_points") == 120, committed)
+        windowed(get, key).get("crm_record") or {}).get("loyalty_points") == "120", committed)
     print(f"\na column added while running: visible through the API {1000 * added_s:.0f} ms "
           "after the change that set it")
 

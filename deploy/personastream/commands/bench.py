@@ -354,6 +354,31 @@ def bench_nab(settings, args: tuple[str, ...]) -> None:
     sys.exit(runner.main(argv, prog="personastream bench nab"))
 
 
+@bench_group.command("changes")
+@click.option("--changes", type=click.IntRange(min=2), default=100_000, show_default=True,
+              help="Debezium change records of sample customers to read.")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs of each reading, alternating.")
+@click.option("--json", "as_json", is_flag=True, help="The measurements as JSON.")
+def bench_changes(changes: int, repeat: int, as_json: bool) -> None:
+    """How fast merge_customers reads captured changes into profile attributes (each change's
+    text typed and checked in SQL against its table's contract) beside Flink's json format
+    with a typed schema (its reading before contracts), on the same records, in a local
+    PyFlink environment; no servers needed.
+
+    Example: personastream bench changes --changes 100000
+    """
+    import json
+
+    from personastream_bench import change_reading
+
+    result = change_reading.run(changes, repeat,
+                                progress=lambda message: click.echo(f"[bench] {message}", err=True))
+    command = _reproduce("bench", "changes", "--changes", str(changes), "--repeat", str(repeat))
+    click.echo(json.dumps({**result, "reproduce": command}) if as_json
+               else change_reading.report(result, command))
+
+
 @bench_group.command("cdc")
 @click.option("--customers", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Customers in the table the connector snapshots.")

@@ -4,4 +4,4 @@ SELECT
     {{user_key}} AS user_key,
     ts_us / 1000 AS deleted_at_ms
 FROM customer_changes
-WHERE op = 'd' AND violations = ''
+WHERE `op` = 'd' AND violations = ''

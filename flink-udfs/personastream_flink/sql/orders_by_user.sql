@@ -7,4 +7,4 @@ SELECT
     {{columns}},
     ts_us AS written_at_us
 FROM order_changes
-WHERE op IN ('r', 'c', 'u') AND violations = ''
+WHERE `op` IN ('r', 'c', 'u') AND violations = ''
