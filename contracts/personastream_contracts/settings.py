@@ -80,6 +80,9 @@ class Settings:
                                     "the API keeps its copy from it)")
     topic_user_erasures: str = _opt("users.erasures", "customers to forget (`DELETE /v1/users/"
                                     "{key}`): the jobs holding state about a customer clear it")
+    topic_offers: str = _opt("offers", "offers of promotions as evaluate_promotions writes them "
+                             "to offers_by_user (JSON, keyed by user_key; the API keeps the "
+                             "unexpired ones in memory from it)")
     topic_deadletters_replayed: str = _opt(
         "deadletters.replayed", "ledger of dead-letter replays (compacted, keyed by the "
         "letter's event_id, else its position): each replayed letter's latest outcome; "
@@ -157,7 +160,7 @@ class Settings:
     flink_taskmanagers: int = _opt(1, "TaskManagers of the local cluster (`stack up` starts "
                                       "missing ones and stops extra ones); each is a JVM with "
                                       "its own Python interpreter and GIL")
-    flink_task_slots: int = _opt(8, "task slots of each local TaskManager (a job takes one per "
+    flink_task_slots: int = _opt(12, "task slots of each local TaskManager (a job takes one per "
                                     "parallel subtask)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
     flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
@@ -175,6 +178,8 @@ class Settings:
     profiles_session_gap_s: int = _opt(1800, "inactivity that ends a session")
     profiles_recent_items: int = _opt(20, "items kept in a profile's recent_items")
     profiles_affinity_half_life_s: int = _opt(86_400, "half-life of category/brand affinities")
+    offers_ttl_s: int = _opt(3600, "how long an offer of a promotion stays active (the API shows "
+                             "it until then)")
     segments_clusterer: str = _opt("customer_segments", "model spec the segments job clusters with")
     segments_clusterer_version: str = _opt(
         "2-0-0", "its version at submit, until the model control topic places another (empty: "

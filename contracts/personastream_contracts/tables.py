@@ -11,7 +11,7 @@ created by the DDL, each later version is a migration adding its columns.
 >>> TABLES["profiles"].columns_for("assign_segments")
 ('user_key', 'segment_id', 'segment_distance', 'segment_model')
 >>> [t.name for t in user_tables()]
-['events_by_user', 'profiles', 'live_profiles', 'orders_by_user']
+['events_by_user', 'profiles', 'live_profiles', 'orders_by_user', 'offers_by_user']
 """
 from __future__ import annotations
 
@@ -243,6 +243,35 @@ ITEM_LATEST_TREND = Table(
     writers={"score_trends": None},
     migrations={2: "the model version whose detector scored the window (as in item_trends)"})
 
+OFFERS_BY_USER = Table(
+    "offers_by_user",
+    "Offers of promotions to a customer, upserted by evaluate_promotions within about a second "
+    "of the event (or abandoned-cart timer) that triggered them: offer_id is deterministic "
+    "(promotion version, customer, trigger), so a replay rewrites the same row; action holds the "
+    "rule's action (kind, text, link, code, percent_off, target, boost) as text; why the "
+    "evaluator's reasons, one line per check; expires_at when the API stops showing it; "
+    "trigger_received_at the triggering event's ingest time (null for a timer).",
+    _columns("user_key text, offer_id text, promotion text, promotion_version text, "
+             "priority int, action map<text, text>, item_id text, why text, "
+             "issued_at timestamp, expires_at timestamp, trigger_event_id text, "
+             "trigger_received_at timestamp"),
+    partition_key=("user_key",), clustering=(("offer_id", "ASC"),),
+    writers={"evaluate_promotions": None})
+
+EXPERIMENT_RESULTS = Table(
+    "experiment_results",
+    "Per experiment and variant, upserted by attribute_experiments as events arrive: exposed "
+    "customers (an impression under the experiment; the variant is the assignment hash's, "
+    "personastream_models.experiments), their impressions and clicks, and their add_to_carts, "
+    "purchases and revenue after their first exposure (customers: how many did each at least "
+    "once); updated_at is the job's wall clock when it wrote the row.",
+    _columns("experiment text, variant text, exposed_customers bigint, impressions bigint, "
+             "clicks bigint, clicking_customers bigint, add_to_carts bigint, "
+             "carting_customers bigint, purchases bigint, converted_customers bigint, "
+             "revenue double, updated_at timestamp"),
+    partition_key=("experiment",), clustering=(("variant", "ASC"),),
+    writers={"attribute_experiments": None})
+
 SCHEMA_MIGRATIONS = Table(
     "schema_migrations",
     "The layout migrations applied to this keyspace (personastream_contracts.cassandra.migrate).",
@@ -251,7 +280,7 @@ SCHEMA_MIGRATIONS = Table(
 
 TABLES = {t.name: t for t in (EVENTS_BY_USER, ITEM_TRENDS, PROFILES, LIVE_PROFILES,
                               ITEM_NEIGHBOURS, ITEM_LATEST_TREND, SCHEMA_MIGRATIONS,
-                              ORDERS_BY_USER)}
+                              ORDERS_BY_USER, OFFERS_BY_USER, EXPERIMENT_RESULTS)}
 """Every table, in creation order."""
 
 

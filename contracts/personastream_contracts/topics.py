@@ -4,7 +4,7 @@
 >>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
 >>> pipeline_topics(s)
 ['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live', \
-'deadletters.replayed', 'promotions.control', 'users.erasures']
+'deadletters.replayed', 'promotions.control', 'users.erasures', 'offers']
 >>> topic_config(s, s.topic_events_enriched)
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
@@ -22,7 +22,8 @@ def pipeline_topics(settings) -> list[str]:
     return [settings.topic_events_enriched, settings.topic_events_deadletter,
             settings.topic_trends_anomalies, settings.topic_models_control,
             settings.topic_live_profiles, settings.topic_deadletters_replayed,
-            settings.topic_promotions_control, settings.topic_user_erasures]
+            settings.topic_promotions_control, settings.topic_user_erasures,
+            settings.topic_offers]
 
 
 def cdc_topics(settings) -> list[str]:

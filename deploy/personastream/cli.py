@@ -13,6 +13,7 @@ from personastream.commands.bench import bench_group
 from personastream.commands.cdc import cdc_group
 from personastream.commands.deadletters import deadletters_group
 from personastream.commands.demo import demo
+from personastream.commands.experiments import experiments_group
 from personastream.commands.flows import flows_group
 from personastream.commands.jobs import jobs_group
 from personastream.commands.models import models_group
@@ -59,6 +60,7 @@ cli.add_command(bench_group)
 cli.add_command(profiles_group)
 cli.add_command(models_group)
 cli.add_command(promotions_group)
+cli.add_command(experiments_group)
 cli.add_command(deadletters_group)
 cli.add_command(cdc_group)
 cli.add_command(serve)

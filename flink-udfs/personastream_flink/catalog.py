@@ -8,4 +8,6 @@ JOBS = {
     "assign_segments": "personastream_flink.assign_segments",
     "live_activity": "personastream_flink.live_activity",
     "merge_customers": "personastream_flink.merge_customers",
+    "attribute_experiments": "personastream_flink.attribute_experiments",
+    "evaluate_promotions": "personastream_flink.evaluate_promotions",
 }

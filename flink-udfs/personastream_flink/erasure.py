@@ -4,7 +4,9 @@ An erasure request (:mod:`personastream_contracts.erasures`, on ``topic_user_era
 a job as a second input of its keyed customer function, keyed the same way (``user_key``): the
 function, a :class:`ForgetsErased`, clears every keyed state it names for that customer, so the
 customer's next event starts anew (the rows themselves are deleted by whoever erased the
-customer). ``live_activity``, ``build_profiles`` and ``assign_segments`` read it; the item
+customer). ``live_activity``, ``build_profiles``, ``assign_segments`` and
+``evaluate_promotions`` read it (the last with its events in one keyed stream, as it also
+follows broadcast state: a row flagged ``erased`` clears its states); the item
 neighbours of ``live_activity`` hold no customer and stay.
 
 Wiring a job (``key_of``: the customer of an input row)::

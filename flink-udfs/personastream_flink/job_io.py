@@ -11,6 +11,8 @@ An ``io`` gives:
   model placements;
 - ``erasures(env)``: the erasure requests (JSON strings) of the jobs that keep state about
   customers (:mod:`personastream_flink.erasure`);
+- ``promotions(env, t_env)``, ``anomalies(env)``: the promotion control records and the trends job's
+  flagged windows (JSON strings), broadcast in ``evaluate_promotions``;
 - ``write_rows(stream, output, name)``: upsert each row of ``stream`` into ``output``'s table
   (:class:`~personastream_flink.rows.Output`);
 - ``write_strings(stream, topic, name)``: publish each string of ``stream`` to ``topic``;
@@ -27,7 +29,7 @@ Also here: the per-minute user activity and the lateness rules the windowed jobs
 """
 from __future__ import annotations
 
-from pyflink.common import Duration, WatermarkStrategy
+from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsetsInitializer,
@@ -78,6 +80,28 @@ class KafkaCassandra:
         the topic's start), committed with each checkpoint as the events' are."""
         return self._strings(env, self.args.erasures_topic, "erasures",
                              _committed_else_earliest(), "kafka_user_erasures")
+
+    def promotions(self, env: StreamExecutionEnvironment,
+                   t_env: StreamTableEnvironment) -> DataStream:
+        """The promotions control topic from its start (compacted: each promotion's latest
+        state), as JSON strings, for ``evaluate_promotions``; a tombstone (a removed
+        promotion) as ``{"promotion": name, "removed": true}`` (SQL's raw format reads a null
+        value, where the string deserializer of :meth:`_strings` fails)."""
+        t_env.execute_sql(sql_template.render("promotions_control_source", fragments={
+            "options": sql_template.options({
+                "connector": "kafka", "topic": self.args.promotions_topic,
+                "properties.bootstrap.servers": self.args.bootstrap_servers,
+                "properties.group.id": f"{self.args.group_id}.promotions",
+                "scan.startup.mode": "earliest-offset"})}))
+        return t_env.to_data_stream(t_env.sql_query(
+            sql_template.render("promotions_control"))).map(
+                lambda row: row[0], output_type=Types.STRING())
+
+    def anomalies(self, env: StreamExecutionEnvironment) -> DataStream:
+        """The trends job's flagged windows (JSON strings) from the consumer group's offsets
+        (its first run: the topic's start), for ``evaluate_promotions``."""
+        return self._strings(env, self.args.anomalies_topic, "anomalies",
+                             _committed_else_earliest(), "kafka_trends_anomalies")
 
     def _strings(self, env: StreamExecutionEnvironment, topic: str, group_suffix: str,
                  starting_offsets: KafkaOffsetsInitializer, name: str) -> DataStream:

@@ -80,7 +80,8 @@ captured into
 
     def __init__(self, folder: Path, events: list[dict] | None = None,
                  placements: list[str] = (), events_path: Path | None = None,
-                 erasures: list[str] = (), changes: dict[str, list[dict | str]] | None = None):
+                 erasures: list[str] = (), changes: dict[str, list[dict | str]] | None = None,
+                 promotions: list[str] = (), anomalies: list[str] = ()):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.events_path = Path(events_path) if events_path else self.folder / "events.jsonl"
@@ -88,6 +89,7 @@ captured into
             self.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
         self.placements = list(placements)
         self.erasures_requested = list(erasures)
+        self.promotions_records, self.anomaly_records = list(promotions), list(anomalies)
         for topic, records in (changes or {}).items():  # change data capture, per topic
             (self.folder / f"{topic}.changes.jsonl").write_text(
                 "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
@@ -101,6 +103,12 @@ captured into
 
     def erasures(self, env: StreamExecutionEnvironment) -> DataStream:
         return env.from_collection(self.erasures_requested, type_info=Types.STRING())
+
+    def promotions(self, env: StreamExecutionEnvironment, t_env=None) -> DataStream:
+        return env.from_collection(self.promotions_records, type_info=Types.STRING())
+
+    def anomalies(self, env: StreamExecutionEnvironment) -> DataStream:
+        return env.from_collection(self.anomaly_records, type_info=Types.STRING())
 
     def changes_options(self, topic: str) -> dict[str, str]:
         """The change records given for ``topic`` (none: an empty file)."""

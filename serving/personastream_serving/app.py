@@ -47,10 +47,15 @@ from personastream_contracts import declared_jobs
 from personastream_contracts.identity import ANONYMOUS_PREFIX
 from personastream_contracts.identity import user_key as identity
 from personastream_models import specs
+from personastream_models.experiments import load_all as published_experiments
 from personastream_models.recommend import RANKING_VERSION, Item, Ranked, RankIndex, SharedParts
 from personastream_serving.catalogue import catalogue as sample_catalogue
 from personastream_serving.catalogue import display_name
+from personastream_serving.experiment_variants import Assigner
+from personastream_serving.experiment_variants import inputs as variant_inputs
 from personastream_serving.metrics import RequestMetrics, exposition
+from personastream_serving.offers import boosts as offer_boosts
+from personastream_serving.offers import public as public_offer
 from personastream_serving.ops_panels import dashboard
 from personastream_serving.profile_replica import TombstoneError
 from personastream_serving.store import LIVE_PROFILE_VERSION, CassandraStore, Store, Trend
@@ -77,7 +82,7 @@ class ItemOut(BaseModel):
 class Provenance(BaseModel):
     ranking_version: str
     trends_detector_version: str | None
-    profile: str  # "live" (the customer's live profile) or "none" (anonymous ranking)
+    profile: str  # "live" (live profile), "windowed" (daily_batch variant) or "none" (anonymous)
     profile_updated_at: str | None = None
     profile_events: int | None = None  # events folded into the live profile used
     profile_version: int | None = None  # layout version of the live profile used
@@ -91,8 +96,43 @@ class ItemsOut(BaseModel):
     provenance: Provenance
 
 
+class ExperimentOut(BaseModel):
+    """The experiment the answer was given under and the customer's variant of it."""
+
+    name: str
+    version: str
+    variant: str
+    ranking: str  # "live", "daily_batch" or "popularity"
+
+
+class OfferOut(BaseModel):
+    """An active offer of a promotion (``evaluate_promotions``): its action (banner, discount
+    or ranking boost, values as text) and why the rule fired, one line per check."""
+
+    offer_id: str
+    promotion: str
+    promotion_version: str
+    priority: int
+    action: dict[str, str]
+    item_id: str | None
+    why: list[str]
+    issued_at: str
+    expires_at: str
+
+
+class OffersOut(BaseModel):
+    user_key: str
+    offers: list[OfferOut]
+
+
 class Recommendations(ItemsOut):
     user_key: str | None
+    #: the customer's active offers (null if none): their ranking boosts are applied to the
+    #: items (score part ``promotion``); banners and discounts are for the page to show
+    offers: list[OfferOut] | None = None
+    #: the running recommendations experiment and the customer's (sticky) variant; null for an
+    #: anonymous request, a customer without marketing consent or no experiment running
+    experiment: ExperimentOut | None = None
 
 
 class ProfileOut(BaseModel):
@@ -221,18 +261,24 @@ class FastRecommendations:
         return await self.app(scope, receive, send)
 
 
-def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastAPI:
+def create_app(settings, open_store: Callable[[], Store] | None = None,
+               assigner: Assigner | None = None) -> FastAPI:
     """The API bound to ``settings``; its store is opened at startup by ``open_store``
-    (default: :class:`~personastream_serving.store.CassandraStore` of the settings)."""
+    (default: :class:`~personastream_serving.store.CassandraStore` of the settings); customers
+    are assigned to experiment variants by ``assigner`` (default: the published experiments,
+    each running between its start and end)."""
     products = sample_catalogue(settings.storefront_items)
     items = {p.item_id: p for p in products}
     index = RankIndex({p.item_id: Item(p.item_id, p.category, p.brand) for p in products})
+    categories = {p.item_id: p.category for p in products}
+    brands = {p.item_id: p.brand for p in products}
     described = {p.item_id: {"item_id": p.item_id, "name": display_name(p),
                               "category": p.category, "brand": p.brand, "price": p.price}
                  for p in products}
     state: dict = {}
     open_store = open_store or (lambda: CassandraStore(settings))
     detector_default = starting_detector(settings)
+    assigner = assigner or Assigner(published_experiments())
 
     async def read_shared(db: Store) -> Shared:
         (popularity, neighbours), trends = await asyncio.gather(
@@ -345,16 +391,36 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
             profile, updated = await db.live_profile(key) if key else (None, None)
             reason = None
         shared = state["shared"]
-        ranked = index.rank(shared.with_trend, profile=profile, neighbours=shared.neighbours,
-                            k=k, context_item=context_item, category=category,
+        # the customer's variant of the running experiment (none without consent)
+        assignment = assigner.assign(key) if reason is None else None
+        ranking = assignment.ranking if assignment else "live"
+        chosen = variant_inputs(
+            ranking, live=profile, windowed=await asyncio.to_thread(db.profile, key)
+            if ranking == "daily_batch" else None, with_trend=shared.with_trend,
+            popular_only=shared.popular_only, neighbours=shared.neighbours)
+        # the customer's active offers, in memory (no read); their boosts re-rank every item
+        offers = db.offers_in_memory(key) if key and reason is None else []
+        boosted = offer_boosts(offers, categories, brands) if offers else {}
+        ranked = index.rank(chosen.parts, profile=chosen.profile, neighbours=chosen.neighbours,
+                            k=len(items) if boosted else k, context_item=context_item,
+                            category=category,
                             exclude=set(profile.purchased) if profile and exclude_purchased
                             else set())
+        if boosted:
+            ranked = sorted((Ranked(r.item_id, r.score + boosted[r.item_id][0],
+                                    {**r.parts, "promotion": boosted[r.item_id][0]})
+                             if r.item_id in boosted else r for r in ranked),
+                            key=lambda r: -r.score)[:k]
+        live_used = chosen.profile_source == "live"
         return json_response({
+            "offers": [public_offer(o) for o in offers] if offers else None,
             "items": out(ranked),
-            "provenance": provenance("live" if profile else "none", updated,
-                                     LIVE_PROFILE_VERSION if profile else None,
-                                     profile.n_events if profile else None, reason),
-            "user_key": key})
+            "provenance": provenance(chosen.profile_source, updated if live_used else None,
+                                     LIVE_PROFILE_VERSION if live_used else None,
+                                     chosen.profile.n_events if chosen.profile else None,
+                                     reason),
+            "user_key": key,
+            "experiment": assignment.as_json() if assignment else None})
 
     app.add_middleware(FastRecommendations, route=next(
         r for r in app.routes if getattr(r, "endpoint", None) is recommendations))
@@ -376,6 +442,13 @@ def create_app(settings, open_store: Callable[[], Store] | None = None) -> FastA
                        "parts": {"views": float(t.views), "flagged": float(t.flagged)}}
                       for t in state["shared"].trending[:k]],
             "provenance": provenance()})
+
+    @app.get("/v1/users/{user_key}/offers", response_model=OffersOut, tags=["users"])
+    async def user_offers(user_key: Annotated[str, Path(min_length=1)]):
+        """The customer's active offers of promotions (not expired), highest priority first,
+        each with its action and why its rule fired."""
+        found = await state["store"].offers(user_key)
+        return json_response({"user_key": user_key, "offers": [public_offer(o) for o in found]})
 
     @app.get("/v1/users/{user_key}/profile", response_model=ProfileOut, tags=["users"])
     async def profile(user_key: Annotated[str, Path(min_length=1)]):

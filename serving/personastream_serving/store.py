@@ -7,7 +7,10 @@ on every event), from the worker's in-memory copy that follows the job's live pr
 server's event loop (the driver's ``execute_async``; no worker thread per request); beside it,
 a known user's marketing consent, from the worker's in-memory copy of the customers' change
 topic (:mod:`personastream_serving.consent`), else from ``profiles.marketing_consent``
-(written by ``merge_customers`` from the same changes). Shared by
+(written by ``merge_customers`` from the same changes); the customer's active offers of
+promotions, from the worker's in-memory copy of the offers topic
+(:mod:`personastream_serving.offers`; ``offers_by_user`` only for ``/v1/users/{key}/offers``
+while that copy is incomplete). Shared by
 all requests, re-read by the app every ``api_cache_s`` in the background: every item's recent
 views (popularity) and co-viewed neighbours (``item_neighbours``, one scan) and latest trend
 (``item_latest_trend``, written by ``score_trends``), each one partition or table of at most
@@ -27,6 +30,7 @@ from personastream_contracts.tables import (LATEST_TREND_BUCKET, TABLES, profile
                                             user_tables)
 from personastream_models.recommend import LiveProfile
 from personastream_serving.consent import ConsentReplica, consent_entry
+from personastream_serving.offers import OfferReplica, from_row, offer_entry
 from personastream_serving.profile_replica import (ProfileCache, ProfileFollower, TombstoneError,
                                                    live_profile, tombstone)
 
@@ -52,6 +56,13 @@ class Store(Protocol):
     async def marketing_consent(self, user_key: str) -> bool | None:
         """The customer's marketing consent as the operational database last said it (its
         profile's ``marketing_consent``, merged by ``merge_customers``), None if unknown."""
+
+    def offers_in_memory(self, user_key: str) -> list[dict]:
+        """The customer's active offers held in memory (no read: the request path of
+        recommendations), highest priority first."""
+
+    async def offers(self, user_key: str) -> list[dict]:
+        """The customer's active offers, from memory once complete, else read now."""
 
     def profile(self, user_key: str) -> dict | None:
         """The windowed profile (any layout version) in JSON types, or None."""
@@ -153,15 +164,24 @@ class CassandraStore:
                                                 self.consent, entry=consent_entry,
                                                 replay_s=None, what="marketing consents")
         self.consent_follower.start()
+        self._offer_columns = TABLES["offers_by_user"].column_names
+        self._offers = prepare(f"SELECT {', '.join(self._offer_columns)} FROM "
+                               f"{ks}.offers_by_user WHERE user_key = ?")
+        self.offer_replica = OfferReplica()
+        self.offers_follower = ProfileFollower(settings, settings.topic_offers,
+                                               self.offer_replica, entry=offer_entry,
+                                               replay_s=settings.offers_ttl_s, what="offers")
+        self.offers_follower.start()
 
     def close(self) -> None:
-        for follower in (self.follower, self.consent_follower):
+        for follower in (self.follower, self.consent_follower, self.offers_follower):
             if follower is not None:
                 follower.stop()
         self.cluster.shutdown()
 
     def problems(self) -> list[str]:
-        return [f.problem for f in (self.follower, self.consent_follower) if f and f.problem]
+        return [f.problem for f in (self.follower, self.consent_follower, self.offers_follower)
+                if f and f.problem]
 
     def _rows(self, statement, params: list) -> asyncio.Future:
         """The rows of one prepared statement as a future of the running event loop (its first
@@ -211,6 +231,17 @@ class CassandraStore:
         rows = await self._rows(self._consent, [user_key])
         return rows[0][0] if rows else None
 
+    def offers_in_memory(self, user_key: str) -> list[dict]:
+        return self.offer_replica.active(user_key)
+
+    async def offers(self, user_key: str) -> list[dict]:
+        if self.offers_follower.caught_up:
+            return self.offer_replica.active(user_key)
+        replica = OfferReplica()
+        for row in await self._rows(self._offers, [user_key]):  # a few rows per customer
+            replica.changed(user_key, from_row(dict(zip(self._offer_columns, row))))
+        return replica.active(user_key)
+
     def profile(self, user_key: str) -> dict | None:
         row = self.cql.execute(self._profile, [user_key]).one()
         return None if row is None else {k: _plain(v)
@@ -246,6 +277,7 @@ class CassandraStore:
         for statement in self._erase.values():
             self.cql.execute(statement, [user_key])
         self.cache.changed(user_key, None)
+        self.offer_replica.forget(user_key)
         tombstone(self.settings, self.settings.topic_live_profiles, user_key)
         return held
 

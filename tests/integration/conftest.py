@@ -276,7 +276,7 @@ def deadletters():
 class ApiServer:
     """The personalization API of a test's settings, served by uvicorn in a thread."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, **app_options):
         import threading
 
         import uvicorn
@@ -285,7 +285,8 @@ class ApiServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings, **app_options),
+                                                    host="127.0.0.1",
                                                     port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -310,6 +311,21 @@ def api(api_settings):
     server = ApiServer(api_settings)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def api_with(api_settings):
+    """Start the API of the test's settings with ``create_app`` options (e.g. an experiment
+    assigner); each is stopped after the test."""
+    servers = []
+
+    def start(**app_options) -> ApiServer:
+        servers.append(ApiServer(api_settings, **app_options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from personastream_contracts.tables import user_tables
 from personastream_models.recommend import RANKING_VERSION, LiveProfile, rank
 from personastream_serving.app import ItemOut, ItemsOut, Provenance, Recommendations, create_app
 from personastream_serving.catalogue import catalogue, display_name
+from personastream_serving.experiment_variants import Assigner
 from personastream_serving.store import LIVE_PROFILE_VERSION, Trend
 from personastream_stack import alerting, api_daemon, ops_summary
 from personastream_stack.errors import StackError
@@ -56,6 +57,12 @@ class MemoryStore:
 
     async def marketing_consent(self, user_key):
         return self.consent.get(user_key)
+
+    def offers_in_memory(self, user_key):
+        return getattr(self, "offered", {}).get(user_key, [])
+
+    async def offers(self, user_key):
+        return self.offers_in_memory(user_key)
 
     def profile(self, user_key):
         return self.windowed.get(user_key)
@@ -323,11 +330,48 @@ def test_answers_are_those_of_the_previous_request_path(seed):
         if rng.random() < 0.3:
             params["exclude_purchased"] = False
         requests.append(("/v1/recommendations", params))
-    with TestClient(create_app(settings, lambda: store)) as client:
+    # no experiment running: every customer gets the live ranking, as before experiments
+    with TestClient(create_app(settings, lambda: store, Assigner([]))) as client:
         for path, params in requests:
             answer = client.get(path, params=params)
             assert answer.status_code == 200, answer.text
             assert answer.json() == previous_answers(store, path, params), (path, params)
+
+
+def test_each_customer_is_ranked_and_labelled_by_its_experiment_variant():
+    """Under ranking_live_vs_batch (running on 2027-01-01): live customers get the live ranking,
+    popularity ones the ranking without profile, co-views or trends; each answer names the
+    experiment and the customer's variant, the same on every request."""
+    from personastream_contracts.formats import epoch_ms
+    from personastream_models import experiments
+
+    store = RandomStore(5)
+    exp = experiments.load("ranking_live_vs_batch")
+    assigner = Assigner([exp], clock_ms=lambda: epoch_ms("2027-01-01T00:00:00Z"))
+    settings = resolve(environ={"HOME": "/home/t"})
+    seen = collections.Counter()
+    with TestClient(create_app(settings, lambda: store, assigner)) as client:
+        anonymous = client.get("/v1/recommendations", params={"k": 10}).json()
+        assert anonymous["experiment"] is None
+        for user in store.live:
+            answer = client.get("/v1/recommendations", params={"user": user, "k": 10}).json()
+            variant = experiments.assign(exp, user)
+            assert answer["experiment"] == {"name": exp.name, "version": exp.version,
+                                            "variant": variant.name, "ranking": variant.ranking}
+            assert client.get("/v1/recommendations",
+                              params={"user": user, "k": 10}).json() == answer
+            seen[variant.ranking] += 1
+            if variant.ranking == "live":
+                assert answer["provenance"]["profile"] == "live"
+                assert answer == {**previous_answers(store, "/v1/recommendations",
+                                                     {"user": user, "k": 10}),
+                                  "experiment": answer["experiment"]}
+            elif variant.ranking == "popularity":
+                assert answer["provenance"]["profile"] == "none"
+                reference = rank({i.item_id: i for i in ITEMS}, popularity=store.views, k=10,
+                                 exclude=set(store.live[user].purchased))
+                assert [i["item_id"] for i in answer["items"]] == [r.item_id for r in reference]
+    assert seen["live"] and seen["popularity"] and seen["daily_batch"]
 
 
 @pytest.mark.parametrize("query", [

@@ -39,7 +39,8 @@ def test_every_schema_file_is_loaded():
     files = {(p.parent.name, p.stem) for p in SCHEMA_DIR.glob("*/*.json")}
     assert set(SCHEMAS) == files
     assert {name for name, _ in EVENT_SCHEMAS} == {
-        "page_view", "product_view", "add_to_cart", "purchase", "search", "customer_update"}
+        "page_view", "product_view", "add_to_cart", "purchase", "search", "customer_update",
+        "impression", "click"}
 
 
 @pytest.mark.parametrize("key", EVENT_SCHEMAS, ids="/".join)

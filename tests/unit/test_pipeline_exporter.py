@@ -60,7 +60,8 @@ def test_accepted_events_are_counted_by_their_known_type(enrich, registry, metri
     assert observe_all(ENRICHED, [orjson.dumps(e) for e in events], metrics) == [None] * 6
     counts = series(registry, "personastream_events_accepted_total")
     assert counts == {(("event_type", t),): 0.0 for t in
-                      ("add_to_cart", "customer_update", "page_view", "purchase")} | {
+                      ("add_to_cart", "click", "customer_update", "impression", "page_view",
+                       "purchase")} | {
         (("event_type", "product_view"),): 3.0, (("event_type", "search"),): 2.0,
         (("event_type", "other"),): 1.0}
 

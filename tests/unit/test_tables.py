@@ -69,4 +69,4 @@ def test_a_table_with_an_unknown_key_or_type_is_refused():
 
 def test_erase_covers_every_table_keyed_by_customer():
     assert {t.name for t in user_tables()} == {"events_by_user", "profiles", "live_profiles",
-                                                "orders_by_user"}
+                                                "orders_by_user", "offers_by_user"}

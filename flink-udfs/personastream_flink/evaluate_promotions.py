@@ -1,0 +1,309 @@
+"""Job ``evaluate_promotions``: active promotion rules evaluated on every event, offers within a
+second.
+
+Enriched events and erasure requests are read as one stream keyed by the customer (Flink SQL
+``sql/promotion_events.sql``; no windows, no watermark). The promotions control topic
+(``personastream promotions activate | pause``) and the trends job's flagged windows
+(``trends.anomalies``) are broadcast to every task, kept in broadcast state (checkpointed), so
+an activation or pause reaches the running job without a restart. Per customer, keyed state
+holds :class:`~personastream_models.promotion_offers.CustomerFacts` (live affinities by the
+same fold as ``live_activity``, sessions for new vs returning, the open cart, the offers made
+per promotion for its frequency cap); an ``add_to_cart`` registers a processing-time timer per
+abandoned-cart rule's ``after_minutes``, and the timer evaluates the rules again with the cart
+idle. The highest-priority rule that fires and is under the customer's cap becomes a candidate;
+candidates are keyed by promotion version, whose keyed ledger grants them within its budget and
+per-promotion cap (one task holds a promotion's ledger, so both are exact at any parallelism;
+offers are rare next to events, so that task is not a hot spot). Granted offers are upserted into
+``offers_by_user`` and published to ``topic_offers`` (JSON, keyed by ``user_key``), each with a
+deterministic ``offer_id`` (promotion version, customer, trigger), so a replay from a
+checkpoint writes the same rows.
+
+Why these sources of facts: affinities are folded here from the events this job reads anyway
+(the profile that includes the triggering event, with no second Kafka source nor a race with
+``live_activity``'s topic), the trends from their topic of flagged windows (only those are
+published; a flag holds until the item's next window can have been scored). Segments are not
+followed (``assign_segments`` writes only Cassandra): a ``segment`` condition is "unknown" and
+does not hold. A customer's cap counts candidates, so an offer refused by the promotion's
+budget still counts against the customer's cap (the budget is then spent anyway).
+
+Topology (parallelism from settings)::
+
+    kafka events_enriched + users.erasures (SQL, one stream) -> key_by user_key
+      -> connect broadcast(promotions.control + trends.anomalies) -> decide_offers
+         (+ timers: abandoned carts)
+      -> key_by promotion version -> grant_offers -> cassandra_offers_by_user
+                                                  -> kafka_offers (keyed by user_key)
+
+Submit with ``personastream jobs submit evaluate_promotions``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from pyflink.common import Row, Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from personastream_contracts.identity import user_key_sql
+from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.event_table import TIME_COLUMNS
+from personastream_flink.live_activity import low_latency
+from personastream_flink.rows import Output
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "evaluate_promotions"
+OFFERS = Output("offers_by_user", JOB_NAME)
+#: Broadcast state: ``promotion:<name>`` -> control record, ``trend:<item>`` -> flagged window.
+SIDE = MapStateDescriptor("promotions_and_trends", Types.STRING(), Types.STRING())
+PROMOTION, TREND = "promotion:", "trend:"
+#: A candidate offer: the promotion version's ledger limits, and the offer (a dict).
+CANDIDATE_FIELDS = ["promotion_key", "budget", "cap_max", "cap_window_s", "offer"]
+CANDIDATE_TYPE = Types.ROW_NAMED(CANDIDATE_FIELDS, [
+    Types.STRING(), Types.LONG(), Types.LONG(), Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
+KEYED_RECORD_TYPE = Types.ROW_NAMED(["key", "value"], [Types.STRING(), Types.STRING()])
+
+
+def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
+    return [*job_args.arguments(settings, jars, job_name),
+            "--promotions-topic", settings.topic_promotions_control,
+            "--anomalies-topic", settings.topic_trends_anomalies,
+            "--offers-topic", settings.topic_offers,
+            "--offers-ttl-s", str(settings.offers_ttl_s),
+            "--window-s", str(settings.trends_window_s),
+            "--session-gap-s", str(settings.profiles_session_gap_s),
+            "--recent-items", str(settings.profiles_recent_items),
+            "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
+
+
+def parse_args(argv: list[str]):
+    p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--promotions-topic", required=True, help="promotion states (compacted)")
+    p.add_argument("--anomalies-topic", required=True, help="flagged windows of score_trends")
+    p.add_argument("--offers-topic", required=True)
+    p.add_argument("--offers-ttl-s", type=int, required=True)
+    p.add_argument("--window-s", type=int, required=True, help="the trends job's window")
+    p.add_argument("--session-gap-s", type=int, required=True)
+    p.add_argument("--recent-items", type=int, required=True)
+    p.add_argument("--affinity-half-life-s", type=int, required=True)
+    return p.parse_args(argv)
+
+
+# -- plain Python ---------------------------------------------------------------------------
+
+def event_of(row) -> dict:
+    """The enriched event as the evaluator reads it, from a ``promotion_events`` row."""
+    return {"event_id": row.event_id, "event_type": row.event_type, "item_id": row.item_id,
+            "category": row.category, "brand": row.brand, "quantity": row.quantity,
+            "client_ts_ms": int(row.event_ms), "geo": {"country": row.country},
+            "device": {"type": row.device_type}, "items": None}
+
+
+def _utc(ms: int | None) -> dt.datetime | None:
+    return None if ms is None else \
+        dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None)
+
+
+def table_row(offer: dict) -> dict:
+    """An offer (:func:`~personastream_models.promotion_offers.offer_row`) as its
+    ``offers_by_user`` row (times as naive UTC datetimes)."""
+    return {**offer, "issued_at": _utc(offer["issued_ms"]),
+            "expires_at": _utc(offer["expires_ms"]),
+            "trigger_received_at": _utc(offer["trigger_received_ms"])}
+
+
+def offer_record(row) -> Row:
+    """The ``topic_offers`` record of an ``offers_by_user`` row: ``(user_key, JSON)``, times
+    as epoch ms (the API's :mod:`~personastream_serving.offers` reads it)."""
+    d = row.as_dict()
+    value = {**{k: v for k, v in d.items() if not isinstance(v, dt.datetime)},
+             **{k.replace("_at", "_ms"): int(v.replace(tzinfo=dt.timezone.utc).timestamp()
+                                             * 1000)
+                for k, v in d.items() if isinstance(v, dt.datetime)}}
+    out = Row(d["user_key"], json.dumps(value, separators=(",", ":")))
+    out.set_field_names(["key", "value"])
+    return out
+
+
+# -- Flink functions ------------------------------------------------------------------------
+
+class DecideOffers(KeyedBroadcastProcessFunction):
+    """Per customer: fold each event into its facts, evaluate the active rules, emit the
+    chosen candidate; an erasure request (``erased``) clears the customer's facts (the pattern
+    of :class:`~personastream_flink.erasure.ForgetsErased`, here in one input because the
+    function also follows broadcast state)."""
+
+    def __init__(self, args):
+        self.ttl_s, self.window_s = args.offers_ttl_s, args.window_s
+        self.session_gap_s, self.recent_items = args.session_gap_s, args.recent_items
+        self.half_life_s = args.affinity_half_life_s
+        self.facts = None
+        self._rules, self._trends, self._loaded = {}, {}, False
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.facts = runtime_context.get_state(
+            ValueStateDescriptor("customer_facts", Types.PICKLED_BYTE_ARRAY()))
+
+    def customer_states(self) -> list:
+        return [self.facts]
+
+    # broadcast: promotions and trends, parsed once into per-task caches
+    def _take(self, key: str, record: str) -> bool:
+        from personastream_models.promotion_offers import trend_entry
+        from personastream_models.promotion_rules import RuleError
+        from personastream_models.promotion_state import PromotionStateError, control_promotion
+
+        if key.startswith(PROMOTION):
+            try:
+                state, rule = control_promotion(record)
+            except (PromotionStateError, RuleError) as error:  # must not stop the job
+                log.error("ignored promotion control record: %s", error)
+                return False
+            if rule is None:
+                self._rules.pop(state.name, None)
+            else:
+                self._rules[state.name] = rule
+            return True
+        entry = trend_entry(record)
+        if entry is None:
+            return False
+        item, trend = entry
+        if trend["window_end_ms"] < self._trends.get(item, {}).get("window_end_ms", 0):
+            return False  # an older window than the one kept
+        self._trends[item] = trend
+        return True
+
+    def _load(self, ctx) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for key, record in ctx.get_broadcast_state(SIDE).items():
+                self._take(key, record)
+
+    def process_broadcast_element(self, value: str, ctx):
+        self._load(ctx)
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            log.error("ignored a record that is not JSON: %r", value[:200])
+            return
+        key = f"{PROMOTION}{doc.get('promotion')}" if isinstance(doc, dict) and \
+            "promotion" in doc else f"{TREND}{doc.get('item_id') if isinstance(doc, dict) else ''}"
+        if key.startswith(PROMOTION) and doc.get("removed"):  # the promotion's tombstone
+            self._rules.pop(doc["promotion"], None)
+            ctx.get_broadcast_state(SIDE).remove(key)
+        elif self._take(key, value):
+            ctx.get_broadcast_state(SIDE).put(key, value)
+
+    def process_element(self, value, ctx):
+        from personastream_models.promotion_offers import cart_rules_after_ms, observe
+
+        if value.erased:
+            for state in self.customer_states():
+                state.clear()
+            return
+        self._load(ctx)
+        event = event_of(value)
+        facts = observe(self.facts.value(), event, session_gap_s=self.session_gap_s,
+                        half_life_s=self.half_life_s, recent_items=self.recent_items)
+        if event["event_type"] == "add_to_cart":
+            for after_ms in cart_rules_after_ms(self._rules.values()):
+                ctx.timer_service().register_processing_time_timer(
+                    facts.cart_updated_ms + after_ms)
+        yield from self._decide(facts, event, ctx.get_current_key(), value.event_id,
+                                value.event_id, int(value.received_ms) or None)
+
+    def on_timer(self, timestamp: int, ctx):
+        from personastream_models.promotion_offers import timer_event
+
+        facts = self.facts.value()
+        if facts is None or not facts.cart:
+            return
+        yield from self._decide(facts, timer_event(facts, timestamp), ctx.get_current_key(),
+                                f"cart@{facts.cart_updated_ms}", None, None, now_ms=timestamp)
+
+    def _decide(self, facts, event, user_key, trigger, event_id, received_ms, now_ms=None):
+        from personastream_models.promotion_offers import decide, facts_context, offer_row, offered
+
+        context = facts_context(facts, event, trends=self._trends, window_s=self.window_s,
+                                now_ms=now_ms)
+        decision = decide(self._rules.values(), context, facts) if self._rules else None
+        if decision is not None:
+            facts = offered(facts, decision.rule, context["now_ms"])
+        self.facts.update(facts)
+        if decision is None:
+            return
+        rule, caps = decision.rule, decision.rule.content.get("frequency_caps") or {}
+        per_promotion = caps.get("per_promotion") or {}
+        candidate = Row(rule.key, int(rule.content["budget"]["max_offers"]),
+                        per_promotion.get("max_offers"), per_promotion.get("window_s", 0),
+                        offer_row(decision, user_key, trigger, context, self.ttl_s, event_id,
+                                  received_ms))
+        candidate.set_field_names(CANDIDATE_FIELDS)
+        yield candidate
+
+
+class GrantOffers(KeyedProcessFunction):
+    """Per promotion version: grant a candidate within the budget and the per-promotion cap;
+    emit the granted offer's ``offers_by_user`` row. The table's ``columns`` are given at
+    build: in thread mode a TaskManager's interpreter may hold the table registry as imported
+    by an earlier job, before the table existed."""
+
+    def __init__(self, columns: tuple[str, ...]):
+        self.columns = list(columns)
+        self.ledger = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.ledger = runtime_context.get_state(
+            ValueStateDescriptor("promotion_ledger", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx: KeyedProcessFunction.Context):
+        from personastream_models.promotion_offers import grant
+
+        offer = value.offer
+        ok, ledger = grant(self.ledger.value(), value.budget, value.cap_max, value.cap_window_s,
+                           offer["issued_ms"])
+        self.ledger.update(ledger)
+        if ok:
+            row = table_row(offer)
+            out = Row(*(row[c] for c in self.columns))
+            out.set_field_names(self.columns)
+            yield out
+
+
+def build(env: StreamExecutionEnvironment, args, io) -> None:
+    """Declare sources, the two keyed functions and the sinks on ``env``, reading and writing
+    through ``io``."""
+    low_latency(env)
+    t_env = job_io.table_env(env, io)
+    t_env.create_temporary_view("erasure_requests_raw", t_env.from_data_stream(io.erasures(env)))
+    key = user_key_sql("user_id", "anonymous_id")
+    events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
+        "promotion_events", fragments={"user_key": key,
+                                       "event_ms": TIME_COLUMNS["client_ts_ms"]})))
+    # stream: Row(user_key, erased, event_id, event_type, item_id, ..., country, device_type)
+    side = io.promotions(env, t_env).union(io.anomalies(env)).broadcast(SIDE)
+    candidates = (events.key_by(lambda r: r.user_key, key_type=Types.STRING()).connect(side)
+                  .process(DecideOffers(args), output_type=CANDIDATE_TYPE)
+                  .name("decide_offers").uid("decide_offers"))
+    # stream: Row(promotion_key, budget, cap_max, cap_window_s, offer), the chosen rule's
+    offers = (candidates.key_by(lambda r: r.promotion_key, key_type=Types.STRING())
+              .process(GrantOffers(OFFERS.columns), output_type=OFFERS.row_type)
+              .name("grant_offers").uid("grant_offers"))
+    # stream: Row(user_key, offer_id, promotion, ...), each granted offer
+    io.write_rows(offers, OFFERS, "cassandra_offers_by_user")
+    records = offers.map(offer_record, output_type=KEYED_RECORD_TYPE).name("offer_records")
+    io.publish_keyed(t_env, t_env.from_data_stream(records), args.offers_topic, "kafka_offers")
+
+
+def main(argv: list[str] | None = None) -> None:
+    job_args.run(build, parse_args, argv)
+
+
+if __name__ == "__main__":
+    # functions and state classes pickled by reference to this module, not from __main__
+    from personastream_flink.evaluate_promotions import main as _main
+
+    _main()

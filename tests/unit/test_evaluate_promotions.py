@@ -1,0 +1,98 @@
+"""The ``evaluate_promotions`` topology in a local PyFlink environment, no servers (as
+``test_job_topologies``): events from a file, promotion states and flagged windows from lists,
+writes captured. Broadcast rules and trends, keyed facts and caps, the ledger per promotion
+and erasures run as in production."""
+from __future__ import annotations
+
+import json
+
+from personastream_contracts.tables import TABLES
+from personastream_flink import evaluate_promotions
+from personastream_flink.testing import FileIO, local_environment
+from personastream_models.promotion_rules import load, validate
+from personastream_models.promotion_state import published
+
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def rule(name: str, **changes) -> dict:
+    """The example ``trending_category_spike`` under another name, from 2025 on."""
+    doc = {**load("trending_category_spike").to_dict(), "name": name,
+           "start": "2025-01-01T00:00:00Z", **changes}
+    return validate(doc).to_dict()
+
+
+def active(doc: dict) -> str:
+    return published(None, validate(doc)).activated(now_ms=T0_MS).to_json()
+
+
+def flagged(item: str, window_end_ms: int) -> str:
+    import datetime as dt
+
+    end = dt.datetime.fromtimestamp(window_end_ms / 1000, dt.timezone.utc)
+    return json.dumps({"item_id": item, "window_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "score": 0.99, "flagged": True})
+
+
+def warm_up(enrich, n: int = 300) -> list[dict]:
+    """Views by a customer no rule fires for, read before the test's: the broadcast records
+    (two, from a list) reach the function first, as they do a running job (two sources have no
+    order between them)."""
+    return [enrich.event("page_view", T0_MS - 60_000 + i, user="warm-up",
+                         page_url="https://shop.example/") for i in range(n)]
+
+
+def run(io: FileIO) -> None:
+    env = local_environment()
+    job = evaluate_promotions
+    args = job.parse_args(io.arguments(
+        job.JOB_NAME, "--promotions-topic", "promotions.control", "--anomalies-topic",
+        "trends.anomalies", "--offers-topic", "offers", "--offers-ttl-s", "600",
+        "--window-s", "60", "--session-gap-s", "1800", "--recent-items", "20",
+        "--affinity-half-life-s", "86400"))
+    job.build(env, args, io)
+    env.execute(job.JOB_NAME)
+
+
+def test_offers_follow_rules_caps_and_budget(tmp_path, enrich):
+    # u-1 likes shoes and views the flagged shoe 4 times: 3 offers (cap 3 a day); u-2 likes
+    # bags more than shoes (a third): none; the budget of 4 leaves one offer for u-3
+    views = warm_up(enrich)
+    views += [enrich.view("shoe-1", T0_MS + i * 1000, user="u-1") for i in range(4)]
+    views += [enrich.view(f"bag-{i}", T0_MS + 10_000 + i, user="u-2", category="bags")
+              for i in range(3)]
+    views += [enrich.view("shoe-1", T0_MS + 11_000, user="u-2")]
+    views += [enrich.view("shoe-1", T0_MS + 20_000 + i, user="u-3") for i in range(2)]
+    doc = rule("shoe_spike", budget={"max_offers": 4},
+               frequency_caps={"per_customer": {"max_offers": 3, "window_s": 86400}})
+    io = FileIO(tmp_path, views, promotions=[active(doc)],
+                anomalies=[flagged("shoe-1", T0_MS - 1000)])
+    run(io)
+    offers = io.rows("offers_by_user")
+    by_user = {}
+    for offer in offers:
+        by_user.setdefault(offer["user_key"], []).append(offer)
+    assert sorted(by_user) == ["u-1", "u-3"]
+    assert len(by_user["u-1"]) == 3 and len(by_user["u-3"]) == 1
+    assert len({o["offer_id"] for o in offers}) == 4
+    first = by_user["u-1"][0]
+    assert set(first) == set(TABLES["offers_by_user"].column_names)
+    assert first["promotion"] == "shoe_spike" and first["item_id"] == "shoe-1"
+    assert first["action"]["kind"] == "ranking_boost" and "flagged" in first["why"]
+    records = io.rows("offers")
+    assert [r["key"] for r in records] == [o["user_key"] for o in offers]
+    value = json.loads(records[0]["value"])  # as the API's offers replica reads it
+    assert value["offer_id"] == offers[0]["offer_id"], value
+    assert value["expires_ms"] - value["issued_ms"] == 600_000, value
+
+
+def test_a_paused_promotion_offers_nothing_with_erasures_read_beside(tmp_path, enrich):
+    doc = rule("paused_spike")
+    paused = published(None, validate(doc)).to_json()
+    views = warm_up(enrich)
+    views += [enrich.view("shoe-1", T0_MS + i * 1000, user="u-1") for i in range(2)]
+    io = FileIO(tmp_path, views, promotions=[paused],
+                anomalies=[flagged("shoe-1", T0_MS - 1000)],
+                erasures=['{"user_key": "u-1", "source": "api", "requested_at_ms": 1}'])
+    run(io)
+    assert io.rows("offers_by_user") == []
