@@ -45,8 +45,7 @@ from personastream_contracts import event_schemas
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.formats import epoch_ms
 from personastream_contracts.schemaver import SCHEMAVER, version_tuple
-from personastream_models.promotion_rules import Problem
-from personastream_models.promotion_rules import _problem as schema_problem
+from personastream_models.promotion_rules import Problem, schema_problem
 from personastream_models.specs import versioned_files
 
 __all__ = ["BUCKETS", "Experiment", "ExperimentError", "ExperimentNotFound",

@@ -154,9 +154,9 @@ def _fields_of(error) -> list[str]:
     return sorted(error.schema.get("properties", {}))
 
 
-def _problem(error) -> Problem:
+def schema_problem(error) -> Problem:
     """A jsonschema error as a :class:`Problem` naming the field (a missing or unexpected field
-    by its own path, not its parent's)."""
+    by its own path, not its parent's); experiment files take their problems from it too."""
     path, keyword, value = list(error.absolute_path), error.validator, error.instance
     expected = error.validator_value
     if keyword == "required":
@@ -273,7 +273,7 @@ def validate(rule: Mapping[str, Any] | PromotionRule, *, path_name: str | None =
     rule = copy.deepcopy(dict(rule))
     errors = sorted(_schema_validator().iter_errors(rule),
                     key=lambda e: [str(p) for p in e.absolute_path])
-    problems = list(dict.fromkeys(_problem(e) for e in errors))
+    problems = list(dict.fromkeys(schema_problem(e) for e in errors))
     if not problems:
         if path_name is not None and rule["name"] != path_name:
             problems.append(Problem("name", f"must equal its folder name {path_name!r}, got "
