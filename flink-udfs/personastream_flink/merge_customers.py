@@ -14,7 +14,8 @@ table's contract (:mod:`personastream_contracts.captures`), then routed by ``op`
   (``orders_by_user``);
 - a customer deleted: erased as ``DELETE /v1/users/{key}`` erases it: an erasure request
   (``source`` "cdc") on ``topic_user_erasures`` (the jobs clear their state of the customer),
-  its rows deleted from every table keyed by customer, a tombstone of its live profile;
+  its rows deleted from every table keyed by customer, a tombstone of it on the live
+  profiles and the offers topics (the API's copies);
 - a change that breaks the contract (a value out of its rules, a column whose type changed, no
   key or commit time): a dead letter with reason ``invalid_change`` naming the column and the
   rule, with the change as the job read it; the profile keeps what it had, the job goes on.
@@ -64,6 +65,7 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
             "--customers-topic", settings.topic_cdc_customers,
             "--orders-topic", settings.topic_cdc_orders,
             "--live-profiles-topic", settings.topic_live_profiles,
+            "--offers-topic", settings.topic_offers,
             "--deadletter-topic", settings.topic_events_deadletter]
 
 
@@ -73,6 +75,8 @@ def parse_args(argv: list[str]):
     p.add_argument("--orders-topic", required=True, help="changes of the orders table")
     p.add_argument("--live-profiles-topic", required=True,
                    help="live profiles (a deleted customer's gets a tombstone)")
+    p.add_argument("--offers-topic", required=True,
+                   help="offers of promotions (a deleted customer's get a tombstone)")
     p.add_argument("--deadletter-topic", required=True,
                    help="dead letters (changes that break their table's contract)")
     return p.parse_args(argv)
@@ -201,8 +205,10 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
                                      Types.ROW_NAMED(["user_key"], [Types.STRING()]))
     for table, statement in delete_statements(args.keyspace).items():
         io.execute_rows(deleted, statement, f"cassandra_erase_{table}")
-    io.publish_keyed(t_env, t_env.sql_query(sql_template.render("live_profile_tombstones")),
-                     args.live_profiles_topic, "kafka_live_profile_tombstones")
+    for topic, sink in ((args.live_profiles_topic, "kafka_live_profile_tombstones"),
+                        (args.offers_topic, "kafka_offer_tombstones")):
+        io.publish_keyed(t_env, t_env.sql_query(sql_template.render("customer_tombstones")),
+                         topic, sink)
 
 
 def main(argv: list[str] | None = None) -> None:

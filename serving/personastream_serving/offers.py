@@ -38,14 +38,24 @@ def _ms(value) -> int | None:
 
 
 def offer_entry(key: bytes, value: bytes | None) -> tuple[str, dict | None]:
-    """A record of the offers topic as ``(user_key, offer)``; None for a record that cannot be
-    read (logged)."""
+    """A record of the offers topic as ``(user_key, offer)``; a tombstone (the customer was
+    erased) as ``(user_key, None)``; a record that cannot be read as ``("", None)`` (logged),
+    which changes no customer's offers.
+
+    >>> offer_entry(b"u", None), offer_entry(b"u", b"{")
+    (('u', None), ('', None))
+    """
+    if value is None:
+        return key.decode(), None
     try:
-        offer = orjson.loads(value) if value is not None else None
+        offer = orjson.loads(value)
     except orjson.JSONDecodeError as error:
-        log.warning("unreadable offer record (%s): %r", error, (value or b"")[:200])
-        offer = None
-    return key.decode(), offer if isinstance(offer, dict) and "offer_id" in offer else None
+        log.warning("unreadable offer record (%s): %r", error, value[:200])
+        return "", None
+    if not (isinstance(offer, dict) and "offer_id" in offer):
+        log.warning("offer record without an offer_id skipped: %r", value[:200])
+        return "", None
+    return key.decode(), offer
 
 
 def from_row(row: dict) -> dict:
@@ -82,7 +92,9 @@ class OfferReplica:
         self._lock = threading.Lock()  # the follower's thread writes, requests read
 
     def changed(self, key: str, offer: dict | None) -> None:
+        """Hold ``offer`` for customer ``key``; None (a tombstone): forget the customer."""
         if offer is None:
+            self.forget(key)
             return
         now = int(time.time() * 1000)
         with self._lock:

@@ -264,8 +264,8 @@ class CassandraStore:
     def erase(self, user_key: str) -> dict[str, bool]:
         """First publishes the erasure request (``personastream_contracts.erasures``: the jobs
         clear their state about the customer), then deletes the rows, then publishes a tombstone
-        of the customer to the live profile topic: every API worker drops its copy, and
-        compaction removes the profile from the topic."""
+        of the customer to the live profile and offers topics: every API worker drops its
+        copies, and compaction removes the profile from its topic."""
         error = erasures.publish(self.settings, user_key, "api")
         if error:
             raise TombstoneError(f"the erasure request of {user_key!r} was not acknowledged by "
@@ -278,7 +278,8 @@ class CassandraStore:
             self.cql.execute(statement, [user_key])
         self.cache.changed(user_key, None)
         self.offer_replica.forget(user_key)
-        tombstone(self.settings, self.settings.topic_live_profiles, user_key)
+        for topic in (self.settings.topic_live_profiles, self.settings.topic_offers):
+            tombstone(self.settings, topic, user_key)
         return held
 
     def holds(self, user_key: str) -> list[str]:

@@ -24,6 +24,7 @@ from personastream_bench import traffic
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.settings import as_environ
 from personastream_stack import flink_jobs
+from personastream_stack.kafka import read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -207,6 +208,11 @@ def test_offers_from_nifi_to_cassandra_topic_and_api_within_a_second(isolated, a
         assert gone.status_code == 200 and "offers_by_user" in gone.json()["tables_with_rows"]
         assert offers_of(erased) == []
         assert requests.get(f"{api.url}/v1/users/{erased}/offers", timeout=5).json()["offers"] == []
+        # its tombstone on the offers topic: every API worker, and one started later, forgets
+        # its offers too
+        last = {m.key().decode(): m.value() for batch in read_to_end(s, s.topic_offers)
+                for m in batch}
+        assert last[erased] is None
         time.sleep(2)  # the job reads the erasure request before the next event
         traffic.post_events(s.nifi_ingest_url, [view(erased, "item-3")], batch_size=1)
         deadline = time.monotonic() + 30

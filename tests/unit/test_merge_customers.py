@@ -61,7 +61,8 @@ def merged(tmp_path_factory):
                 changes={"cdc.customers": customers, "cdc.orders": orders})
     env = local_environment()
     args = ["--customers-topic", "cdc.customers", "--orders-topic", "cdc.orders",
-            "--live-profiles-topic", "profiles.live", "--deadletter-topic", "events.deadletter"]
+            "--live-profiles-topic", "profiles.live", "--offers-topic", "offers",
+            "--deadletter-topic", "events.deadletter"]
     merge_customers.build(env, merge_customers.parse_args(io.arguments(
         merge_customers.JOB_NAME, *args)), io)
     env.execute(merge_customers.JOB_NAME)
@@ -119,7 +120,7 @@ def test_a_deleted_customer_is_erased_everywhere(merged):
     [request] = merged.rows("users.erasures")
     assert request["key"] == "u-2" and erased_key(request["value"]) == "u-2"
     assert json.loads(request["value"]) == json.loads(erasure_value("u-2", "cdc", T0_US // 1000 + 3))
-    assert merged.rows("profiles.live") == [{"key": "u-2", "value": None}]
+    assert merged.rows("profiles.live") == merged.rows("offers") == [{"key": "u-2", "value": None}]
 
 
 def test_statements_bind_the_rows_fields_in_order():
