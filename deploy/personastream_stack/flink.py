@@ -114,7 +114,12 @@ class Flink(Component):
                             # task off-heap: the Cassandra sinks' driver (netty) allocates
                             # direct buffers, counted here (default 0: it ran out, "Cannot
                             # reserve 4194304 bytes of direct buffer memory", at 5 jobs)
-                            "memory": {"process": {"size": "3072m"},
+                            # metaspace (default 256m): each job loads the connector jars
+                            # in a class loader of its own; with nine declared jobs and the
+                            # tests' instances it ran out ("OutOfMemoryError: Metaspace"), and
+                            # the TaskManager exited every 1-2 minutes
+                            "memory": {"process": {"size": "4096m"},
+                                       "jvm-metaspace": {"size": "1024m"},
                                        "managed": {"fraction": 0.3},
                                        "task": {"off-heap": {"size": "256m"}}}},
             "parallelism": {"default": self.settings.flink_parallelism},

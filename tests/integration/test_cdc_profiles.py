@@ -35,8 +35,11 @@ def merging(isolated, api_settings):
     s = api_settings
     operational.ensure_schema(s)
     cdc.deploy(s)
-    flink_jobs.submit(s, "merge_customers", instance=isolated.uid)
+    job = flink_jobs.submit(s, "merge_customers", instance=isolated.uid)
     yield s
+    # the job first: reading topics deleted under it, its consumers log a warning every few
+    # milliseconds until it is cancelled
+    flink_jobs.cancel(s, job.job_id)
     cdc.remove(s)
     with operational.connect(s, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
