@@ -45,7 +45,7 @@ from personastream_contracts import event_schemas
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.formats import epoch_ms
 from personastream_contracts.schemaver import SCHEMAVER, version_tuple
-from personastream_models.promotion_rules import Problem, schema_problem
+from personastream_models.promotion_rules import InvalidFile, Problem, schema_problem
 from personastream_models.specs import versioned_files
 
 __all__ = ["BUCKETS", "Experiment", "ExperimentError", "ExperimentNotFound",
@@ -74,15 +74,10 @@ class ExperimentNotFound(ExperimentError, LookupError):
     """No experiment file of that name or version."""
 
 
-class InvalidExperiment(ExperimentError, ValueError):
+class InvalidExperiment(ExperimentError, InvalidFile):
     """An experiment that breaks the format; ``problems`` names every bad field."""
 
-    def __init__(self, label: str, problems: Iterable[Problem]):
-        self.label, self.problems = label, tuple(problems)
-        more = len(self.problems) - 1
-        super().__init__(f"experiment {label}: {self.problems[0]}"
-                         + (f" (and {more} more: {'; '.join(map(str, self.problems[1:]))})"
-                            if more else ""))
+    WHAT = "experiment"
 
 
 @dataclass(frozen=True)

@@ -82,16 +82,24 @@ class Problem:
         return f"field {self.field!r} {self.reason}"
 
 
-class InvalidRule(RuleError, ValueError):
-    """A rule that breaks the format; ``problems`` names every bad field, the message the
-    first (and how many more)."""
+class InvalidFile(ValueError):
+    """A file (rule, experiment) that breaks its format; ``problems`` names every bad field,
+    the message the first (and how many more). ``WHAT`` names the kind of file."""
+
+    WHAT = "file"
 
     def __init__(self, label: str, problems: Iterable[Problem]):
         self.label, self.problems = label, tuple(problems)
         more = len(self.problems) - 1
-        super().__init__(f"rule {label}: {self.problems[0]}"
+        super().__init__(f"{self.WHAT} {label}: {self.problems[0]}"
                          + (f" (and {more} more: {'; '.join(map(str, self.problems[1:]))})"
                             if more else ""))
+
+
+class InvalidRule(RuleError, InvalidFile):
+    """A rule that breaks the format."""
+
+    WHAT = "rule"
 
 
 @dataclass(frozen=True)
