@@ -63,13 +63,94 @@ async function refreshHome() {
   const [recs, trending] = await Promise.all([
     api(`/v1/recommendations?anonymous_id=${user}&k=8`), api("/v1/trending?k=8")]);
   render("recommended", recs.items, recs.provenance);
+  trackRecommendations(recs);
   render("trending", trending.items, trending.provenance);
+}
+
+// Experiment exposure: an impression whenever the recommendations shown change (not on every
+// refresh), naming the experiment and variant the API answered under; a click on one of them
+// with its position. The shelf keeps the experiment and variant in data attributes.
+let shownRecommendations = "";
+
+function trackRecommendations(recs) {
+  const shelf = document.getElementById("recommended");
+  const experiment = recs.experiment ?? null;
+  shelf.dataset.experiment = experiment ? experiment.name : "";
+  shelf.dataset.variant = experiment ? experiment.variant : "";
+  const itemIds = recs.items.map((i) => i.item_id);
+  const shown = JSON.stringify([itemIds, shelf.dataset.experiment, shelf.dataset.variant]);
+  if (shown === shownRecommendations) return;
+  shownRecommendations = shown;
+  track("impression", { placement: "recommendations", item_ids: itemIds, promotion: null,
+    experiment: experiment && experiment.name, variant: experiment && experiment.variant,
+    page_url: location.href });
+}
+
+function trackRecommendationClicks() {
+  const shelf = document.getElementById("recommended");
+  shelf.addEventListener("click", (event) => {
+    const card = event.target.closest("a.card");
+    if (!card) return;
+    track("click", { placement: "recommendations", item_id: card.dataset.itemId,
+      position: [...shelf.children].indexOf(card), promotion: null,
+      experiment: shelf.dataset.experiment || null, variant: shelf.dataset.variant || null,
+      page_url: location.href });
+  });
+}
+
+// Promotion banner: the shopper's best active offer with a banner or discount action (highest
+// priority first, as the API answers), polled every 500 ms on every page. An impression the first
+// time an offer is shown on this device (shown offer ids kept in localStorage), a click when the
+// banner is clicked; a banner's link is followed once the click is queued.
+const BANNER_KINDS = new Set(["banner", "discount"]);
+const BANNER_POLL_MS = 500;
+const SHOWN_OFFERS_KEY = "personastream.shown_offers";
+const SHOWN_OFFERS_KEPT = 50;
+
+async function refreshPromotion() {
+  // the API's key of an anonymous shopper (personastream_contracts.identity.user_key)
+  const user = encodeURIComponent(`anon:${anonymousId()}`);
+  const { offers } = await api(`/v1/users/${user}/offers`);
+  const offer = offers.find((o) => BANNER_KINDS.has(o.action.kind));
+  const banner = document.getElementById("promotion");
+  if (!offer) {
+    banner.hidden = true;
+    banner.dataset.offerId = "";
+    return;
+  }
+  if (banner.dataset.offerId === offer.offer_id) return;
+  banner.querySelector(".text").textContent = offer.action.text;
+  banner.querySelector(".code").textContent = offer.action.code ?? "";
+  Object.assign(banner.dataset, { offerId: offer.offer_id, promotion: offer.promotion,
+    itemId: offer.item_id ?? "", link: offer.action.link ?? "", shownAt: Date.now() });
+  banner.hidden = false;
+  const shown = JSON.parse(localStorage.getItem(SHOWN_OFFERS_KEY) ?? "[]");
+  if (shown.includes(offer.offer_id)) return;
+  localStorage.setItem(SHOWN_OFFERS_KEY,
+    JSON.stringify([...shown, offer.offer_id].slice(-SHOWN_OFFERS_KEPT)));
+  await track("impression", { placement: "promotion_banner",
+    item_ids: offer.item_id ? [offer.item_id] : [], promotion: offer.promotion,
+    experiment: null, variant: null, page_url: location.href });
+}
+
+function showPromotions() {
+  const banner = document.getElementById("promotion");
+  banner.addEventListener("click", async () => {
+    const { itemId, promotion, link } = banner.dataset;
+    await track("click", { placement: "promotion_banner", item_id: itemId || null,
+      position: null, promotion, experiment: null, variant: null, page_url: location.href });
+    if (link) location.href = link;
+  });
+  refreshPromotion().catch(console.error);
+  setInterval(() => refreshPromotion().catch(console.error), BANNER_POLL_MS);
 }
 
 async function home() {
   await track("page_view", { page_url: location.href, page_title: "home" });
   const catalogue = await api("/v1/catalogue");
   render("catalogue", catalogue.items.slice(0, 24));
+  trackRecommendationClicks();
+  showPromotions();
   await refreshHome();
   setInterval(() => refreshHome().catch(console.error), 1000);
 }
@@ -83,6 +164,7 @@ async function product() {
     `${item.category} · ${item.brand} · €${item.price.toFixed(2)}`;
   await track("product_view", { item_id: item.item_id, category: item.category,
                                 brand: item.brand, price: item.price });
+  showPromotions();
   document.getElementById("add").addEventListener("click", () => track("add_to_cart", {
     item_id: item.item_id, category: item.category, brand: item.brand, quantity: 1,
     price: item.price }));
