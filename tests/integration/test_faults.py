@@ -184,7 +184,7 @@ def test_landed_rows_exactly_once_after_kill_9_of_the_taskmanager(settings, heal
     killed = {}
     land_events_under_fault(settings, fault_table, "kill -9 TaskManager",
                             lambda: killed.update(crash(settings, "flink", ("taskmanager",))),
-                            n_events=200_000, seed=43)
+                            n_events=400_000, seed=43)
     assert_restarted_without_leftovers(settings, "flink", killed)
     assert flink["jobmanager"].running_pid() == jobmanager  # kept, with its jobs
 
