@@ -24,6 +24,10 @@ SCHEMA_DIR = Path(__file__).resolve().with_name("schemas")
 SCHEMA_URN = "urn:personastream:{name}:{version}"
 """``$id`` of a schema file; an absolute ``$ref`` uses the same form."""
 NON_EVENT_SCHEMAS = frozenset({"envelope", "enrichment", "deadletter"})
+#: Event types that report what the storefront showed and what was clicked on it (experiments'
+#: exposures and outcomes, promotion banners), not the customer's own activity: the profile
+#: jobs leave them out (a click leads to the product view that counts).
+EXPOSURE_EVENT_TYPES = ("impression", "click")
 """Schema files that are not event types (every other one must pin ``event_type`` by const)."""
 
 

@@ -13,13 +13,24 @@ from __future__ import annotations
 
 import re
 
-from personastream_contracts.event_schemas import NON_EVENT_SCHEMAS, SCHEMA_DIR, load_schemas
+from personastream_contracts.event_schemas import (EXPOSURE_EVENT_TYPES, NON_EVENT_SCHEMAS,
+                                                   SCHEMA_DIR, load_schemas)
 from personastream_flink import sql_template
 
 ENVELOPE = ("envelope", "1-0-0")
 ENRICHMENT = ("enrichment", "1-0-0")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SCALARS = {"string": "STRING", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+def customer_activity() -> str:
+    """A SQL condition: the event is the customer's own activity, not a report of what the
+    storefront showed or what was clicked on it (``EXPOSURE_EVENT_TYPES``).
+
+    >>> customer_activity()
+    "event_type NOT IN ('impression', 'click')"
+    """
+    return f"event_type NOT IN ({', '.join(map(sql_template.literal, EXPOSURE_EVENT_TYPES))})"
 
 
 class SchemaTypeError(ValueError):

@@ -40,7 +40,7 @@ from pyflink.table.expressions import col
 
 from personastream_contracts.cassandra import insert_statement
 from personastream_flink import sql_template
-from personastream_flink.event_table import kafka_options, source_ddl
+from personastream_flink.event_table import customer_activity, kafka_options, source_ddl
 from personastream_flink.rows import Output
 
 #: Writes in flight per Cassandra sink task; each completes before the checkpoint that covers
@@ -256,4 +256,5 @@ def user_activity(t_env: StreamTableEnvironment) -> DataStream:
     updates (``sql/user_activity_per_minute.sql``) of the events on time by
     :data:`BEHIND_WATERMARK` (declares ``events_timed``)."""
     timed_events(t_env, BEHIND_WATERMARK)
-    return t_env.to_data_stream(t_env.sql_query(sql_template.render("user_activity_per_minute")))
+    return t_env.to_data_stream(t_env.sql_query(sql_template.render(
+        "user_activity_per_minute", fragments={"customer_activity": customer_activity()})))

@@ -42,7 +42,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
-from personastream_flink.event_table import TIME_COLUMNS
+from personastream_flink.event_table import TIME_COLUMNS, customer_activity
 from personastream_flink.rows import Output
 from personastream_models.recommend import (bump_affinity, co_view_pairs, decayed, merge_neighbour,
                                             update_profile)
@@ -228,7 +228,8 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     low_latency(env)
     t_env = job_io.table_env(env, io)
     events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
-        "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"]})))
+        "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"],
+                                  "customer_activity": customer_activity()})))
     # stream: Row(user_id, anonymous_id, event_type, item_id, category, brand, event_ms,
     # items_json), one per event
     customers = events.filter(lambda r: user_key(r.user_id, r.anonymous_id) is not None)

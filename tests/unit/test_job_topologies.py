@@ -198,7 +198,10 @@ def test_assign_segments_gives_every_customer_a_segment_of_the_placed_version(tm
 def test_live_activity_updates_live_profiles_and_co_viewed_neighbours(tmp_path, enrich):
     events = [enrich.view("a", T0_MS, user="u-1"), enrich.view("b", T0_MS + 1000, user="u-1"),
               enrich.view("c", T0_MS + 2000, user="u-1", category="bags"),
-              enrich.view("a", T0_MS + 3000, user="u-2"), enrich.view("b", T0_MS + 4000, user="u-2")]
+              enrich.view("a", T0_MS + 3000, user="u-2"), enrich.view("b", T0_MS + 4000, user="u-2"),
+              # the storefront's report of a click: not the customer's activity
+              enrich.event("click", T0_MS + 5000, user="u-1", placement="recommendations",
+                           item_id="z", position=0)]
     io = FileIO(tmp_path, events)
     run(live_activity, io, "--profiles-topic", "profiles.live", "--recent-items", "5",
         "--affinity-half-life-s", "86400")

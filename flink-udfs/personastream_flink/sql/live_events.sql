@@ -1,7 +1,8 @@
 -- Enriched events as they arrive, one row each, for the live_activity job (no windows and no
 -- watermark: each event is folded at once, out-of-order ones by the fold itself). event_ms is
 -- the client's time capped by receipt (event_table.TIME_COLUMNS, as in
--- build_profiles); items_json is a purchase's order lines as JSON.
+-- build_profiles); items_json is a purchase's order lines as JSON. Impressions and clicks of
+-- the storefront are left out (event_table.customer_activity).
 SELECT
     user_id,
     anonymous_id,
@@ -12,3 +13,4 @@ SELECT
     {{event_ms}} AS event_ms,
     JSON_STRING(`items`) AS items_json
 FROM events_enriched
+WHERE {{customer_activity}}

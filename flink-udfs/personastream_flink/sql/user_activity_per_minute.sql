@@ -1,6 +1,7 @@
 -- One row per user id, anonymous id and minute of event time: counts, spend, the item events
 -- (ms, type, item, category, brand) and the CRM attribute updates, for the profile builder;
--- late events (events_timed.late) are left out.
+-- late events (events_timed.late) and the storefront's impressions and clicks
+-- (event_table.customer_activity) are left out.
 -- CHR(31) (unit separator) separates fields and U+001E (record separator) records of the two
 -- lists (personastream_flink.profiles).
 SELECT
@@ -19,5 +20,5 @@ SELECT
     LISTAGG(CASE WHEN event_type = 'customer_update' THEN CONCAT(CAST(event_ms AS STRING),
         CHR(31), JSON_STRING(attributes)) END, U&'\001E') AS attribute_updates
 FROM TABLE(TUMBLE(TABLE events_timed, DESCRIPTOR(rowtime), INTERVAL '1' MINUTE))
-WHERE NOT late
+WHERE NOT late AND {{customer_activity}}
 GROUP BY user_id, anonymous_id, window_start, window_end
