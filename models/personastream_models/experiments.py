@@ -45,7 +45,7 @@ from personastream_contracts import event_schemas
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.formats import epoch_ms
 from personastream_contracts.schemaver import SCHEMAVER, version_tuple
-from personastream_models.promotion_rules import InvalidFile, Problem, schema_problem
+from personastream_models.promotion_rules import InvalidFile, Problem, file_problems
 from personastream_models.specs import versioned_files
 
 __all__ = ["BUCKETS", "Experiment", "ExperimentError", "ExperimentNotFound",
@@ -196,15 +196,8 @@ def validate(exp: Mapping[str, Any], *, path_name: str | None = None,
                                                          f"{type(exp).__name__}")])
     label = f"{exp.get('name', path_name or '?')}/{exp.get('version', path_version or '?')}"
     exp = copy.deepcopy(dict(exp))
-    errors = sorted(_schema_validator().iter_errors(exp),
-                    key=lambda e: [str(p) for p in e.absolute_path])
-    problems = list(dict.fromkeys(schema_problem(e) for e in errors))
+    problems = file_problems(_schema_validator(), exp, path_name, path_version)
     if not problems:
-        for key, expected in (("name", path_name), ("version", path_version)):
-            if expected is not None and exp[key] != expected:
-                where = "folder" if key == "name" else "file"
-                problems.append(Problem(key, f"must equal its {where} name {expected!r}, got "
-                                             f"{exp[key]!r}"))
         problems += _semantic_problems(exp)
     if problems:
         raise InvalidExperiment(label, problems)

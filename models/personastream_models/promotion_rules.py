@@ -164,7 +164,7 @@ def _fields_of(error) -> list[str]:
 
 def schema_problem(error) -> Problem:
     """A jsonschema error as a :class:`Problem` naming the field (a missing or unexpected field
-    by its own path, not its parent's); experiment files take their problems from it too."""
+    by its own path, not its parent's)."""
     path, keyword, value = list(error.absolute_path), error.validator, error.instance
     expected = error.validator_value
     if keyword == "required":
@@ -198,6 +198,24 @@ def schema_problem(error) -> Problem:
                           f"got {value!r}",
     }
     return Problem(_path(path), reasons.get(keyword, lambda: error.message)())
+
+
+def file_problems(validator, doc: dict, path_name: str | None,
+                  path_version: str | None) -> list[Problem]:
+    """The problems of a rule or experiment ``doc`` against its format's JSON Schema
+    (``validator``), then, if it fits, its name and version against the folder and file it was
+    read from (``path_*``; None: not read from a file)."""
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    problems = list(dict.fromkeys(schema_problem(e) for e in errors))
+    if problems:
+        return problems
+    if path_name is not None and doc["name"] != path_name:
+        problems.append(Problem("name", f"must equal its folder name {path_name!r}, got "
+                                        f"{doc['name']!r}"))
+    if path_version is not None and doc["version"] != path_version:
+        problems.append(Problem("version", f"must equal its file name {path_version}.json, "
+                                           f"got {doc['version']!r}"))
+    return problems
 
 
 def _semantic_problems(rule: Mapping[str, Any], start_ms: int, end_ms: int) -> Iterable[Problem]:
@@ -279,16 +297,8 @@ def validate(rule: Mapping[str, Any] | PromotionRule, *, path_name: str | None =
                                              f"{type(rule).__name__}")])
     label = f"{rule.get('name', path_name or '?')}/{rule.get('version', path_version or '?')}"
     rule = copy.deepcopy(dict(rule))
-    errors = sorted(_schema_validator().iter_errors(rule),
-                    key=lambda e: [str(p) for p in e.absolute_path])
-    problems = list(dict.fromkeys(schema_problem(e) for e in errors))
+    problems = file_problems(_schema_validator(), rule, path_name, path_version)
     if not problems:
-        if path_name is not None and rule["name"] != path_name:
-            problems.append(Problem("name", f"must equal its folder name {path_name!r}, got "
-                                            f"{rule['name']!r}"))
-        if path_version is not None and rule["version"] != path_version:
-            problems.append(Problem("version", f"must equal its file name {path_version}.json, "
-                                               f"got {rule['version']!r}"))
         start_ms, end_ms = epoch_ms(rule["start"]), epoch_ms(rule["end"])
         problems += _semantic_problems(rule, start_ms, end_ms)
     if problems:
