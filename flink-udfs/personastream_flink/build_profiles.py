@@ -25,9 +25,7 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
             "--deadletter-topic", settings.topic_events_deadletter,
             "--allowed-lateness-s", str(settings.profiles_allowed_lateness_s),
             "--idle-timeout-s", str(settings.source_idle_timeout_s),
-            "--session-gap-s", str(settings.profiles_session_gap_s),
-            "--recent-items", str(settings.profiles_recent_items),
-            "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
+            *job_args.profile_rule_arguments(settings)]
 
 
 def parse_args(argv: list[str]):
@@ -35,9 +33,7 @@ def parse_args(argv: list[str]):
     p.add_argument("--deadletter-topic", required=True)
     p.add_argument("--allowed-lateness-s", type=int, required=True)
     p.add_argument("--idle-timeout-s", type=int, required=True)
-    p.add_argument("--session-gap-s", type=int, required=True)
-    p.add_argument("--recent-items", type=int, required=True)
-    p.add_argument("--affinity-half-life-s", type=int, required=True)
+    job_args.add_profile_rules(p)
     return p.parse_args(argv)
 
 

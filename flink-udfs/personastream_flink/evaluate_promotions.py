@@ -74,9 +74,7 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
             "--offers-topic", settings.topic_offers,
             "--offers-ttl-s", str(settings.offers_ttl_s),
             "--window-s", str(settings.trends_window_s),
-            "--session-gap-s", str(settings.profiles_session_gap_s),
-            "--recent-items", str(settings.profiles_recent_items),
-            "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
+            *job_args.profile_rule_arguments(settings)]
 
 
 def parse_args(argv: list[str]):
@@ -86,9 +84,7 @@ def parse_args(argv: list[str]):
     p.add_argument("--offers-topic", required=True)
     p.add_argument("--offers-ttl-s", type=int, required=True)
     p.add_argument("--window-s", type=int, required=True, help="the trends job's window")
-    p.add_argument("--session-gap-s", type=int, required=True)
-    p.add_argument("--recent-items", type=int, required=True)
-    p.add_argument("--affinity-half-life-s", type=int, required=True)
+    job_args.add_profile_rules(p)
     return p.parse_args(argv)
 
 

@@ -40,6 +40,19 @@ def parser(job_name: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def profile_rule_arguments(settings) -> list[str]:
+    """The profile folding rules (session gap, recent items, affinity half-life) of the jobs
+    that fold events into profiles (:func:`add_profile_rules` parses them)."""
+    return ["--session-gap-s", str(settings.profiles_session_gap_s),
+            "--recent-items", str(settings.profiles_recent_items),
+            "--affinity-half-life-s", str(settings.profiles_affinity_half_life_s)]
+
+
+def add_profile_rules(p: argparse.ArgumentParser) -> None:
+    for name in ("--session-gap-s", "--recent-items", "--affinity-half-life-s"):
+        p.add_argument(name, type=int, required=True)
+
+
 def environment(args):
     """The job's execution environment: connector jars, checkpoints every interval, kept on
     cancel so that a job can be restarted from its last one."""
