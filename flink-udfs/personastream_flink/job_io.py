@@ -87,8 +87,8 @@ class KafkaCassandra:
         state), as JSON strings, for ``evaluate_promotions``; a tombstone (a removed
         promotion) as ``{"promotion": name, "removed": true}`` (SQL's raw format reads a null
         value, where the string deserializer of :meth:`_strings` fails)."""
-        t_env.execute_sql(sql_template.render("promotions_control_source", fragments={
-            "options": sql_template.options({
+        t_env.execute_sql(sql_template.render("keyed_topic", fragments={
+            "name": "promotions_control_records", "options": sql_template.options({
                 "connector": "kafka", "topic": self.args.promotions_topic,
                 "properties.bootstrap.servers": self.args.bootstrap_servers,
                 "properties.group.id": f"{self.args.group_id}.promotions",
@@ -152,7 +152,7 @@ class KafkaCassandra:
         """Flink's Kafka sink (at least once): each row's ``key`` and ``value`` as raw strings,
         a null value as a tombstone; partitioned by the key as Kafka's own producer does
         (murmur2), where the jobs' and the API's records of that key go."""
-        t_env.execute_sql(sql_template.render("keyed_sink", fragments={
+        t_env.execute_sql(sql_template.render("keyed_topic", fragments={
             "name": name, "options": sql_template.options({
                 "connector": "kafka", "topic": topic,
                 "properties.bootstrap.servers": self.args.bootstrap_servers,

@@ -1,5 +1,5 @@
--- Each promotion control record as its JSON text; a tombstone (the promotion removed) as
--- {"promotion": name, "removed": true}.
-SELECT COALESCE(`record`, JSON_OBJECT('promotion' VALUE `promotion`, 'removed' VALUE TRUE))
+-- Each record of the promotions control topic (compacted, keyed by promotion) as its JSON
+-- text; a tombstone (the promotion removed) as {"promotion": name, "removed": true}.
+SELECT COALESCE(`value`, JSON_OBJECT('promotion' VALUE `key`, 'removed' VALUE TRUE))
 FROM promotions_control_records
-WHERE `promotion` IS NOT NULL
+WHERE `key` IS NOT NULL
