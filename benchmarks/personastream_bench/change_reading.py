@@ -90,7 +90,7 @@ def _environment():
 
 def _attributes(t_env, reading: str, path: Path):
     """The attribute rows of the changes in ``path`` as ``reading`` reads them (a Table)."""
-    from personastream_flink import merge_customers, sql_template
+    from personastream_flink import merge_customers
 
     if reading == "typed_json":
         t_env.execute_sql(TYPED_JSON["source"].format(path=path))
@@ -104,10 +104,8 @@ def _attributes(t_env, reading: str, path: Path):
         def changes_options(topic: str) -> dict[str, str]:
             return {"connector": "filesystem", "path": str(path)}
 
-    merge_customers._changes(t_env, captures.CUSTOMERS, "cdc.customers", _File())
-    return t_env.sql_query(sql_template.render("customer_attributes", fragments={
-        "user_key": user_key_sql(captures.CUSTOMERS.user_sql(), "CAST(NULL AS STRING)"),
-        "columns": captures.CUSTOMERS.columns_sql()}))
+    merge_customers.declare_changes(t_env, captures.CUSTOMERS, "cdc.customers", _File())
+    return merge_customers.valid_rows(t_env, captures.CUSTOMERS, "customer_attributes")
 
 
 def timed_run(reading: str, path: Path) -> float:

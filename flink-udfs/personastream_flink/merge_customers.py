@@ -157,7 +157,8 @@ def change_deadletter(table: str, change: dict, ts_us: int | None, failures: str
                                   received_at=iso_ms(at_ms))
 
 
-def _changes(t_env: StreamTableEnvironment, capture: captures.Capture, topic: str, io) -> str:
+def declare_changes(t_env: StreamTableEnvironment, capture: captures.Capture, topic: str,
+                    io) -> str:
     """Declare ``capture``'s change table on ``topic`` and the view ``<table>_changes`` of its
     changes read once (every query of the view shares one source), typed and checked; its
     name."""
@@ -171,6 +172,14 @@ def _changes(t_env: StreamTableEnvironment, capture: captures.Capture, topic: st
     return view
 
 
+def valid_rows(t_env: StreamTableEnvironment, capture: captures.Capture, query: str):
+    """The rows of ``query`` (``customer_attributes`` or ``orders_by_user``) over the changes of
+    ``capture`` that keep its contract: its typed columns, keyed by the customer."""
+    return t_env.sql_query(sql_template.render(query, fragments={
+        "user_key": user_key_sql(capture.user_sql(), "CAST(NULL AS STRING)"),
+        "columns": capture.columns_sql()}))
+
+
 def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare sources, queries and sinks on ``env``, reading and writing through ``io``."""
     t_env = StreamTableEnvironment.create(env)
@@ -178,7 +187,7 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     invalid = []
     for capture, topic in ((captures.CUSTOMERS, args.customers_topic),
                            (captures.ORDERS, args.orders_topic)):
-        view = _changes(t_env, capture, topic, io)
+        view = declare_changes(t_env, capture, topic, io)
         invalid.append(t_env.to_data_stream(t_env.sql_query(sql_template.render(
             "invalid_changes", fragments={"changes": view}))).map(
             ChangeDeadLetter(capture.table), output_type=Types.STRING()).name(
@@ -189,9 +198,7 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     for capture, output, query, sink in (
             (captures.CUSTOMERS, ATTRIBUTES, "customer_attributes", "cassandra_profiles_attributes"),
             (captures.ORDERS, ORDERS, "orders_by_user", "cassandra_orders_by_user")):
-        rows = _upserts(t_env, t_env.sql_query(sql_template.render(query, fragments={
-            "user_key": user_key_sql(capture.user_sql(), "CAST(NULL AS STRING)"),
-            "columns": capture.columns_sql()})), output)
+        rows = _upserts(t_env, valid_rows(t_env, capture, query), output)
         # stream: Row(user_key, <output's columns>, written_at_us), one per valid change
         io.execute_rows(rows, upsert_statement(args.keyspace, output), sink)
 
