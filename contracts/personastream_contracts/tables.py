@@ -19,6 +19,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from personastream_contracts.captures import CUSTOMERS
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 CQL_TYPES = frozenset({"text", "int", "bigint", "double", "boolean", "timestamp", "list<text>",
                        "map<text, double>", "map<text, text>"})
@@ -192,9 +194,8 @@ PROFILES = Table(
                                 "category_affinity", "brand_affinity", "attributes",
                                 "updated_at"),
              "assign_segments": ("segment_id", "segment_distance", "segment_model"),
-             "merge_customers": ("crm_tier", "crm_birth_year", "crm_gender", "crm_country",
-                                 "marketing_consent", "consent_updated_at", "crm_updated_at",
-                                 "crm_record")},
+             # the account's typed columns (its contract), then its whole record
+             "merge_customers": (*(c.target for c in CUSTOMERS.columns), "crm_record")},
     migrations={2: "customer segment from the segments job",
                 3: "static attributes of the customer's account in the operational database "
                    "(merge_customers)",
