@@ -83,6 +83,10 @@ class Settings:
     topic_offers: str = _opt("offers", "offers of promotions as evaluate_promotions writes them "
                              "to offers_by_user (JSON, keyed by user_key; the API keeps the "
                              "unexpired ones in memory from it)")
+    topic_experiment_exposures: str = _opt(
+        "experiments.exposures", "exposures of customers to a promotions experiment as "
+        "evaluate_promotions decides them, an offer made or held out (JSON, keyed by "
+        "user_key; attribute_experiments reads them, the API never does)")
     topic_deadletters_replayed: str = _opt(
         "deadletters.replayed", "ledger of dead-letter replays (compacted, keyed by the "
         "letter's event_id, else its position): each replayed letter's latest outcome; "

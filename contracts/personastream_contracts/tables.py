@@ -262,7 +262,8 @@ OFFERS_BY_USER = Table(
 EXPERIMENT_RESULTS = Table(
     "experiment_results",
     "Per experiment and variant, upserted by attribute_experiments as events arrive: exposed "
-    "customers (an impression under the experiment; the variant is the assignment hash's, "
+    "customers (an impression under a recommendations experiment, an offer made or held out "
+    "under a promotions experiment; the variant is the assignment hash's, "
     "personastream_models.experiments), their impressions and clicks, and their add_to_carts, "
     "purchases and revenue after their first exposure (customers: how many did each at least "
     "once); updated_at is the job's wall clock when it wrote the row.",

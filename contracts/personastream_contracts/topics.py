@@ -4,7 +4,8 @@
 >>> s = resolve(environ={}, overrides={"ingest_max_body_bytes": "1000"})
 >>> pipeline_topics(s)
 ['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live', \
-'deadletters.replayed', 'promotions.control', 'users.erasures', 'offers']
+'deadletters.replayed', 'promotions.control', 'users.erasures', 'offers', \
+'experiments.exposures']
 >>> topic_config(s, s.topic_events_enriched)
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
@@ -23,7 +24,7 @@ def pipeline_topics(settings) -> list[str]:
             settings.topic_trends_anomalies, settings.topic_models_control,
             settings.topic_live_profiles, settings.topic_deadletters_replayed,
             settings.topic_promotions_control, settings.topic_user_erasures,
-            settings.topic_offers]
+            settings.topic_offers, settings.topic_experiment_exposures]
 
 
 def cdc_topics(settings) -> list[str]:

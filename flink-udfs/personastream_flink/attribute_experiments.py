@@ -1,18 +1,30 @@
 """Job ``attribute_experiments``: exposures and outcomes per experiment and variant, counted as
 events arrive, upserted into Cassandra ``experiment_results``.
 
-No Python at run time, as ``land_events``: Flink SQL from the Kafka source to Flink's Cassandra
-sink. A customer's variant is the assignment hash of (experiment, customer) as a SQL expression
-(:func:`personastream_models.experiments.assignment_sql`, the API's :func:`assign` in SQL), for
-the experiments published when the job was submitted (resubmit it after publishing one); the
-variant an event reports is not trusted. Steps (``sql/experiment_*.sql``)::
+No Python at run time, as ``land_events``: Flink SQL from the Kafka sources to Flink's
+Cassandra sink. A customer's variant is the assignment hash of (experiment, customer) as a SQL
+expression (:func:`personastream_models.experiments.assignment_sql`, the API's :func:`assign` in
+SQL), for the experiments published when the job was submitted (resubmit it after publishing
+one); the variant an event reports is not trusted. A customer is exposed to a recommendations
+experiment by its first impression under it, to a promotions experiment (``promotion_banner``)
+when ``evaluate_promotions`` makes it an offer or holds one back (its exposure records, topic
+``experiments.exposures``), so both variants are exposed alike; a banner's impressions and
+clicks (schemas 1-1-0) count under the experiment of their ``offer_id``. Steps
+(``sql/experiment_*.sql``)::
 
     events_enriched
-      -> experiment_events     impressions/clicks under an experiment, add_to_carts, purchases:
-                               Row(user_key, event_type, experiment, received_ms, revenue, pt)
-      -> experiment_exposures  first impression per (experiment, customer), variant by hash
-      -> experiment_facts      impressions and clicks; add_to_carts and purchases of exposed
-                               customers received at or after their exposure (inner join)
+      -> experiment_events     impressions/clicks under an experiment or of an offer,
+                               add_to_carts, purchases: Row(user_key, event_type, experiment,
+                               offer_id, received_ms, revenue, pt)
+    experiments.exposures
+      -> exposure_records      offers made or held out: Row(experiment, user_key, offer_id,
+                               received_ms, pt)
+      -> experiment_offers     each offer once: Row(experiment, offer_id)
+    experiment_exposures       first impression under, or exposure record of, each
+                               (experiment, customer), variant by hash
+      -> experiment_facts      exposures; impressions and clicks (a banner's by its offer);
+                               add_to_carts and purchases of exposed customers received at or
+                               after their exposure (inner joins)
       -> experiment_results    running totals per (experiment, variant), one row per fact
 
 Idempotent: each row is an upsert of the totals, written at the group's fact count (its
@@ -40,11 +52,14 @@ WRITTEN_AT = "written_at_us"
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
-    return job_args.arguments(settings, jars, job_name)
+    return [*job_args.arguments(settings, jars, job_name),
+            "--exposures-topic", settings.topic_experiment_exposures]
 
 
 def parse_args(argv: list[str]):
     p = job_args.parser(JOB_NAME, __doc__)
+    p.add_argument("--exposures-topic", required=True,
+                   help="evaluate_promotions' exposures to promotions experiments")
     p.add_argument("--attribution-ttl-days", type=int, default=90,
                    help="how long after exposure an outcome is attributed (the join's state)")
     return p.parse_args(argv)
@@ -63,10 +78,13 @@ def upsert_statement(keyspace: str) -> str:
 def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare source, queries and sink on ``env``, reading and writing through ``io``."""
     t_env = job_io.table_env(env, io)
+    t_env.execute_sql(sql_template.render("experiment_exposure_records", fragments={
+        "options": sql_template.options(io.records_options(args.exposures_topic))}))
     variant = experiments.assignment_sql(experiments.load_all(simulations=True), "experiment",
                                          "user_key")
     views = {
         "experiment_events": {"user_key": user_key_sql("user_id", "anonymous_id")},
+        "experiment_offers": {},
         "experiment_exposures": {"variant": variant},
         "experiment_facts": {"variant": variant, "ttl": f"{int(args.attribution_ttl_days)} d"},
     }

@@ -18,6 +18,17 @@ offers are rare next to events, so that task is not a hot spot). Granted offers 
 deterministic ``offer_id`` (promotion version, customer, trigger), so a replay from a
 checkpoint writes the same rows.
 
+Experiments (``placement`` ``promotion_banner``, published when the job was submitted): a
+candidate made while one runs (by the trigger's time) carries its exposure
+(:func:`~personastream_models.promotion_offers.exposure`: the customer's variant by the API's
+sticky hash). A held-out variant's candidate (``promotions`` false) is checked against the
+ledger but does not spend it, and no offer is made: the exposure alone is published, to
+``topic_experiment_exposures`` (JSON, keyed by ``user_key``), as it is for each offer granted
+under the experiment, so ``attribute_experiments`` compares both variants from the moment an
+offer was (or would have been) made. Held out, a customer's cap still counts the offers it
+would have had, so both variants decide alike. The API never reads that topic. An exposure names
+its offer's deterministic id (held out: the id the offer would have had).
+
 Why these sources of facts: affinities are folded here from the events this job reads anyway
 (the profile that includes the triggering event, with no second Kafka source nor a race with
 ``live_activity``'s topic), the trends from their topic of flagged windows (only those are
@@ -33,6 +44,7 @@ Topology (parallelism from settings)::
          (+ timers: abandoned carts)
       -> key_by promotion version -> grant_offers -> cassandra_offers_by_user
                                                   -> kafka_offers (keyed by user_key)
+                                 (side output) exposures -> kafka_experiment_exposures
 
 Submit with ``personastream jobs submit evaluate_promotions``.
 """
@@ -43,7 +55,8 @@ import json
 import logging
 
 from pyflink.common import Row, Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream import (KeyedProcessFunction, OutputTag, RuntimeContext,
+                                StreamExecutionEnvironment)
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
@@ -60,11 +73,15 @@ OFFERS = Output("offers_by_user", JOB_NAME)
 #: Broadcast state: ``promotion:<name>`` -> control record, ``trend:<item>`` -> flagged window.
 SIDE = MapStateDescriptor("promotions_and_trends", Types.STRING(), Types.STRING())
 PROMOTION, TREND = "promotion:", "trend:"
-#: A candidate offer: the promotion version's ledger limits, and the offer (a dict).
-CANDIDATE_FIELDS = ["promotion_key", "budget", "cap_max", "cap_window_s", "offer"]
+#: A candidate offer: the promotion version's ledger limits, the offer (a dict) and its
+#: experiment exposure (a dict, or None: no promotions experiment runs).
+CANDIDATE_FIELDS = ["promotion_key", "budget", "cap_max", "cap_window_s", "offer", "exposure"]
 CANDIDATE_TYPE = Types.ROW_NAMED(CANDIDATE_FIELDS, [
-    Types.STRING(), Types.LONG(), Types.LONG(), Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
+    Types.STRING(), Types.LONG(), Types.LONG(), Types.LONG(), Types.PICKLED_BYTE_ARRAY(),
+    Types.PICKLED_BYTE_ARRAY()])
 KEYED_RECORD_TYPE = Types.ROW_NAMED(["key", "value"], [Types.STRING(), Types.STRING()])
+#: Side output of ``grant_offers``: the exposures, as ``topic_experiment_exposures`` records.
+EXPOSURES = OutputTag("experiment_exposures", KEYED_RECORD_TYPE)
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -72,6 +89,7 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
             "--promotions-topic", settings.topic_promotions_control,
             "--anomalies-topic", settings.topic_trends_anomalies,
             "--offers-topic", settings.topic_offers,
+            "--exposures-topic", settings.topic_experiment_exposures,
             "--offers-ttl-s", str(settings.offers_ttl_s),
             "--window-s", str(settings.trends_window_s),
             *job_args.profile_rule_arguments(settings)]
@@ -82,6 +100,8 @@ def parse_args(argv: list[str]):
     p.add_argument("--promotions-topic", required=True, help="promotion states (compacted)")
     p.add_argument("--anomalies-topic", required=True, help="flagged windows of score_trends")
     p.add_argument("--offers-topic", required=True)
+    p.add_argument("--exposures-topic", required=True,
+                   help="exposures to promotions experiments (attribute_experiments reads them)")
     p.add_argument("--offers-ttl-s", type=int, required=True)
     p.add_argument("--window-s", type=int, required=True, help="the trends job's window")
     job_args.add_profile_rules(p)
@@ -111,17 +131,25 @@ def table_row(offer: dict) -> dict:
             "trigger_received_at": _utc(offer["trigger_received_ms"])}
 
 
-def offer_record(row) -> Row:
-    """The ``topic_offers`` record of an ``offers_by_user`` row: ``(user_key, JSON)``, times
-    as epoch ms (the API's :mod:`~personastream_serving.offers` reads it)."""
-    d = row.as_dict()
-    value = {**{k: v for k, v in d.items() if not isinstance(v, dt.datetime)},
-             **{k.replace("_at", "_ms"): int(v.replace(tzinfo=dt.timezone.utc).timestamp()
-                                             * 1000)
-                for k, v in d.items() if isinstance(v, dt.datetime)}}
-    out = Row(d["user_key"], json.dumps(value, separators=(",", ":")))
+def keyed_record(doc: dict) -> Row:
+    """A record of a topic keyed by ``user_key``: ``(user_key, JSON)``.
+
+    >>> keyed_record({"user_key": "u", "held_out": True})
+    Row(key='u', value='{"user_key":"u","held_out":true}')
+    """
+    out = Row(doc["user_key"], json.dumps(doc, separators=(",", ":")))
     out.set_field_names(["key", "value"])
     return out
+
+
+def offer_record(row) -> Row:
+    """The ``topic_offers`` record of an ``offers_by_user`` row, times as epoch ms (the API's
+    :mod:`~personastream_serving.offers` reads it)."""
+    d = row.as_dict()
+    return keyed_record(
+        {**{k: v for k, v in d.items() if not isinstance(v, dt.datetime)},
+         **{k.replace("_at", "_ms"): int(v.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+            for k, v in d.items() if isinstance(v, dt.datetime)}})
 
 
 # -- Flink functions ------------------------------------------------------------------------
@@ -132,7 +160,8 @@ class DecideOffers(KeyedBroadcastProcessFunction):
     of :class:`~personastream_flink.erasure.ForgetsErased`, here in one input because the
     function also follows broadcast state)."""
 
-    def __init__(self, args):
+    def __init__(self, args, experiments: tuple):
+        self.experiments = experiments  # the promotions experiments, by their dates
         self.ttl_s, self.window_s = args.offers_ttl_s, args.window_s
         self.session_gap_s, self.recent_items = args.session_gap_s, args.recent_items
         self.half_life_s = args.affinity_half_life_s
@@ -221,7 +250,8 @@ class DecideOffers(KeyedBroadcastProcessFunction):
                                 f"cart@{facts.cart_updated_ms}", None, None, now_ms=timestamp)
 
     def _decide(self, facts, event, user_key, trigger, event_id, received_ms, now_ms=None):
-        from personastream_models.promotion_offers import decide, facts_context, offer_row, offered
+        from personastream_models.promotion_offers import (decide, exposure, facts_context,
+                                                           offer_row, offered)
 
         context = facts_context(facts, event, trends=self._trends, window_s=self.window_s,
                                 now_ms=now_ms)
@@ -233,18 +263,21 @@ class DecideOffers(KeyedBroadcastProcessFunction):
             return
         rule, caps = decision.rule, decision.rule.content.get("frequency_caps") or {}
         per_promotion = caps.get("per_promotion") or {}
+        offer = offer_row(decision, user_key, trigger, context, self.ttl_s, event_id,
+                          received_ms)
         candidate = Row(rule.key, int(rule.content["budget"]["max_offers"]),
                         per_promotion.get("max_offers"), per_promotion.get("window_s", 0),
-                        offer_row(decision, user_key, trigger, context, self.ttl_s, event_id,
-                                  received_ms))
+                        offer, exposure(offer, self.experiments))
         candidate.set_field_names(CANDIDATE_FIELDS)
         yield candidate
 
 
 class GrantOffers(KeyedProcessFunction):
     """Per promotion version: grant a candidate within the budget and the per-promotion cap;
-    emit the granted offer's ``offers_by_user`` row. The table's ``columns`` are given at
-    build: in thread mode a TaskManager's interpreter may hold the table registry as imported
+    emit the granted offer's ``offers_by_user`` row, and its exposure under an experiment (side
+    output :data:`EXPOSURES`). A held-out candidate is granted as it would be, without spending
+    the ledger, and only its exposure is emitted. The table's ``columns`` are given at build:
+    in thread mode a TaskManager's interpreter may hold the table registry as imported
     by an earlier job, before the table existed."""
 
     def __init__(self, columns: tuple[str, ...]):
@@ -258,11 +291,17 @@ class GrantOffers(KeyedProcessFunction):
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
         from personastream_models.promotion_offers import grant
 
-        offer = value.offer
+        offer, seen = value.offer, value.exposure
+        held_out = seen is not None and seen["held_out"]
         ok, ledger = grant(self.ledger.value(), value.budget, value.cap_max, value.cap_window_s,
                            offer["issued_ms"])
-        self.ledger.update(ledger)
-        if ok:
+        if not held_out:
+            self.ledger.update(ledger)
+        if not ok:
+            return
+        if seen is not None:
+            yield EXPOSURES, keyed_record(seen)
+        if not held_out:
             row = table_row(offer)
             out = Row(*(row[c] for c in self.columns))
             out.set_field_names(self.columns)
@@ -272,6 +311,9 @@ class GrantOffers(KeyedProcessFunction):
 def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare sources, the two keyed functions and the sinks on ``env``, reading and writing
     through ``io``."""
+    from personastream_models.experiments import load_all
+    from personastream_models.promotion_offers import PLACEMENT
+
     low_latency(env)
     t_env = job_io.table_env(env, io)
     t_env.create_temporary_view("erasure_requests_raw", t_env.from_data_stream(io.erasures(env)))
@@ -282,9 +324,11 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     # stream: Row(user_key, erased, event_id, event_type, item_id, ..., country, device_type)
     side = io.promotions(env, t_env).union(io.anomalies(env)).broadcast(SIDE)
     candidates = (events.key_by(lambda r: r.user_key, key_type=Types.STRING()).connect(side)
-                  .process(DecideOffers(args), output_type=CANDIDATE_TYPE)
+                  .process(DecideOffers(args, tuple(e for e in load_all()
+                                                    if e.placement == PLACEMENT)),
+                           output_type=CANDIDATE_TYPE)
                   .name("decide_offers").uid("decide_offers"))
-    # stream: Row(promotion_key, budget, cap_max, cap_window_s, offer), the chosen rule's
+    # stream: Row(promotion_key, budget, ..., offer, exposure), the chosen rule's
     offers = (candidates.key_by(lambda r: r.promotion_key, key_type=Types.STRING())
               .process(GrantOffers(OFFERS.columns), output_type=OFFERS.row_type)
               .name("grant_offers").uid("grant_offers"))
@@ -292,6 +336,9 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     io.write_rows(offers, OFFERS, "cassandra_offers_by_user")
     records = offers.map(offer_record, output_type=KEYED_RECORD_TYPE).name("offer_records")
     io.publish_keyed(t_env, t_env.from_data_stream(records), args.offers_topic, "kafka_offers")
+    # stream: Row(key, value), each exposure under a promotions experiment (offer or held out)
+    io.publish_keyed(t_env, t_env.from_data_stream(offers.get_side_output(EXPOSURES)),
+                     args.exposures_topic, "kafka_experiment_exposures")
 
 
 def main(argv: list[str] | None = None) -> None:

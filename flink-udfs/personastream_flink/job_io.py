@@ -20,6 +20,8 @@ An ``io`` gives:
   compacted ``topic``, keyed by ``output``'s partition key (the latest row per key);
 - ``changes_options(topic)``: the connector options of a change data capture topic's table
   (Debezium envelopes, read committed);
+- ``records_options(topic)``: the connector options of a table over a topic of JSON records a
+  job wrote (e.g. ``experiments.exposures``, read by ``attribute_experiments``);
 - ``execute_rows(stream, statement, name)``: run the CQL ``statement`` once per row of
   ``stream``, its bind markers taking the row's fields in order (e.g. a delete);
 - ``publish_keyed(t_env, table, topic, name)``: publish each row ``(key, value)`` of the Flink
@@ -135,6 +137,12 @@ class KafkaCassandra:
         a = self.args
         return {**kafka_options(topic, a.bootstrap_servers, a.group_id),
                 "properties.isolation.level": "read_committed"}
+
+    def records_options(self, topic: str) -> dict[str, str]:
+        """A topic of JSON records from the consumer group's offsets (its first run: the
+        topic's start), committed with each checkpoint as the events' are."""
+        a = self.args
+        return kafka_options(topic, a.bootstrap_servers, a.group_id)
 
     def execute_rows(self, stream: DataStream, statement: str, name: str) -> None:
         """Flink's Cassandra sink running ``statement`` (any CQL with bind markers) per row,

@@ -74,14 +74,15 @@ class FileIO:
     """The file seam of :mod:`personastream_flink.job_io`: ``events`` written to
     ``<folder>/events.jsonl`` (or read from ``events_path``, one enriched record per line),
     ``placements`` as the control stream, ``erasures`` as the erasure requests (in no particular
-order with the events), ``changes`` the change data capture records of each topic, writes
-captured into
-    ``<folder>/<table or topic>.jsonl``."""
+    order with the events), ``changes`` the change data capture records of each topic,
+    ``records`` the JSON records of each topic read as a table (:meth:`records_options`), writes
+    captured into ``<folder>/<table or topic>.jsonl``."""
 
     def __init__(self, folder: Path, events: list[dict] | None = None,
                  placements: list[str] = (), events_path: Path | None = None,
                  erasures: list[str] = (), changes: dict[str, list[dict | str]] | None = None,
-                 promotions: list[str] = (), anomalies: list[str] = ()):
+                 promotions: list[str] = (), anomalies: list[str] = (),
+                 records: dict[str, list[dict]] | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.events_path = Path(events_path) if events_path else self.folder / "events.jsonl"
@@ -90,9 +91,12 @@ captured into
         self.placements = list(placements)
         self.erasures_requested = list(erasures)
         self.promotions_records, self.anomaly_records = list(promotions), list(anomalies)
-        for topic, records in (changes or {}).items():  # change data capture, per topic
+        for topic, changed in (changes or {}).items():  # change data capture, per topic
             (self.folder / f"{topic}.changes.jsonl").write_text(
-                "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+                "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in changed))
+        for topic, docs in (records or {}).items():
+            (self.folder / f"{topic}.records.jsonl").write_text(
+                "".join(json.dumps(d) + "\n" for d in docs))
 
     @property
     def events_options(self) -> dict[str, str]:
@@ -113,6 +117,12 @@ captured into
     def changes_options(self, topic: str) -> dict[str, str]:
         """The change records given for ``topic`` (none: an empty file)."""
         path = self.folder / f"{topic}.changes.jsonl"
+        path.touch()
+        return file_options(str(path))
+
+    def records_options(self, topic: str) -> dict[str, str]:
+        """The records given for ``topic`` (none: an empty file)."""
+        path = self.folder / f"{topic}.records.jsonl"
         path.touch()
         return file_options(str(path))
 

@@ -12,8 +12,9 @@ Assignment is deterministic and sticky: bucket = the first 8 hex digits of
 SHA-256(``name:customer``) as an integer, modulo :data:`BUCKETS`; variant *i* holds the
 buckets below its cumulative weight's share. The name, not the version, is hashed: a revision
 keeps every customer in their variant (a new name reshuffles). :func:`assign` is the Python
-(API), :func:`assignment_sql` the Flink SQL (the attribution job), over the same boundaries;
-a unit test runs both on many keys.
+(the API; the promotions job, whose held-out customers get no offer:
+:func:`personastream_models.promotion_offers.exposure`), :func:`assignment_sql` the Flink SQL
+(the attribution job), over the same boundaries; a unit test runs both on many keys.
 
 Examples
 --------

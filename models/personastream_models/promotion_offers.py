@@ -10,6 +10,13 @@ per promotion (the per-customer frequency cap). :func:`decide` evaluates every a
 one that fires and is under the customer's cap. Per promotion version (keyed state):
 :class:`PromotionLedger`, its budget and per-promotion cap, granted by :func:`grant`.
 
+Experiments: :func:`exposure` puts an offer under the ``promotion_banner`` experiment running at
+its time (``experiments/promotions_on_off``), the customer in its variant by the API's sticky
+hash (:func:`personastream_models.experiments.assign`). A variant with ``promotions`` false is
+held out: no offer is made, but its exposure is recorded (what would have been offered), as one
+is for each offer made under the experiment, so that the attribution compares both variants
+from the same moment (intent to treat).
+
 An offer's id is a digest of the promotion version, the customer and what triggered it (an
 event id, or an abandoned cart's last change), so a replay from a checkpoint writes the same
 rows. Item trends come from the trends job's flagged windows (``trends.anomalies``,
@@ -33,6 +40,11 @@ Examples
 ('trending_category_spike/1-0-0', True)
 >>> offer_id(rule.key, "user-1", "event-9") == offer_id(rule.key, "user-1", "event-9")
 True
+>>> from personastream_models.experiments import load_all
+>>> row = offer_row(chosen, "user-1", "event-9", context, 600, "event-9", at)
+>>> seen = exposure(row, load_all())  # under promotions_on_off, from December 2026
+>>> seen["experiment"], seen["variant"], seen["held_out"], seen["offer_id"] == row["offer_id"]
+('promotions_on_off', 'promotions', False, True)
 """
 from __future__ import annotations
 
@@ -42,16 +54,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 from personastream_contracts.formats import epoch_ms
+from personastream_models.experiments import Experiment, assign, running
 from personastream_models.promotion_conditions import Verdict, context_of, evaluate
 from personastream_models.promotion_rules import PromotionRule
 from personastream_models.recommend import LiveProfile, update_profile
 
-__all__ = ["CustomerFacts", "Decision", "PromotionLedger", "cart_rules_after_ms",
-           "current_trend", "decide", "facts_context", "grant", "observe", "offer_id",
-           "offer_row", "offered", "timer_event", "trend_entry"]
+__all__ = ["CustomerFacts", "Decision", "PLACEMENT", "PromotionLedger", "cart_rules_after_ms",
+           "current_trend", "decide", "exposure", "facts_context", "grant", "observe",
+           "offer_id", "offer_row", "offered", "timer_event", "trend_entry"]
 
 CART_EVENT = "add_to_cart"
 PURCHASE_EVENT = "purchase"
+PLACEMENT = "promotion_banner"
+"""The placement of the experiments that switch promotions on or off."""
 
 
 @dataclass
@@ -298,3 +313,35 @@ def offer_row(decision: Decision, user_key: str, trigger: str, context: Mapping[
             "item_id": (context.get("item") or {}).get("item_id"),
             "why": decision.verdict.why, "issued_ms": now, "expires_ms": now + ttl_s * 1000,
             "trigger_event_id": trigger_event_id, "trigger_received_ms": trigger_received_ms}
+
+
+def exposure(offer: Mapping[str, Any], experiments: Iterable[Experiment]) -> dict | None:
+    """The experiment exposure of ``offer`` (an :func:`offer_row`): the :data:`PLACEMENT`
+    experiment running at the offer's time (None if none), the customer's variant of it, and
+    whether that variant is ``held_out`` (``promotions`` false: the offer is not made);
+    ``received_ms`` is the trigger's ingest time (a timer's: its own), which the attribution
+    compares outcomes with.
+
+    >>> from personastream_models.experiments import load
+    >>> holdout = load("promotions_on_off")
+    >>> offer = {"user_key": "u-4", "offer_id": "p-1-0-0-ab", "promotion": "p",
+    ...          "promotion_version": "1-0-0", "issued_ms": holdout.start_ms,
+    ...          "trigger_received_ms": holdout.start_ms + 5}
+    >>> seen = exposure(offer, [holdout])
+    >>> seen["variant"], seen["held_out"], seen["received_ms"] - seen["issued_ms"]
+    ('holdout', True, 5)
+    >>> exposure({**offer, "user_key": "u-1"}, [holdout])["variant"]
+    'promotions'
+    >>> exposure({**offer, "issued_ms": holdout.end_ms}, [holdout]) is None
+    True
+    """
+    experiment = running(experiments, PLACEMENT, offer["issued_ms"])
+    if experiment is None:
+        return None
+    variant = assign(experiment, offer["user_key"])
+    return {"experiment": experiment.name, "experiment_version": experiment.version,
+            "variant": variant.name, "held_out": not variant.promotions,
+            "user_key": offer["user_key"], "offer_id": offer["offer_id"],
+            "promotion": offer["promotion"], "promotion_version": offer["promotion_version"],
+            "issued_ms": offer["issued_ms"],
+            "received_ms": offer["trigger_received_ms"] or offer["issued_ms"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import random
 import time
@@ -26,6 +27,24 @@ from personastream_stack.process import free_port
 @pytest.fixture(scope="session")
 def settings():
     return resolve()
+
+
+@pytest.fixture(scope="session")
+def promoted():
+    """``promoted(prefix, n)``: the first ``n`` customer keys ``<prefix>-<i>`` that no published
+    promotions experiment holds out (``promotions_on_off`` gives its holdout no offers; the
+    variant by the API's and the job's hash), for a test that expects offers."""
+    from personastream_models import experiments
+    from personastream_models.promotion_offers import PLACEMENT
+
+    banners = [e for e in experiments.load_all() if e.placement == PLACEMENT]
+
+    def keys(prefix: str, n: int) -> list[str]:
+        candidates = (f"{prefix}-{i}" for i in itertools.count())
+        return list(itertools.islice(
+            (k for k in candidates if all(experiments.assign(e, k).promotions for e in banners)),
+            n))
+    return keys
 
 
 #: Rows of the fault suite's table (test_faults), printed at the end of the run.

@@ -136,7 +136,10 @@ class Topic:
 
 
 def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, browser,
-                                                    tmp_path, screenshots):
+                                                    tmp_path, screenshots, promoted):
+    # neither is held out of promotions (promotions_on_off): the storefront's shopper is
+    # anonymous, its key anon:<anonymous id>
+    warm, user_key = promoted("warm-up", 1)[0], promoted(f"anon:web-{uuid.uuid4()}", 1)[0]
     catalogue = requests.get(f"{api.url}/v1/catalogue", timeout=10).json()["items"]
     category = catalogue[0]["category"]
     liked = [i for i in catalogue if i["category"] == category]
@@ -177,12 +180,12 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
             return list(cql.execute(query, [user]))
 
         def warm_up() -> bool:
-            traffic.post_events(s.nifi_ingest_url, [product_view("warm-up", spiking,
+            traffic.post_events(s.nifi_ingest_url, [product_view(warm, spiking,
                                                                  int(time.time() * 1000))])
             deadline = time.monotonic() + 2
-            while not offers_of("warm-up") and time.monotonic() < deadline:
+            while not offers_of(warm) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            return bool(offers_of("warm-up"))
+            return bool(offers_of(warm))
         wait_until(warm_up, 60, "an offer for a shopper viewing the flagged item", 0)
         marks["first offer"] = time.monotonic() - started
         print(f"\nsetup, seconds from the start (trends window {window_s}s): "
@@ -190,14 +193,14 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
 
         # a new shopper browses the category in the storefront: no banner (no flagged item viewed)
         browser.get(f"{api.url}/")
-        browser.execute_script("localStorage.clear()")
+        shopper = user_key.removeprefix("anon:")
+        browser.execute_script("localStorage.clear();"
+                               "localStorage.setItem('personastream.anonymous_id', arguments[0])",
+                               shopper)
         for item in browsed:
             open_page(browser, f"{api.url}/items/{item['item_id']}")
         time.sleep(1)
         assert banner(browser)["hidden"]
-        shopper = browser.execute_script(
-            "return localStorage.getItem('personastream.anonymous_id')")
-        user_key = f"anon:{shopper}"
 
         # ... then views the spiking item, CAP times: a new banner each time
         opened, offers, shown_ms = [], [], {}
@@ -232,14 +235,16 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
         triggers = {r.offer_id: r.trigger_event_id for r in offers_of(user_key)}
         assert sorted(triggers) == sorted(offers)
 
-    # what the storefront sent through NiFi: an impression per offer, the click
+    # what the storefront sent through NiFi: an impression per offer, the click on the first,
+    # each naming its offer (impression and click 1-1-0)
     events = Topic(s, s.topic_events_enriched)
 
     def banner_events():
-        return [(e["event_type"], e["promotion"]) for e in events.read()
+        return [(e["event_type"], e["promotion"], e.get("offer_id")) for e in events.read()
                 if e.get("anonymous_id") == shopper and e.get("placement") == "promotion_banner"]
     wait_until(lambda: len(banner_events()) >= CAP + 1, 30, "the banner's events", 0)
-    assert sorted(banner_events()) == [("click", name)] + [("impression", name)] * CAP
+    assert sorted(banner_events()) == sorted([("click", name, offers[0])]
+                                             + [("impression", name, o) for o in offers])
     # the banner within VISIBLE_S of its triggering event (the product view the page tracked;
     # both times by the browser's clock)
     viewed_ms = {e["event_id"]: e["client_ts_ms"] for e in events.records

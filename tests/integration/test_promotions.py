@@ -118,8 +118,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def test_offers_from_nifi_to_cassandra_topic_and_api_within_a_second(isolated, api, tmp_path):
+def test_offers_from_nifi_to_cassandra_topic_and_api_within_a_second(isolated, api, tmp_path,
+                                                                     promoted):
     s = isolated.settings
+    warm, *shoppers = promoted("shopper", N_SHOPPERS + 1)  # none held out of promotions
     isolated.deploy_ingest()
     flink_jobs.submit(s, "evaluate_promotions", instance=isolated.uid)
     name = f"test_offer_{isolated.uid}"
@@ -139,9 +141,9 @@ def test_offers_from_nifi_to_cassandra_topic_and_api_within_a_second(isolated, a
 
         # the activation reaches the job as broadcast state: wait for a first offer
         deadline = time.monotonic() + 90
-        while not offers_of("warm-up"):
+        while not offers_of(warm):
             assert time.monotonic() < deadline, "no offer 90 s after activating the rule"
-            traffic.post_events(s.nifi_ingest_url, [view("warm-up", "item-1")], batch_size=1)
+            traffic.post_events(s.nifi_ingest_url, [view(warm, "item-1")], batch_size=1)
             time.sleep(1)
 
         def measure(shoppers: list[str], label: str) -> None:
@@ -171,11 +173,9 @@ def test_offers_from_nifi_to_cassandra_topic_and_api_within_a_second(isolated, a
                   f"  (goal {GOAL_S}s)")
             assert statistics.median(to_row) < GOAL_S and percentile(to_row, 0.99) < BOUND_S
 
-        shoppers = [f"shopper-{i}" for i in range(N_SHOPPERS)]
         measure(shoppers, "no other traffic")
         with Background(s.nifi_ingest_url, BACKGROUND_EVENTS_S) as background:
-            measure([f"busy-{i}" for i in range(N_SHOPPERS)],
-                    f"beside {BACKGROUND_EVENTS_S} other events/s")
+            measure(promoted("busy", N_SHOPPERS), f"beside {BACKGROUND_EVENTS_S} other events/s")
         assert background.sent > 0
 
         # the cap: a second view of the same shopper makes no second offer

@@ -1,14 +1,17 @@
 """The ``evaluate_promotions`` topology in a local PyFlink environment, no servers (as
 ``test_job_topologies``): events from a file, promotion states and flagged windows from lists,
-writes captured. Broadcast rules and trends, keyed facts and caps, the ledger per promotion
-and erasures run as in production."""
+writes captured. Broadcast rules and trends, keyed facts and caps, the ledger per promotion,
+the promotions experiment's holdout and erasures run as in production."""
 from __future__ import annotations
 
+import itertools
 import json
 
 from personastream_contracts.tables import TABLES
 from personastream_flink import evaluate_promotions
 from personastream_flink.testing import FileIO, local_environment
+from personastream_models import experiments
+from personastream_models.promotion_offers import exposure, offer_id
 from personastream_models.promotion_rules import load, validate
 from personastream_models.promotion_state import published
 
@@ -47,7 +50,8 @@ def run(io: FileIO) -> None:
     job = evaluate_promotions
     args = job.parse_args(io.arguments(
         job.JOB_NAME, "--promotions-topic", "promotions.control", "--anomalies-topic",
-        "trends.anomalies", "--offers-topic", "offers", "--offers-ttl-s", "600",
+        "trends.anomalies", "--offers-topic", "offers", "--exposures-topic",
+        "experiments.exposures", "--offers-ttl-s", "600",
         "--window-s", "60", "--session-gap-s", "1800", "--recent-items", "20",
         "--affinity-half-life-s", "86400"))
     job.build(env, args, io)
@@ -96,3 +100,45 @@ def test_a_paused_promotion_offers_nothing_with_erasures_read_beside(tmp_path, e
                 erasures=['{"user_key": "u-1", "source": "api", "requested_at_ms": 1}'])
     run(io)
     assert io.rows("offers_by_user") == []
+
+
+def customers_in(experiment, variant: str, n: int) -> list[str]:
+    """The first ``n`` customers ``u-<i>`` the experiment's sticky hash puts in ``variant``."""
+    keys = (f"u-{i}" for i in itertools.count())
+    return list(itertools.islice(
+        (k for k in keys if experiments.assign(experiment, k).name == variant), n))
+
+
+def test_a_held_out_customer_gets_no_offer_but_an_exposure(tmp_path, enrich):
+    # promotions_on_off runs: each of 5 shoppers who like shoes views the flagged shoe once,
+    # held out h1, promoted p1, p2, p3, held out h2; the budget of 2 offers is spent by p1 and
+    # p2 alone (h1 is checked against it, not counted), so p3 and then h2 are refused alike
+    experiment = experiments.load("promotions_on_off")
+    t1 = experiment.start_ms + 86_400_000
+    (h1, h2), (p1, p2, p3) = (customers_in(experiment, "holdout", 2),
+                              customers_in(experiment, "promotions", 3))
+    views = warm_up(enrich)
+    views += [enrich.view("shoe-1", t1 + i * 1000, user=c)
+              for i, c in enumerate([h1, p1, p2, p3, h2])]
+    doc = rule("shoe_spike", budget={"max_offers": 2},
+               frequency_caps={"per_customer": {"max_offers": 1, "window_s": 86400}})
+    io = FileIO(tmp_path, views, promotions=[active(doc)], anomalies=[flagged("shoe-1", t1)])
+    run(io)
+    offers = io.rows("offers_by_user")
+    assert [o["user_key"] for o in offers] == [p1, p2]
+    records = io.rows("experiments.exposures")
+    assert [r["key"] for r in records] == [h1, p1, p2]
+    seen = [json.loads(r["value"]) for r in records]
+    assert [(s["variant"], s["held_out"]) for s in seen] == [
+        ("holdout", True), ("promotions", False), ("promotions", False)]
+    # the promoted exposures name their offers; the held-out one the offer h1 would have had
+    assert [s["offer_id"] for s in seen[1:]] == [o["offer_id"] for o in offers]
+    trigger = next(v for v in views if v["user_id"] == h1)
+    assert seen[0]["offer_id"] == offer_id("shoe_spike/1-0-0", h1, trigger["event_id"])
+    assert seen[0]["received_ms"] == trigger["received_at_ms"]
+    # what the job publishes is the pure function's exposure of the offer
+    offer = {"user_key": p1, "offer_id": offers[0]["offer_id"], "promotion": "shoe_spike",
+             "promotion_version": "1-0-0", "issued_ms": seen[1]["issued_ms"],
+             "trigger_received_ms": seen[1]["received_ms"]}
+    assert exposure(offer, [experiment]) == seen[1]
+    assert json.loads(io.rows("offers")[0]["value"])["offer_id"] == offers[0]["offer_id"]

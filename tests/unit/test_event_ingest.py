@@ -87,7 +87,7 @@ def test_valid_event_is_enriched_with_its_fields_untouched(ingestor, event):
     record = result.enriched[0]
     assert record.key == user_key(event.get("user_id"), event.get("anonymous_id"))
     assert {k: record.value[k] for k in event} == event
-    assert record.value["schema"] == f"{event['event_type']}/1-0-0"
+    assert record.value["schema"] == f"{event['event_type']}/{event['schema_version']}"
     assert record.value["received_at"] == "2024-05-01T12:00:00.123Z"
     assert record.value["received_at_ms"] == 1714564800123
     assert record.value["client_ts_ms"] == epoch_ms(event["client_ts"])

@@ -83,7 +83,26 @@ def test_each_schema_history_is_compatible_within_a_model():
 
 
 def test_ingestor_routes_exactly_the_event_schemas(ingestor):
-    assert ingestor.versions == {name: ("1-0-0",) for name, _ in EVENT_SCHEMAS}
+    banner = ("1-0-0", "1-1-0")  # impression and click: 1-1-0 adds offer_id
+    assert ingestor.versions == {name: banner if name in ("impression", "click") else ("1-0-0",)
+                                 for name, _ in EVENT_SCHEMAS}
+
+
+@pytest.mark.parametrize("event_type", ["impression", "click"])
+def test_banner_events_name_their_offer_from_1_1_0_and_1_0_0_stays_valid(event_type, ingestor):
+    new = next(e for e in SAMPLES
+               if (e["event_type"], e["schema_version"]) == (event_type, "1-1-0"))
+    assert new["offer_id"] and new["placement"] == "promotion_banner"
+    old = {**{k: v for k, v in new.items() if k != "offer_id"}, "schema_version": "1-0-0"}
+    assert list(validator((event_type, "1-0-0")).iter_errors(old)) == []
+    wrong = {**new, "offer_id": 7}
+    assert [list(e.absolute_path) for e in validator((event_type, "1-1-0")).iter_errors(wrong)] \
+        == [["offer_id"]]
+    source = {"ip": None, "user_agent": None, "received_at_ms": 1714564800123,
+              "content_type": "application/json"}
+    result = ingestor.process(json.dumps([old, new, wrong]).encode(), source)
+    assert [r.value.get("offer_id") for r in result.enriched] == [None, new["offer_id"]]
+    assert [d.value["batch_index"] for d in result.deadletters] == [2]
 
 
 # --- loading errors ------------------------------------------------------------------------

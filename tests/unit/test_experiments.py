@@ -13,6 +13,7 @@ from personastream_flink import attribute_experiments
 from personastream_flink.testing import FileIO, local_environment
 from personastream_models import experiment_stats, experiments
 from personastream_models.experiments import InvalidExperiment
+from personastream_models.promotion_offers import exposure, offer_id
 
 T0_MS = 1_764_979_200_000  # 2025-12-06T00:00:00Z
 
@@ -141,6 +142,31 @@ def test_sample_size_reaches_the_power_and_one_less_does_not(baseline, lift):
 
 # --- the attribution job -------------------------------------------------------------------
 
+EXPOSURES_TOPIC = "experiments.exposures"
+
+
+def attribute(folder, events: list[dict], exposures: list[dict] = ()) -> list[dict]:
+    """The result rows ``attribute_experiments`` writes from ``events`` and the promotions
+    job's ``exposures`` (records of its exposures topic)."""
+    io = FileIO(folder, events=events, records={EXPOSURES_TOPIC: list(exposures)})
+    env = local_environment()
+    job = attribute_experiments
+    job.build(env, job.parse_args(io.arguments(job.JOB_NAME, "--exposures-topic",
+                                               EXPOSURES_TOPIC)), io)
+    env.execute(job.JOB_NAME)
+    return io.rows("cassandra_experiment_results")
+
+
+def newest(rows: list[dict]) -> dict:
+    """The newest write of each (experiment, variant), as its write time says."""
+    latest = {}
+    for row in rows:
+        key = (row["experiment"], row["variant"])
+        if key not in latest or row["written_at_us"] > latest[key]["written_at_us"]:
+            latest[key] = row
+    return latest
+
+
 def test_attribution_counts_exposures_and_outcomes_after_exposure(tmp_path, enrich):
     aa = experiments.load("aa_ranking")
     customers = [f"u-{i}" for i in range(12)]
@@ -185,20 +211,64 @@ def test_attribution_counts_exposures_and_outcomes_after_exposure(tmp_path, enri
                                items=[{"item_id": "i-2", "quantity": 1, "price": 5.0}],
                                total=9.0, currency="EUR"))
 
-    io = FileIO(tmp_path, events=events)
-    env = local_environment()
-    job = attribute_experiments
-    job.build(env, job.parse_args(io.arguments(job.JOB_NAME)), io)
-    env.execute(job.JOB_NAME)
-
-    rows = io.rows("cassandra_experiment_results")
-    latest = {}
-    for row in rows:  # the newest write of each key wins, as its write time says
-        key = (row["experiment"], row["variant"])
-        if key not in latest or row["written_at_us"] > latest[key]["written_at_us"]:
-            latest[key] = row
+    rows = attribute(tmp_path, events)
+    latest = newest(rows)
     assert set(latest) == {("aa_ranking", v) for v in expected}
     for v, counts in expected.items():
         assert {k: latest[("aa_ranking", v)][k] for k in counts} == counts, v
     writes = [r["written_at_us"] for r in rows if r["variant"] == "a"]
     assert writes == sorted(writes) and len(set(writes)) == len(writes)
+
+
+def test_promotions_holdout_and_offers_are_exposed_alike_and_banner_events_by_offer(tmp_path,
+                                                                                      enrich):
+    """promotions_on_off: each customer is exposed when the promotions job makes it an offer or
+    holds one back (its exposure records, one repeated as a replay would); a banner's
+    impressions and clicks (1-1-0) count by their offer_id; conversion after exposure."""
+    exp = experiments.load("promotions_on_off")
+    variant_of = {f"u-{i}": experiments.assign(exp, f"u-{i}").name for i in range(200)}
+    customers = {v.name: [c for c, name in variant_of.items() if name == v.name][:3]
+                 for v in exp.variants}
+    t = iter(range(exp.start_ms + 86_400_000, exp.end_ms, 1000))
+    events, records = [], []
+
+    def buy(customer: str, n: int) -> dict:
+        return enrich.event("purchase", next(t), user=customer, order_id=f"o-{customer}-{n}",
+                            items=[{"item_id": "shoe-1", "quantity": 1, "price": 5.0}],
+                            total=5.0, currency="EUR")
+
+    def banner(event_type: str, customer: str, offer: str, **fields) -> dict:
+        return enrich.event(event_type, next(t), user=customer, schema_version="1-1-0",
+                            placement="promotion_banner", promotion="spike", offer_id=offer,
+                            experiment=None, variant=None, **fields)
+
+    for variant, members in customers.items():
+        for n, c in enumerate(members):
+            if n == 2:  # bought before exposure: not attributed
+                events.append(buy(c, 0))
+            trigger = enrich.view("shoe-1", next(t), user=c)
+            events.append(trigger)
+            offer = {"user_key": c, "offer_id": offer_id("spike/1-0-0", c, trigger["event_id"]),
+                     "promotion": "spike", "promotion_version": "1-0-0",
+                     "issued_ms": trigger["client_ts_ms"],
+                     "trigger_received_ms": trigger["received_at_ms"]}
+            seen = exposure(offer, [exp])
+            assert seen["held_out"] == (variant == "holdout")
+            records += [seen] * (2 if n == 0 else 1)
+            if variant == "promotions":  # the banner shows the offer; the first shopper clicks
+                events.append(banner("impression", c, offer["offer_id"], item_ids=["shoe-1"]))
+                if n == 0:
+                    events.append(banner("click", c, offer["offer_id"], item_id="shoe-1",
+                                         position=None))
+            if n < {"holdout": 1, "promotions": 2}[variant]:
+                events.append(buy(c, 1))
+    # an offer made under no experiment: its banner counts nowhere
+    events.append(banner("impression", "u-x", "other-1-0-0-00", item_ids=[]))
+
+    latest = newest(attribute(tmp_path, events, records))
+    assert set(latest) == {("promotions_on_off", v) for v in ("holdout", "promotions")}
+    counts = ["exposed_customers", "impressions", "clicks", "clicking_customers",
+              "purchases", "converted_customers"]
+    got = {v: [latest[("promotions_on_off", v)][k] for k in counts]
+           for v in ("holdout", "promotions")}
+    assert got == {"holdout": [3, 0, 0, 0, 1, 1], "promotions": [3, 3, 1, 1, 2, 2]}

@@ -6,8 +6,9 @@ from fastapi.testclient import TestClient
 from tests.unit.test_api import ITEMS, RandomStore
 
 from personastream_contracts.settings import resolve
+from personastream_models import experiments
 from personastream_models.promotion_conditions import evaluate
-from personastream_models.promotion_offers import (Decision, cart_rules_after_ms, decide,
+from personastream_models.promotion_offers import (Decision, cart_rules_after_ms, decide, exposure,
                                                    facts_context, grant, observe, offer_id,
                                                    offer_row, offered, timer_event)
 from personastream_models.promotion_rules import load, validate
@@ -72,6 +73,33 @@ def test_the_promotion_ledger_holds_budget_and_window_cap():
     # 100 s refused; 120 s granted, the fifth: the budget is spent
     assert granted == [True, True, False, True, True, False, True, False, False, False]
     assert ledger.n_offers == 5
+
+
+def test_an_offer_under_the_promotions_experiment_is_exposed_in_the_customers_sticky_variant():
+    holdout = experiments.load("promotions_on_off")
+    rule = load("mobile_welcome")
+    context = {"now_ms": holdout.start_ms + 3_600_000, "item": None}
+    decision = Decision(rule, evaluate(rule, {**context, "returning": False, "device": "mobile",
+                                              "country": "DE"}))
+    keys = [f"anon:web-{i}" for i in range(2000)]
+    seen = [exposure(offer_row(decision, k, f"e-{k}", context, 60, f"e-{k}", None), [holdout])
+            for k in keys]
+    # the API's assignment, the same on every call; held out exactly when promotions are off
+    assert [s["variant"] for s in seen] == [experiments.assign(holdout, k).name for k in keys]
+    assert all(s["held_out"] == (s["variant"] == "holdout") for s in seen)
+    assert abs(sum(s["held_out"] for s in seen) / len(keys) - 0.10) < 0.02
+    assert seen[0]["offer_id"] == offer_id(rule.key, keys[0], f"e-{keys[0]}")
+    assert seen[0]["received_ms"] == context["now_ms"]  # no trigger receipt (a timer): its time
+    # only while the experiment runs (start inclusive, end exclusive), by the offer's time
+    before = offer_row(decision, keys[0], "t", {**context, "now_ms": holdout.start_ms - 1}, 60,
+                       None, None)
+    at_end = offer_row(decision, keys[0], "t", {**context, "now_ms": holdout.end_ms}, 60,
+                       None, None)
+    assert exposure(before, [holdout]) is None and exposure(at_end, [holdout]) is None
+    assert exposure(offer_row(decision, keys[0], "t", context, 60, None, None),
+                    experiments.load_all()) is not None  # recommendations experiments ignored
+    assert exposure(offer_row(decision, keys[0], "t", context, 60, None, None),
+                    [experiments.load("aa_ranking")]) is None
 
 
 def test_offer_ids_are_deterministic_and_rows_round_trip_through_the_api_replica():

@@ -100,8 +100,9 @@ def report(settings, name: str, lift: float, alpha: float, power: float, as_json
         raise click.ClickException(
             f"no results for experiment {experiment.name!r} in "
             f"{keyspace(settings)}.experiment_results: is attribute_experiments running "
-            "(`personastream jobs submit attribute_experiments`) and have impressions under "
-            "the experiment arrived?")
+            "(`personastream jobs submit attribute_experiments`) and have exposures to the "
+            "experiment arrived (impressions under it; for a promotions experiment, offers "
+            "made or held out by evaluate_promotions)?")
     out = experiment_report.build(experiment, totals, lift, alpha, power)
     click.echo(json.dumps(out, indent=2) if as_json else experiment_report.render(out))
 

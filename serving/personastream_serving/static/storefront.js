@@ -101,8 +101,11 @@ function trackRecommendationClicks() {
 // Promotion banner: the shopper's best active offer with a banner or discount action (highest
 // priority first, as the API answers), polled every 500 ms on every page. An impression the first
 // time an offer is shown on this device (shown offer ids kept in localStorage), a click when the
-// banner is clicked; a banner's link is followed once the click is queued.
+// banner is clicked; a banner's link is followed once the click is queued. Both name the offer
+// (offer_id, impression and click schemas 1-1-0): attribute_experiments reads it to put them
+// under the offer's promotions experiment.
 const BANNER_KINDS = new Set(["banner", "discount"]);
+const BANNER_SCHEMA_VERSION = "1-1-0";
 const BANNER_POLL_MS = 500;
 const SHOWN_OFFERS_KEY = "personastream.shown_offers";
 const SHOWN_OFFERS_KEPT = 50;
@@ -128,17 +131,19 @@ async function refreshPromotion() {
   if (shown.includes(offer.offer_id)) return;
   localStorage.setItem(SHOWN_OFFERS_KEY,
     JSON.stringify([...shown, offer.offer_id].slice(-SHOWN_OFFERS_KEPT)));
-  await track("impression", { placement: "promotion_banner",
-    item_ids: offer.item_id ? [offer.item_id] : [], promotion: offer.promotion,
-    experiment: null, variant: null, page_url: location.href });
+  await track("impression", { schema_version: BANNER_SCHEMA_VERSION,
+    placement: "promotion_banner", item_ids: offer.item_id ? [offer.item_id] : [],
+    promotion: offer.promotion, offer_id: offer.offer_id, experiment: null, variant: null,
+    page_url: location.href });
 }
 
 function showPromotions() {
   const banner = document.getElementById("promotion");
   banner.addEventListener("click", async () => {
-    const { itemId, promotion, link } = banner.dataset;
-    await track("click", { placement: "promotion_banner", item_id: itemId || null,
-      position: null, promotion, experiment: null, variant: null, page_url: location.href });
+    const { offerId, itemId, promotion, link } = banner.dataset;
+    await track("click", { schema_version: BANNER_SCHEMA_VERSION,
+      placement: "promotion_banner", item_id: itemId || null, position: null, promotion,
+      offer_id: offerId || null, experiment: null, variant: null, page_url: location.href });
     if (link) location.href = link;
   });
   refreshPromotion().catch(console.error);
