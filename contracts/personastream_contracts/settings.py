@@ -190,9 +190,10 @@ class Settings:
         "the latest): the best on ImageSegments from cold (ARI 0.486 mean of 5 seeds, 1-0-0 "
         "0.085); ids are provisional until its first 300 vectors seed the centres")
     trends_detector: str = _opt("trends_detector", "model spec the trends job scores with")
-    trends_detector_version: str = _opt("3-5-0", "its version at submit (empty: the latest): "
-                                                  "the best on NAB, 3-4-0's detector with 2-0-0 "
-                                                  "standing in for an item's first 100 windows")
+    trends_detector_version: str = _opt("4-1-0", "its version at submit (empty: the latest): "
+                                                  "the best on NAB held out, sequence novelty "
+                                                  "with 2-0-0 standing in for an item's first "
+                                                  "100 windows")
     nab_dir: str = _opt("", "Numenta Anomaly Benchmark corpus; empty: its copy in the "
                             "repository, benchmarks/data/nab")
     job_submit_timeout_s: float = _opt(180.0, "how long `jobs submit` waits for RUNNING")

@@ -4,7 +4,8 @@
   :mod:`~personastream_models.artifacts` what training made for a spec version.
 - :mod:`~personastream_models.features`: the feature sets specs refer to.
 - :mod:`~personastream_models.detectors`, :mod:`~personastream_models.contextual`,
-  :mod:`~personastream_models.clustering`: the project's estimators and ``score_then_learn``,
+  :mod:`~personastream_models.sequence`, :mod:`~personastream_models.clustering`: the
+  project's estimators and ``score_then_learn``,
   the scoring step shared by the Flink trends job and the NAB benchmark.
 - :mod:`~personastream_models.registry`: which version is live, in shadow, the rollback target;
   :mod:`~personastream_models.placement_scoring` one item's window scored by them,

@@ -1,6 +1,6 @@
 """The trends job on real Kafka, Flink and Cassandra: a spike in one item's views is flagged,
 steady items are not, and a restore from checkpoint continues the learned detectors. The job
-runs its default detector version, the best (3-5-0), with no promote: its stand-in (2-0-0)
+runs its default detector version, the best (4-1-0), with no promote: its stand-in (2-0-0)
 scores an item's first 100 windows."""
 import calendar
 import dataclasses
@@ -55,8 +55,8 @@ def test_spike_is_flagged_and_restore_continues_the_detectors(trends, trend_traf
     # the default version is live from the start; under 100 windows an item is scored by its
     # stand-in, and the row says so
     live = specs.load(s.trends_detector, s.trends_detector_version or None)
-    assert (live.version, live.stand_in.version) == ("3-5-0", "2-0-0")
-    assert {(r.model_version, r.scored_by) for r in rows.values()} == {("3-5-0", "2-0-0")}
+    assert (live.version, live.stand_in.version) == ("4-1-0", "2-0-0")
+    assert {(r.model_version, r.scored_by) for r in rows.values()} == {("4-1-0", "2-0-0")}
 
     spiked = [r for (item, _), r in rows.items() if item == tt.SPIKED and r.flagged]
     assert [r.views for r in spiked] == [60]

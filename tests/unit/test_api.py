@@ -157,7 +157,7 @@ def test_trending_names_the_starting_detector_before_any_trend_row(store):
     settings = resolve(environ={"HOME": "/home/t"})
     with TestClient(create_app(settings, lambda: store)) as test_client:
         provenance = test_client.get("/v1/trending", params={"k": 2}).json()["provenance"]
-    assert provenance["trends_detector_version"] == settings.trends_detector_version == "3-5-0"
+    assert provenance["trends_detector_version"] == settings.trends_detector_version == "4-1-0"
 
 
 def test_profile_joins_live_and_windowed_or_404(client):

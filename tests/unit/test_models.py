@@ -36,6 +36,8 @@ PUBLISHED = {
     "trends_detector/3-3-0": "2058b149cc63610da75afb837acd2ebda878138d2115703c60b3d13f64ca9ae8",
     "trends_detector/3-4-0": "a7739538e09770d40702a35e3784c7306d266fcd11bca76350a49b206d5f97e7",
     "trends_detector/3-5-0": "b2aba27743ffb713119b9bd4115436b6260e7813cb636c62011e03c6ad599b0e",
+    "trends_detector/4-0-0": "c071ac2b4437ca3c4ee4ecaf21f8b96626c79d8e2aa34200de211f83bd107585",
+    "trends_detector/4-1-0": "9d193df79d6b9d3138a95739b541d42e46f4582657de61337d64fa664c805a23",
 }
 
 

@@ -34,10 +34,10 @@ def test_3_5_0_is_3_4_0_with_2_0_0_standing_in_for_100_windows():
     assert pickle.loads(pickle.dumps(best)) == best
 
 
-def test_the_trends_job_starts_with_3_5_0_by_default():
+def test_the_trends_job_starts_with_the_best_held_out_by_default():
     settings = resolve(environ={"HOME": "/home/t"})
-    assert specs.load(settings.trends_detector, settings.trends_detector_version or None).key \
-        == "trends_detector/3-5-0"
+    live = specs.load(settings.trends_detector, settings.trends_detector_version or None)
+    assert live.key == "trends_detector/4-1-0" and live.stand_in.version == "2-0-0"
 
 
 def _with_stand_in(stand_in) -> dict:
