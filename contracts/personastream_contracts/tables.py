@@ -225,9 +225,11 @@ ORDERS_BY_USER = Table(
 
 ITEM_NEIGHBOURS = Table(
     "item_neighbours",
-    "Per item, upserted by live_activity: items viewed (or carted) near it by the same customers "
-    "with their co-view weights (the strongest 50), and its recent views decayed with the "
-    "affinities' half-life to updated_at (the newest event time that touched the row).",
+    "Per item, upserted by live_activity: the items the same customers viewed (or carted) just "
+    "before it, with their co-view weights (the strongest 50; each pair once, on its later "
+    "item's row: recommend.co_view_neighbours reads them both ways), and its recent views "
+    "decayed with the affinities' half-life to updated_at (the newest event time that touched "
+    "the row).",
     _columns("item_id text, neighbours map<text, double>, views double, updated_at timestamp"),
     partition_key=("item_id",), writers={"live_activity": None})
 

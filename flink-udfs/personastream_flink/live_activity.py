@@ -1,16 +1,19 @@
 """Job ``live_activity``: what the personalization API needs, within about a second of an event.
 
 Enriched events are read as they arrive (Flink SQL ``sql/live_events.sql``; no windows and no
-watermark: speed is the point), keyed by the customer (``user_key``, the ingest rule). Each
-event is folded into the customer's :class:`~personastream_models.recommend.LiveProfile` in
+watermark: speed is the point), keyed by the customer (``user_key``, the ingest rule, in SQL).
+Each event is folded into the customer's :class:`~personastream_models.recommend.LiveProfile` in
 keyed state by ``recommend.update_profile`` (which also handles events out of order) and the
 profile is upserted into ``live_profiles`` and published to the compacted topic
 ``topic_live_profiles`` (keyed by ``user_key``; the API keeps its in-memory copy from it). A
-product view or add-to-cart also pairs the item
-with the customer's recent items before it (``recommend.co_view_pairs``); the pairs, grouped per
-item and keyed by item, are merged into that item's neighbours (``recommend.merge_neighbour``)
-in keyed state, a view also adds to the item's recent views (decayed with the affinities'
-half-life), and the item's row is upserted into ``item_neighbours``. An erasure request
+product view or add-to-cart also sends one update, keyed by its item, with the items the
+customer viewed just before it (``recommend.co_viewed_before``): they are merged into that
+item's neighbours (``recommend.merge_neighbour``) in keyed state, a view also adds to the item's
+recent views (decayed with the affinities' half-life), and the item's row is upserted into
+``item_neighbours``. Each co-viewed pair is thus kept once, on the later item's row, and readers
+take neighbours both ways (``recommend.co_view_neighbours``): one item update per event instead
+of one for each of its up to six items (with the items before it), which made the item fold and
+its writes half of the job's cost (README, Measurements). An erasure request
 (:mod:`personastream_flink.erasure`) forgets the customer's live profile.
 
 Topology (parallelism from settings)::
@@ -39,13 +42,13 @@ from pyflink.datastream import (KeyedProcessFunction, OutputTag, RuntimeContext,
                                 StreamExecutionEnvironment)
 from pyflink.datastream.state import ValueStateDescriptor
 
-from personastream_contracts.identity import user_key
+from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
 from personastream_flink.event_table import TIME_COLUMNS, customer_activity
 from personastream_flink.rows import Output
-from personastream_models.recommend import (bump_affinity, co_view_pairs, decayed, merge_neighbour,
-                                            update_profile)
+from personastream_models.recommend import (bump_affinity, co_viewed_before, decayed,
+                                            merge_neighbour, update_profile)
 
 JOB_NAME = "live_activity"
 PROFILES = Output("live_profiles", JOB_NAME)
@@ -56,7 +59,8 @@ BUFFER_TIMEOUT_MS = 10
 CO_VIEW_EVENTS = frozenset({"product_view", "add_to_cart"})
 VIEW_EVENT = "product_view"
 
-#: One item's share of an event: co-view weights to add, and whether the event viewed it.
+#: An event's update of its item: weights of the items viewed before it, and whether it was
+#: viewed.
 ITEM_UPDATE_FIELDS = ["item_id", "co_views", "viewed", "event_ms"]
 ITEM_UPDATE_TYPE = Types.ROW_NAMED(ITEM_UPDATE_FIELDS, [
     Types.STRING(), Types.MAP(Types.STRING(), Types.DOUBLE()), Types.BOOLEAN(), Types.LONG()])
@@ -87,25 +91,19 @@ def event_of(row) -> dict:
             "items": json.loads(row.items_json) if row.items_json else None}
 
 
-def item_updates(recent_before: list[str], event: dict) -> dict[str, tuple[dict, bool]]:
-    """Per item the event touches: (co-view weights to add, whether it viewed the item).
+def item_update(recent_before: list[str], event: dict) -> tuple[dict, bool] | None:
+    """The event's update of its item: (weights of the items viewed before it, whether it was
+    viewed); None for an event that co-views nothing (``recommend.co_viewed_before``).
 
-    The pairs are ``recommend.co_view_pairs`` of the item with the customer's recent items
-    before the event, grouped by their first item (one update per item and event).
-
-    >>> item_updates(["b", "a"], {"event_type": "product_view", "item_id": "c"})
-    {'c': ({'b': 1.0, 'a': 0.5}, True), 'b': ({'c': 1.0}, False), 'a': ({'c': 0.5}, False)}
-    >>> item_updates(["b"], {"event_type": "purchase", "item_id": None})
-    {}
+    >>> item_update(["b", "a"], {"event_type": "product_view", "item_id": "c"})
+    ({'b': 1.0, 'a': 0.5}, True)
+    >>> item_update(["b"], {"event_type": "purchase", "item_id": None}) is None
+    True
     """
     item = event.get("item_id")
     if not item or event.get("event_type") not in CO_VIEW_EVENTS:
-        return {}
-    out: dict[str, tuple[dict, bool]] = {item: ({}, event["event_type"] == VIEW_EVENT)}
-    for first, other, weight in co_view_pairs(recent_before, item):
-        weights = out.setdefault(first, ({}, False))[0]
-        weights[other] = weights.get(other, 0.0) + weight
-    return out
+        return None
+    return co_viewed_before(recent_before, item), event["event_type"] == VIEW_EVENT
 
 
 @dataclass
@@ -161,7 +159,7 @@ def _now() -> dt.datetime:
 
 class UpdateLiveProfile(ForgetsErased):
     """Fold each event into the customer's live profile; emit the ``live_profiles`` row, and
-    the item updates (side output :data:`ITEM_UPDATES`). An erasure request forgets the
+    the event's item update (side output :data:`ITEM_UPDATES`). An erasure request forgets the
     profile."""
 
     def __init__(self, recent_items: int, half_life_s: int):
@@ -188,11 +186,12 @@ class UpdateLiveProfile(ForgetsErased):
                             "purchased": profile.purchased,
                             "updated_at": _utc(profile.updated_ms),
                             "n_events": profile.n_events, "written_at": _now()})
-        for item, (co_views, viewed) in item_updates(
-                before.recent_items if before else [], event).items():
-            update = Row(item, co_views, viewed, int(value.event_ms))
-            update.set_field_names(ITEM_UPDATE_FIELDS)
-            yield ITEM_UPDATES, update
+        update = item_update(before.recent_items if before else [], event)
+        if update is not None:
+            co_views, viewed = update
+            row = Row(value.item_id, co_views, viewed, int(value.event_ms))
+            row.set_field_names(ITEM_UPDATE_FIELDS)
+            yield ITEM_UPDATES, row
 
 
 class UpdateItemNeighbours(KeyedProcessFunction):
@@ -229,12 +228,11 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     t_env = job_io.table_env(env, io)
     events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
         "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"],
-                                  "customer_activity": customer_activity()})))
-    # stream: Row(user_id, anonymous_id, event_type, item_id, category, brand, event_ms,
-    # items_json), one per event
-    customers = events.filter(lambda r: user_key(r.user_id, r.anonymous_id) is not None)
-    profiles = (keyed_with_erasures(env, io, customers,
-                                    lambda r: user_key(r.user_id, r.anonymous_id))
+                                  "customer_activity": customer_activity(),
+                                  "user_key": user_key_sql("user_id", "anonymous_id")})))
+    # stream: Row(user_key, event_type, item_id, category, brand, event_ms, items_json), one
+    # per event of a known or anonymous customer
+    profiles = (keyed_with_erasures(env, io, events, lambda r: r.user_key)
                 .process(UpdateLiveProfile(args.recent_items, args.affinity_half_life_s),
                          output_type=PROFILES.row_type)
                 .name("update_live_profile").uid("update_live_profile"))

@@ -40,8 +40,8 @@ from typing import Iterable, Mapping
 from personastream_models.features import AFFINITY_WEIGHTS
 
 __all__ = ["Item", "LiveProfile", "RANKING_VERSION", "RankIndex", "Ranked", "SharedParts",
-           "Weights", "bump_affinity", "co_view_pairs", "decayed", "merge_neighbour", "rank",
-           "update_profile"]
+           "Weights", "bump_affinity", "co_view_neighbours", "co_view_pairs", "co_viewed_before",
+           "decayed", "merge_neighbour", "rank", "update_profile"]
 
 #: Version of the ranking rules, reported by the API with every response.
 RANKING_VERSION = "1-0-0"
@@ -119,18 +119,51 @@ def update_profile(profile: LiveProfile | None, event: Mapping, *, half_life_s: 
     return p
 
 
+def co_viewed_before(recent_before: list[str], item: str,
+                     window: int = CO_VIEW_WINDOW) -> dict[str, float]:
+    """The items ``item`` was viewed after, from the customer's ``recent_before`` (newest
+    first), with their co-view weights: nearer in the sequence weighs more (1, 1/2, 1/3, ...).
+    Each pair is kept once, on the later item (``live_activity``'s ``item_neighbours`` rows);
+    :func:`co_view_neighbours` reads them both ways.
+
+    >>> co_viewed_before(["b", "c", "a"], "c")
+    {'b': 1.0, 'a': 0.5}
+    """
+    others = [i for i in recent_before if i != item][:window]
+    return {other: 1.0 / distance for distance, other in enumerate(others, start=1)}
+
+
 def co_view_pairs(recent_before: list[str], item: str,
                   window: int = CO_VIEW_WINDOW) -> list[tuple[str, str, float]]:
     """``(item, other, weight)`` both ways for ``item`` viewed after ``recent_before`` (newest
-    first); nearer in the customer's sequence weighs more (1, 1/2, 1/3, ...).
+    first), the weights of :func:`co_viewed_before`.
 
     >>> co_view_pairs(["b", "a"], "c")
     [('c', 'b', 1.0), ('b', 'c', 1.0), ('c', 'a', 0.5), ('a', 'c', 0.5)]
     """
     out = []
-    for distance, other in enumerate([i for i in recent_before if i != item][:window], start=1):
-        out += [(item, other, 1.0 / distance), (other, item, 1.0 / distance)]
+    for other, weight in co_viewed_before(recent_before, item, window).items():
+        out += [(item, other, weight), (other, item, weight)]
     return out
+
+
+def co_view_neighbours(viewed_before: Mapping[str, Mapping[str, float]],
+                       limit: int = NEIGHBOURS_PER_ITEM) -> dict[str, dict[str, float]]:
+    """Each item's neighbours both ways, from the items each was viewed after
+    (:func:`co_viewed_before`, folded per item): a pair's weight is the sum of both of its
+    directions; per item, the ``limit`` strongest (ties: smaller item id first).
+
+    >>> co_view_neighbours({"c": {"b": 1.0, "a": 0.5}, "b": {"c": 1.0}}, limit=2)
+    {'c': {'b': 2.0, 'a': 0.5}, 'b': {'c': 2.0}, 'a': {'c': 0.5}}
+    """
+    both: dict[str, dict[str, float]] = {}
+    for item, others in viewed_before.items():
+        for other, weight in others.items():
+            for a, b in ((item, other), (other, item)):
+                weights = both.setdefault(a, {})
+                weights[b] = weights.get(b, 0.0) + weight
+    return {item: dict(heapq.nsmallest(limit, weights.items(), key=lambda kv: (-kv[1], kv[0])))
+            if len(weights) > limit else weights for item, weights in both.items()}
 
 
 def merge_neighbour(neighbours: dict[str, float], other: str, weight: float,

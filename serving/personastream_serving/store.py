@@ -12,7 +12,8 @@ promotions, from the worker's in-memory copy of the offers topic
 (:mod:`personastream_serving.offers`; ``offers_by_user`` only for ``/v1/users/{key}/offers``
 while that copy is incomplete). Shared by
 all requests, re-read by the app every ``api_cache_s`` in the background: every item's recent
-views (popularity) and co-viewed neighbours (``item_neighbours``, one scan) and latest trend
+views (popularity) and co-viewed neighbours (``item_neighbours``, one scan; each pair is on its later
+item's row, read both ways by ``recommend.co_view_neighbours``) and latest trend
 (``item_latest_trend``, written by ``score_trends``), each one partition or table of at most
 catalogue size. Rarely: the windowed profile (``profiles``), erasure.
 """
@@ -28,7 +29,7 @@ from personastream_contracts import erasures
 from personastream_contracts.cassandra import keyspace, settings_cluster
 from personastream_contracts.tables import (LATEST_TREND_BUCKET, TABLES, profile_from_row,
                                             user_tables)
-from personastream_models.recommend import LiveProfile
+from personastream_models.recommend import LiveProfile, co_view_neighbours
 from personastream_serving.consent import ConsentReplica, consent_entry
 from personastream_serving.offers import OfferReplica, from_row, offer_entry
 from personastream_serving.profile_replica import (ProfileCache, ProfileFollower, TombstoneError,
@@ -248,13 +249,13 @@ class CassandraStore:
                                          for k, v in profile_from_row(row._asdict()).items()}
 
     def item_activity(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        views, neighbours = {}, {}
+        views, viewed_before = {}, {}
         for item_id, item_views, weights in self.cql.execute(
                 self._items, execution_profile=self._tuples):
             views[item_id] = item_views or 0.0
             if weights:
-                neighbours[item_id] = _as_dict(weights)
-        return views, neighbours
+                viewed_before[item_id] = _as_dict(weights)
+        return views, co_view_neighbours(viewed_before)
 
     def trends(self) -> dict[str, Trend]:
         return {r.item_id: Trend(r.item_id, r.window_start, r.views or 0, r.score or 0.0,

@@ -16,7 +16,8 @@ from confluent_kafka import Consumer, TopicPartition
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.tables import LATEST_TREND_BUCKET, user_tables
-from personastream_models.recommend import RANKING_VERSION, Item, LiveProfile, rank
+from personastream_models.recommend import (RANKING_VERSION, Item, LiveProfile, co_view_neighbours,
+                                            rank)
 from personastream_serving.catalogue import catalogue
 from personastream_serving.store import LIVE_PROFILE_VERSION
 from personastream_stack import flink_jobs
@@ -202,14 +203,15 @@ def test_answers_over_cassandra_are_the_reference_ranking(isolated, api_settings
                         "views, score, flagged, model_version) VALUES (%s, %s, %s, %s, %s, %s, "
                         "%s)", [LATEST_TREND_BUCKET, item, at, 9, score, flagged, "3-4-0"])
     boosts = {i: 1.0 if flagged else score for i, (score, flagged) in trends.items()}
+    both_ways = co_view_neighbours(neighbours)  # as the API reads the rows
     wait_for(lambda: len(get(api, "/v1/trending", k=100).json()["items"]) == len(trends),
              "item activity and trends re-read after the rows were written (api_cache_s)")
     for user, p in profiles.items():
         k = rng.choice([3, 10, 40])
         answer = get(api, "/v1/recommendations", user=user, k=k).json()
         expected = rank(items, profile=p, popularity=views, trend=boosts, k=k,
-                        neighbours={i: neighbours[i] for i in p.recent_items[:5]
-                                    if i in neighbours}, exclude=set(p.purchased))
+                        neighbours={i: both_ways[i] for i in p.recent_items[:5]
+                                    if i in both_ways}, exclude=set(p.purchased))
         assert [(i["item_id"], i["score"], i["parts"]) for i in answer["items"]] == \
             [(r.item_id, round(r.score, 4), r.parts) for r in expected], user
         assert answer["provenance"] == {

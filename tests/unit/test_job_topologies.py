@@ -15,6 +15,7 @@ from personastream_contracts.tables import TABLES
 from personastream_flink import (assign_segments, build_profiles, land_events, live_activity,
                                  score_trends)
 from personastream_flink.testing import FileIO, local_environment
+from personastream_models.recommend import co_view_neighbours
 from personastream_models.registry import Placement
 
 DEADLETTER = validator(load_schemas(SCHEMA_DIR), tuple(DEADLETTER_SCHEMA.split("/")))
@@ -214,7 +215,10 @@ def test_live_activity_updates_live_profiles_and_co_viewed_neighbours(tmp_path, 
     neighbours = {}
     for row in io.rows("item_neighbours"):
         neighbours[row["item_id"]] = row
-    assert set(neighbours["a"]["neighbours"]) == {"b", "c"}
-    assert neighbours["b"]["neighbours"]["a"] > neighbours["c"]["neighbours"]["a"]
+    # each pair on its later item's row, read both ways
+    viewed_before = {item: row["neighbours"] for item, row in neighbours.items()}
+    assert viewed_before == {"a": {}, "b": {"a": 2.0}, "c": {"b": 1.0, "a": 0.5}}
+    both = co_view_neighbours(viewed_before)
+    assert set(both["a"]) == {"b", "c"} and both["b"]["a"] > both["c"]["a"]
     assert neighbours["a"]["views"] == pytest.approx(2.0, rel=1e-3)
     assert set(neighbours["a"]) == set(TABLES["item_neighbours"].column_names)
