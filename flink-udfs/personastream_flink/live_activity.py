@@ -38,14 +38,14 @@ import json
 from dataclasses import dataclass, field
 
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import (KeyedProcessFunction, OutputTag, RuntimeContext,
-                                StreamExecutionEnvironment)
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
 from pyflink.datastream.state import ValueStateDescriptor
 
 from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
 from personastream_flink.event_table import TIME_COLUMNS, customer_activity
+from personastream_flink.keyed import keyed_side_output, keyed_tag
 from personastream_flink.rows import Output
 from personastream_models.recommend import (bump_affinity, co_viewed_before, decayed,
                                             merge_neighbour, update_profile)
@@ -64,7 +64,9 @@ VIEW_EVENT = "product_view"
 ITEM_UPDATE_FIELDS = ["item_id", "co_views", "viewed", "event_ms"]
 ITEM_UPDATE_TYPE = Types.ROW_NAMED(ITEM_UPDATE_FIELDS, [
     Types.STRING(), Types.MAP(Types.STRING(), Types.DOUBLE()), Types.BOOLEAN(), Types.LONG()])
-ITEM_UPDATES = OutputTag("item_updates", ITEM_UPDATE_TYPE)
+#: Side output of ``update_live_profile``: ``Row(item_id, update)``, keyed in Java
+#: (:mod:`~personastream_flink.keyed`).
+ITEM_UPDATES = keyed_tag("item_updates", Types.STRING(), ITEM_UPDATE_TYPE)
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -191,7 +193,7 @@ class UpdateLiveProfile(ForgetsErased):
             co_views, viewed = update
             row = Row(value.item_id, co_views, viewed, int(value.event_ms))
             row.set_field_names(ITEM_UPDATE_FIELDS)
-            yield ITEM_UPDATES, row
+            yield ITEM_UPDATES, Row(value.item_id, row)
 
 
 class UpdateItemNeighbours(KeyedProcessFunction):
@@ -239,8 +241,7 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     # stream: Row(user_key, recent_items, ..., written_at), the customer's whole live profile
     io.write_rows(profiles, PROFILES, "cassandra_live_profiles")
     io.publish_rows(t_env, profiles, PROFILES, args.profiles_topic, "kafka_live_profiles")
-    neighbours = (profiles.get_side_output(ITEM_UPDATES)
-                  .key_by(lambda r: r.item_id, key_type=Types.STRING())
+    neighbours = (keyed_side_output(profiles, ITEM_UPDATES)
                   .process(UpdateItemNeighbours(args.affinity_half_life_s),
                            output_type=NEIGHBOURS.row_type)
                   .name("update_item_neighbours").uid("update_item_neighbours"))
