@@ -75,8 +75,10 @@ def test_held_out_shoppers_get_no_offer_but_are_exposed_and_attributed(isolated,
             return bool(offers_of(warm))
         wait_until(warmed_up, 90, "an offer after activating the rule")
 
+        # one request: post_events gives each request of a call another client address
+        # (traffic.client_headers), and the rule holds in the first one's country only
         traffic.post_events(s.nifi_ingest_url, [view(u, "item-2") for u in shoppers],
-                            batch_size=10)
+                            batch_size=N_SHOPPERS)
         offered = [u for u in shoppers if u not in held]
         wait_until(lambda: all(offers_of(u) for u in offered), 60, "the promoted shoppers' offers")
         time.sleep(3)  # the held-out views were read with the others
