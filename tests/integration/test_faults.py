@@ -279,7 +279,7 @@ def test_landed_rows_exactly_once_when_cassandra_fails(settings, healthy_stack, 
             finally:
                 os.kill(pid, signal.SIGCONT)
 
-    land_events_under_fault(settings, fault_table, fault, inject, n_events=200_000, seed=53)
+    land_events_under_fault(settings, fault_table, fault, inject, n_events=400_000, seed=53)
 
 
 def land_events_workload(settings, n_events: int, seed: int):
