@@ -59,12 +59,27 @@ from collections import deque
 
 from river import anomaly
 
-__all__ = ["ContextualAnomalyDetector"]
+__all__ = ["ContextualAnomalyDetector", "size_weight"]
 
 #: "Neuron" facts (active contexts) are numbered above every value fact.
 _NEURON_BASE = 1 << 40
 #: Facts of values beyond the value grid (above: positive, below: negative).
 _OVERFLOW = 1 << 20
+
+
+def size_weight(value: float, mean: float, var: float, floor: float) -> float:
+    """``floor + (1 - floor) * P(|Z| < |z|)``, ``z`` the z-score of ``value`` (weighted ``mean``
+    and ``var``): how unusual its size is, shared by the detectors that weigh scores by it.
+
+    >>> size_weight(10.0, 10.0, 4.0, 0.6), round(size_weight(14.0, 10.0, 4.0, 0.6), 3)
+    (0.6, 0.982)
+    """
+    sd = math.sqrt(var)
+    if sd > 0:
+        z = abs(value - mean) / sd
+    else:
+        z = 0.0 if value == mean else math.inf
+    return floor + (1 - floor) * math.erf(z / math.sqrt(2))
 
 
 class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
@@ -468,12 +483,7 @@ class ContextualAnomalyDetector(anomaly.base.AnomalyDetector):
         """``floor + (1 - floor) * P(|Z| < |z|)`` for the value's z-score (1 without a floor)."""
         if self.magnitude_floor >= 1 or self._mean is None:
             return 1.0
-        sd = math.sqrt(self._var)
-        if sd > 0:
-            z = abs(value - self._mean) / sd
-        else:
-            z = 0.0 if value == self._mean else math.inf
-        return self.magnitude_floor + (1 - self.magnitude_floor) * math.erf(z / math.sqrt(2))
+        return size_weight(value, self._mean, self._var, self.magnitude_floor)
 
     def _beyond(self, value: float, reach: float) -> bool:
         """Whether ``value`` lies farther than ``reach`` beyond the learned range."""

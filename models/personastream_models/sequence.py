@@ -36,6 +36,8 @@ from collections import deque
 
 from river import anomaly
 
+from personastream_models.contextual import size_weight
+
 __all__ = ["SequenceNoveltyDetector", "level", "share_new"]
 
 #: Farthest position, in bins, that :func:`level` tells apart (beyond: the same overflow level).
@@ -229,12 +231,7 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
 
     def _size_weight(self, value: float) -> float:
         """``floor + (1 - floor) * P(|Z| < |z|)`` for the value's z-score."""
-        sd = math.sqrt(self._var)
-        if sd > 0:
-            z = abs(value - self._mean) / sd
-        else:
-            z = 0.0 if value == self._mean else math.inf
-        return self.magnitude_floor + (1 - self.magnitude_floor) * math.erf(z / math.sqrt(2))
+        return size_weight(value, self._mean, self._var, self.magnitude_floor)
 
     def _report(self, value: float, raw: float) -> float:
         if self._spatial(value):
