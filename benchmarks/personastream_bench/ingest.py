@@ -51,6 +51,9 @@ class Collector:
     url: str
     #: False: measured with monitoring off (:mod:`personastream_bench.monitoring`)
     monitored: bool = True
+    #: the TaskManagers' niceness while measured (:mod:`personastream_stack.priority`);
+    #: None: ``flink_taskmanager_nice``
+    nice: int | None = None
 
 
 def collectors(settings) -> list[Collector]:
@@ -194,10 +197,13 @@ def run_phase(settings, collector: Collector, batch: int, connections: int, dura
 
 def run(settings, batch_sizes: list[int], connections: int, duration_s: float, seed: int,
         progress, baseline: str | None = None, warmup_s: float = 60,
-        repeat: int = 1, monitored: list[bool] = (True,)) -> tuple[list[Phase], dict]:
+        repeat: int = 1, monitored: list[bool] = (True,),
+        nices: list[int] = ()) -> tuple[list[Phase], dict]:
     """Every batch size on every collector (``repeat`` times, interleaved), after a warm-up;
     and what else ran (Flink jobs, load average). ``monitored`` [True, False]: the collector
-    also measured with monitoring off, in the same rounds."""
+    also measured with monitoring off, in the same rounds; ``nices``: also measured with the
+    local TaskManagers at each of these niceness values (what giving way to the request path
+    is worth while the jobs are behind)."""
     context = {"load_1m": os.getloadavg()[0], "n_cpus": os.cpu_count(),
                "jobs": sorted(j.name for j in flink_jobs.list_jobs(settings)
                               if j.state in flink_jobs.ACTIVE_STATES)}
@@ -210,16 +216,22 @@ def run(settings, batch_sizes: list[int], connections: int, duration_s: float, s
         if False in monitored:
             chosen.insert(1, Collector(monitoring.label("received", False),
                                        settings.nifi_ingest_url, monitored=False))
-        for collector in [c for c in chosen if c.monitored] if warmup_s > 0 else []:
+        for nice in reversed(nices):
+            chosen.insert(1, Collector(f"received, taskmanagers nice {nice}",
+                                       settings.nifi_ingest_url, nice=nice))
+        flink = lifecycle.COMPONENTS["flink"](settings) if nices else None
+        for collector in [c for c in chosen if c.monitored and c.nice is None] \
+                if warmup_s > 0 else []:  # variants of a collector share its warm-up
             progress(f"warm-up, unmeasured: {collector.name}, single events, {warmup_s:.0f}s")
             run_wrk(lua_events(1, seed), collector.url, connections, warmup_s)
         for round_ in range(repeat):
             for batch in batch_sizes:
-                # monitored and unmonitored first in turn: a phase runs while the previous
-                # phase's backlog (validated and published after the answer) still drains
-                for collector in _alternate(chosen, round_ % 2 == 1):
+                for collector in _rotate(chosen, round_):
                     if False in monitored:
                         monitoring.turn(settings, collector.monitored, progress)
+                    if flink is not None:
+                        flink.prioritize(settings.flink_taskmanager_nice if collector.nice is None
+                                         else collector.nice)
                     progress(f"round {round_ + 1}/{repeat}: {collector.name}, {batch} event(s) "
                              f"per request, {connections} connections, {duration_s:.0f}s")
                     phases.append(run_phase(settings, collector, batch, connections, duration_s,
@@ -227,20 +239,23 @@ def run(settings, batch_sizes: list[int], connections: int, duration_s: float, s
                     time.sleep(2)  # let the previous phase's backlog drain out of the measurement
         if False in monitored:
             monitoring.turn(settings, True, progress)
+        if flink is not None:
+            flink.prioritize(settings.flink_taskmanager_nice)
     return phases, context
 
 
-def _alternate(chosen: list[Collector], swap: bool) -> list[Collector]:
-    """``chosen`` with the first two collectors swapped when ``swap`` and one of them is
-    unmonitored (the same collector measured with monitoring off).
+def _rotate(chosen: list[Collector], round_: int) -> list[Collector]:
+    """``chosen`` with the collectors before the last (the validating one) rotated by
+    ``round_``: each goes first in turn, since a phase runs while the previous phase's backlog
+    (validated and published after the answer) still drains, on NiFi's CPU.
 
-    >>> on, off = Collector("received", "u"), Collector("received, unmonitored", "u", False)
-    >>> [c.name for c in _alternate([on, off, Collector("validating", "v")], True)]
-    ['received, unmonitored', 'received', 'validating']
+    >>> a, b, c = (Collector(n, "u") for n in ("received", "received@abc", "validating"))
+    >>> [x.name for x in _rotate([a, b, c], 1)], [x.name for x in _rotate([a, b, c], 2)]
+    (['received@abc', 'received', 'validating'], ['received', 'received@abc', 'validating'])
     """
-    if swap and len(chosen) > 1 and not all(c.monitored for c in chosen[:2]):
-        return [chosen[1], chosen[0], *chosen[2:]]
-    return chosen
+    head, tail = chosen[:-1], chosen[-1:]
+    shift = round_ % len(head) if head else 0
+    return head[shift:] + head[:shift] + tail
 
 
 def report(phases: list[Phase], context: dict, command: str) -> str:

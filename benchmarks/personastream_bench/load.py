@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from personastream_contracts.errors import PersonastreamError
+from personastream_stack.priority import process_tree
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -127,21 +128,6 @@ def run_vegeta(vegeta: str, targets: Path, rate: str, duration_s: int,
     if attack.wait() != 0:
         raise LoadError(f"vegeta attack exited with {attack.returncode}")
     return list(csv.reader(io.StringIO(encoded)))
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        out.append(todo.pop())
-        todo += children.get(out[-1], [])
-    return out
 
 
 def cpu_seconds(pids: list[int]) -> float:

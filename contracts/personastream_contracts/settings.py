@@ -164,6 +164,10 @@ class Settings:
     flink_taskmanagers: int = _opt(1, "TaskManagers of the local cluster (`stack up` starts "
                                       "missing ones and stops extra ones); each is a JVM with "
                                       "its own Python interpreter and GIL")
+    flink_taskmanager_nice: int = _opt(
+        10, "niceness (0-19) of the local TaskManagers and their Python workers: when the jobs "
+        "are behind they get the CPU the collector and the API leave idle, not theirs "
+        "(personastream_stack.priority); 0: the same priority as every server")
     flink_task_slots: int = _opt(12, "task slots of each local TaskManager (a job takes one per "
                                     "parallel subtask)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
@@ -228,6 +232,10 @@ class Settings:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is None:
                 raise SettingsError(f"setting {f.name} has no value; set {env_name(f.name)}")
+        if not 0 <= self.flink_taskmanager_nice <= 19:
+            raise SettingsError(f"flink_taskmanager_nice must be 0 to 19 (Linux niceness), got "
+                                f"{self.flink_taskmanager_nice}; set "
+                                f"{env_name('flink_taskmanager_nice')}")
 
     @property
     def components(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from personastream_contracts.settings import as_environ
 from personastream_stack import maven
 from personastream_stack.component import Component, host_port
 from personastream_stack.errors import StackError
+from personastream_stack.priority import renice
 from personastream_stack.supervision import Program, programs_dir
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,8 @@ class Flink(Component):
         jobmanager.start(self._script("jobmanager.sh", ports[jobmanager.name]),
                          env=self._scripts_env())
         for taskmanager in taskmanagers:
-            taskmanager.start(self._script("taskmanager.sh", ports[taskmanager.name]),
+            taskmanager.start(["nice", "-n", str(self.settings.flink_taskmanager_nice),
+                               *self._script("taskmanager.sh", ports[taskmanager.name])],
                               env=self._scripts_env())
         reconciler.start([sys.executable, "-m", "personastream", "-v", "jobs", "reconcile",
                           "--watch", str(RECONCILE_INTERVAL_S)], env=as_environ(self.settings))
@@ -213,7 +215,14 @@ class Flink(Component):
         the others): the cluster has as many as the setting says."""
         launched = super().start()
         self._stop_extra_taskmanagers()
+        self.prioritize(self.settings.flink_taskmanager_nice)
         return launched
+
+    def prioritize(self, nice: int) -> None:
+        """Set the running TaskManagers (and their Python workers) to niceness ``nice`` (a
+        changed ``flink_taskmanager_nice`` applies without a restart; benchmarks compare)."""
+        renice([pid for d in self.daemons if d.name.startswith("taskmanager")
+                if (pid := d.running_pid())], nice)
 
     def stop(self) -> bool:
         return self._stop_extra_taskmanagers() | super().stop()

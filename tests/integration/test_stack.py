@@ -55,6 +55,34 @@ def test_up_again_keeps_the_same_processes(healthy_stack):
     assert {k: v["pids"] for k, v in after.items()} == {k: v["pids"] for k, v in before.items()}
 
 
+def niceness(pid: int) -> set[int]:
+    """The niceness of every thread of ``pid`` (field 19 of each task's stat)."""
+    return {int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+def test_taskmanagers_give_way_to_the_request_path(healthy_stack, settings):
+    report = status()
+    pids = {name: [p for p in h["pids"] if "TaskManagerRunner" in cmdline(p)] or h["pids"]
+            for name, h in report.items()}
+    taskmanager = pids["flink"][0]
+    assert niceness(taskmanager) == {settings.flink_taskmanager_nice}
+    for name in ("nifi", "kafka", "cassandra"):
+        assert niceness(pids[name][0]) == {0}, name
+    try:  # a changed setting reaches the running TaskManager, no restart
+        subprocess.run([sys.executable, "-m", "personastream", "--set",
+                        "flink_taskmanager_nice=15", "stack", "up", "flink"],
+                       capture_output=True, text=True, check=True)
+        assert niceness(taskmanager) == {15}
+    finally:
+        cli("stack", "up", "flink")
+    assert niceness(taskmanager) == {settings.flink_taskmanager_nice}
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+
 def test_down_stops_only_what_it_names_and_keeps_data(healthy_stack, settings):
     topics_before = set(admin_client(settings).list_topics(timeout=10).topics)
     other_pids = {h.component: h.pids for h in lifecycle.status(settings) if h.component != "kafka"}

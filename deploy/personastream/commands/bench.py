@@ -36,11 +36,15 @@ def bench_group() -> None:
 @click.option("--monitoring", "monitoring_states", default="on", show_default=True,
               help="on, off or on,off: the collector also measured with the local Prometheus "
                    "stopped (what monitoring costs)")
+@click.option("--taskmanager-nice", "nices", default="", show_default=True,
+              help="Niceness values (0-19, comma separated): the collector also measured with "
+                   "the local TaskManagers at each (flink_taskmanager_nice is the default "
+                   "phase), to show what giving way to the request path is worth.")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float,
                  baseline: str | None, warmup_s: float, repeat: int, monitoring_states: str,
-                 seed: int) -> None:
+                 nices: str, seed: int) -> None:
     """Requests/s, events/s, latency p50/p99/p99.9, errors, NiFi's CPU and memory, and receipt
     to Kafka, of the collector, of the validating collector (the previous design) and of a
     baseline revision's collector side by side, while whatever Flink jobs run keep consuming.
@@ -55,12 +59,14 @@ def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float
     phases, context = ingest.run(settings, sizes, connections, duration_s, seed,
                                  progress=lambda m: click.echo(f"[bench] {m}", err=True),
                                  baseline=baseline, warmup_s=warmup_s, repeat=repeat,
-                                 monitored=monitoring.states(monitoring_states))
+                                 monitored=monitoring.states(monitoring_states),
+                                 nices=[int(x) for x in nices.split(",") if x.strip()])
     click.echo(ingest.report(phases, context, _reproduce(
         "bench", "ingest", "--batch-sizes", batch_sizes, "--connections", str(connections),
         "--duration", f"{duration_s:g}", *(["--baseline", baseline] if baseline else []),
         "--warmup", f"{warmup_s:g}", "--repeat", str(repeat), "--monitoring",
-        monitoring_states, "--seed", str(seed))))
+        monitoring_states, *(["--taskmanager-nice", nices] if nices else []),
+        "--seed", str(seed))))
 
 
 @bench_group.command("api")

@@ -1,0 +1,62 @@
+"""CPU priority of the local stream processing: the request-serving servers first.
+
+On one machine every server shares the same cores. When the Flink jobs are behind (a backlog,
+or more traffic than they can carry) their TaskManagers take every core they can get, and the
+collector and the API answer late or not at all, although Kafka would have kept the events for
+the jobs to catch up later. So the local TaskManagers (and the Python workers they start) run
+at a lower priority, ``flink_taskmanager_nice`` (Linux niceness, 0-19): they get all the CPU
+the request path leaves idle and give way when it needs it. NiFi, Kafka, Cassandra and the API
+keep the default priority. On a real cluster each tier has machines of its own.
+
+Niceness is per thread in Linux, so :func:`renice` sets every thread of every process of a
+tree; threads and processes started later inherit it from their parent.
+
+>>> import os
+>>> renice([os.getpid()], os.getpriority(os.PRIO_PROCESS, 0))
+1
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from personastream_stack.errors import StackError
+
+LOWEST = 19  # the least CPU Linux gives a thread that wants it
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo += children.get(out[-1], [])
+    return out
+
+
+def renice(roots: list[int], nice: int) -> int:
+    """Set the niceness of every thread of ``roots`` and their descendants to ``nice``; return
+    how many processes were set. Raises :class:`StackError` if ``nice`` is out of 0-19, or if
+    the system refuses (a lower niceness than a thread has needs CAP_SYS_NICE)."""
+    if not 0 <= nice <= LOWEST:
+        raise StackError(f"niceness must be 0 to {LOWEST}, got {nice}")
+    pids = [p for root in roots for p in process_tree(root)]
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):  # a process or thread that just ended
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                try:
+                    os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+                except ProcessLookupError:
+                    continue
+                except PermissionError as err:
+                    raise StackError(
+                        f"cannot set niceness {nice} on pid {pid}: {err}; lowering a niceness "
+                        "needs root (CAP_SYS_NICE), raising it does not") from None
+    return len(pids)
