@@ -5,6 +5,8 @@ in the text format:
   are its 5xx ``status`` values (a handler that raised counts as 500);
 - ``personastream_api_request_seconds{endpoint,method}``: their latency, from the request's
   arrival to the answer's last byte (buckets 1 ms to 2.5 s).
+- ``personastream_api_gc_pause_seconds{generation}``: pauses of Python's cyclic garbage
+  collector (every request of the worker waits), from :func:`time_collections`.
 
 ``endpoint`` is the route's template (``/v1/users/{user_key}/profile``), never the raw path,
 and ``other`` for a path no route matches; ``method`` is ``other`` beyond the usual seven.
@@ -19,6 +21,7 @@ made) they are this process's.
 >>> RequestMetrics.method_label("GET"), RequestMetrics.method_label("BREW")
 ('GET', 'other')
 """
+import gc
 import os
 import time
 from typing import Sequence
@@ -34,6 +37,10 @@ LATENCY = Histogram("personastream_api_request_seconds",
                     "Time from a request's arrival to its answer's last byte.",
                     ["endpoint", "method"],
                     buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+GC_PAUSE = Histogram("personastream_api_gc_pause_seconds",
+                     "Pauses of the worker's cyclic garbage collector, by generation.",
+                     ["generation"],
+                     buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5))
 OTHER = "other"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -54,6 +61,29 @@ def exposition() -> bytes:
     """Every metric in Prometheus' text format: all workers' (multiprocess mode), else this
     process's."""
     return generate_latest(_SERVED)
+
+
+def time_collections() -> None:
+    """Observe every garbage collection of this process into :data:`GC_PAUSE` (once per
+    process; later calls do nothing).
+
+    >>> time_collections(); _ = gc.collect(0)
+    >>> REGISTRY.get_sample_value("personastream_api_gc_pause_seconds_count",
+    ...                           {"generation": "0"}) > 0
+    True
+    """
+    if any(getattr(c, "__name__", "") == "_observe_collection" for c in gc.callbacks):
+        return
+    started = [0.0]
+    series = [GC_PAUSE.labels(str(g)) for g in range(3)]
+
+    def _observe_collection(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            series[info["generation"]].observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(_observe_collection)
 
 
 class RequestMetrics:
