@@ -24,7 +24,6 @@ Start it with ``personastream serve``.
 import asyncio
 import collections
 import contextlib
-import gc
 import hmac
 import logging
 import time
@@ -306,10 +305,6 @@ def create_app(settings, open_store: Callable[[], Store] | None = None,
     async def lifespan(app: FastAPI):
         db = state["store"] = open_store()
         state["shared"] = await read_shared(db)
-        # What startup built (modules, catalogue, rank index, driver: ~190,000 objects) lives
-        # as long as the worker: out of the cyclic collector's reach, a full collection pauses
-        # requests 18-36 ms instead of 130-195 ms (benchmarks/results/api-gc-2026-12-05).
-        gc.freeze()
         time_collections()
         refresher = asyncio.create_task(keep_shared_fresh(db))
         yield
