@@ -15,9 +15,6 @@ import uvicorn
 from personastream_contracts.settings import resolve
 from personastream_serving.app import create_app
 
-mode, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-if mode == "plain":
-    gc.freeze = lambda: None
 pauses: dict[int, list[float]] = {}
 started = [0.0]
 
@@ -29,7 +26,7 @@ def observe(phase, info):
         pauses.setdefault(info["generation"], []).append((time.perf_counter() - started[0]) * 1e3)
 
 
-def report():
+def report(mode: str, seconds: float):
     time.sleep(seconds)
     for generation, ms in sorted(pauses.items()):
         ms.sort()
@@ -38,6 +35,14 @@ def report():
     os._exit(0)
 
 
-gc.callbacks.append(observe)
-threading.Thread(target=report, daemon=True).start()
-uvicorn.run(create_app(resolve()), host="127.0.0.1", port=port, log_level="warning")
+def main() -> None:
+    mode, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    if mode == "plain":
+        gc.freeze = lambda: None
+    gc.callbacks.append(observe)
+    threading.Thread(target=report, args=(mode, seconds), daemon=True).start()
+    uvicorn.run(create_app(resolve()), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
