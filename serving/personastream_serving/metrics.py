@@ -63,27 +63,30 @@ def exposition() -> bytes:
     return generate_latest(_SERVED)
 
 
+_collection_started = [0.0]
+
+
+def _observe_collection(phase: str, info: dict) -> None:
+    if phase == "start":
+        _collection_started[0] = time.perf_counter()
+    else:
+        GC_PAUSE.labels(str(info["generation"])).observe(
+            time.perf_counter() - _collection_started[0])
+
+
 def time_collections() -> None:
     """Observe every garbage collection of this process into :data:`GC_PAUSE` (once per
     process; later calls do nothing).
 
-    >>> time_collections(); _ = gc.collect(0)
+    >>> time_collections(); time_collections(); _ = gc.collect(0)
+    >>> gc.callbacks.count(_observe_collection)
+    1
     >>> REGISTRY.get_sample_value("personastream_api_gc_pause_seconds_count",
     ...                           {"generation": "0"}) > 0
     True
     """
-    if any(getattr(c, "__name__", "") == "_observe_collection" for c in gc.callbacks):
-        return
-    started = [0.0]
-    series = [GC_PAUSE.labels(str(g)) for g in range(3)]
-
-    def _observe_collection(phase: str, info: dict) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            series[info["generation"]].observe(time.perf_counter() - started[0])
-
-    gc.callbacks.append(_observe_collection)
+    if _observe_collection not in gc.callbacks:
+        gc.callbacks.append(_observe_collection)
 
 
 class RequestMetrics:

@@ -2,11 +2,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from personastream_flows import bundle
 from personastream_stack import lifecycle
 from personastream_stack.kafka import admin_client
+from personastream_stack.priority import thread_niceness
+from personastream_stack.process import cmdline
 
 MAIN_CLASSES = {
     "kafka": ["kafka.Kafka"],
@@ -42,8 +43,7 @@ def test_status_json_reports_every_server_healthy(healthy_stack):
     for name, health in report.items():
         assert health["healthy"], (name, health)
         assert health["pids"] and health["port"] > 0 and health["version"][0].isdigit()
-        cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-                    for pid in health["pids"]]
+        cmdlines = [cmdline(pid) for pid in health["pids"]]
         for main_class in MAIN_CLASSES[name]:
             assert any(main_class in c for c in cmdlines), (name, main_class)
 
@@ -56,9 +56,7 @@ def test_up_again_keeps_the_same_processes(healthy_stack):
 
 
 def niceness(pid: int) -> set[int]:
-    """The niceness of every thread of ``pid`` (field 19 of each task's stat)."""
-    return {int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
-            for task in Path(f"/proc/{pid}/task").iterdir()}
+    return set(thread_niceness(pid))
 
 
 def test_taskmanagers_give_way_to_the_request_path(healthy_stack, settings):
@@ -77,10 +75,6 @@ def test_taskmanagers_give_way_to_the_request_path(healthy_stack, settings):
     finally:
         cli("stack", "up", "flink")
     assert niceness(taskmanager) == {settings.flink_taskmanager_nice}
-
-
-def cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
 
 
 def test_down_stops_only_what_it_names_and_keeps_data(healthy_stack, settings):

@@ -3,14 +3,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import resolve
 from personastream_stack.errors import StackError
-from personastream_stack.priority import process_tree, renice
+from personastream_stack.priority import process_tree, renice, thread_niceness
 
 # a process with three threads that starts a child process, then waits
 FAMILY = """
@@ -23,18 +22,12 @@ time.sleep(60)
 """
 
 
-def nice_of_threads(pid: int) -> list[int]:
-    """The niceness of each thread of ``pid`` (field 19 of /proc/PID/task/TID/stat)."""
-    return [int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
-            for task in Path(f"/proc/{pid}/task").iterdir()]
-
-
 @pytest.fixture
 def family():
     parent = subprocess.Popen([sys.executable, "-c", FAMILY], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     deadline = time.monotonic() + 10
-    while len(nice_of_threads(parent.pid)) < 4 and time.monotonic() < deadline:
+    while len(thread_niceness(parent.pid)) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
     yield parent.pid, child
     subprocess.run(["kill", str(child), str(parent.pid)], check=False)
@@ -45,15 +38,15 @@ def test_every_thread_of_the_tree_is_reniced(family):
     parent, child = family
     assert set(process_tree(parent)) == {parent, child}
     assert renice([parent], 7) == 2
-    assert nice_of_threads(parent) == [7] * len(nice_of_threads(parent))
-    assert len(nice_of_threads(parent)) >= 4  # the main thread and three others
-    assert nice_of_threads(child) == [7]
+    assert thread_niceness(parent) == [7] * len(thread_niceness(parent))
+    assert len(thread_niceness(parent)) >= 4  # the main thread and three others
+    assert thread_niceness(child) == [7]
 
 
 def test_a_niceness_out_of_range_is_refused(family):
     with pytest.raises(StackError, match="niceness must be 0 to 19, got 20"):
         renice([family[0]], 20)
-    assert set(nice_of_threads(family[0])) == {os.getpriority(os.PRIO_PROCESS, 0)}
+    assert set(thread_niceness(family[0])) == {os.getpriority(os.PRIO_PROCESS, 0)}
 
 
 def test_the_setting_is_checked_and_names_its_variable():
