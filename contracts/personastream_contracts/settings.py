@@ -89,6 +89,14 @@ class Settings:
         "experiments.exposures", "exposures of customers to a promotions experiment as "
         "evaluate_promotions decides them, an offer made or held out (JSON, keyed by "
         "user_key; attribute_experiments reads them, the API never does)")
+    topic_promotion_refusals: str = _opt(
+        "promotions.refusals", "offers that evaluate_promotions' ledger refused (budget or "
+        "per-promotion cap; JSON, keyed by user_key): it reads them back so that a refused "
+        "offer stops counting against the customer's cap")
+    topic_customer_segments: str = _opt(
+        "customers.segments", "each customer's segment as assign_segments writes it to "
+        "profiles (JSON, keyed by user_key; evaluate_promotions reads it for the segment "
+        "condition)")
     topic_deadletters_replayed: str = _opt(
         "deadletters.replayed", "ledger of dead-letter replays (compacted, keyed by the "
         "letter's event_id, else its position): each replayed letter's latest outcome; "

@@ -5,7 +5,7 @@
 >>> pipeline_topics(s)
 ['events.enriched', 'events.deadletter', 'trends.anomalies', 'models.control', 'profiles.live', \
 'deadletters.replayed', 'promotions.control', 'users.erasures', 'offers', \
-'experiments.exposures']
+'experiments.exposures', 'promotions.refusals', 'customers.segments']
 >>> topic_config(s, s.topic_events_enriched)
 {'max.message.bytes': '69536', 'min.insync.replicas': '1'}
 >>> topic_config(s, s.topic_models_control)["cleanup.policy"]
@@ -24,7 +24,8 @@ def pipeline_topics(settings) -> list[str]:
             settings.topic_trends_anomalies, settings.topic_models_control,
             settings.topic_live_profiles, settings.topic_deadletters_replayed,
             settings.topic_promotions_control, settings.topic_user_erasures,
-            settings.topic_offers, settings.topic_experiment_exposures]
+            settings.topic_offers, settings.topic_experiment_exposures,
+            settings.topic_promotion_refusals, settings.topic_customer_segments]
 
 
 def cdc_topics(settings) -> list[str]:

@@ -1,19 +1,23 @@
 """Job ``evaluate_promotions``: active promotion rules evaluated on every event, offers within a
 second.
 
-Enriched events and erasure requests are read as one stream keyed by the customer (Flink SQL
-``sql/promotion_events.sql``; no windows, no watermark). The promotions control topic
+Enriched events, erasure requests, ``assign_segments``' segments (``customers.segments``) and
+the offers this job's ledger refused (``promotions.refusals``) are read as one stream keyed by
+the customer (Flink SQL ``sql/promotion_events.sql``; no windows, no watermark). The promotions control topic
 (``personastream promotions activate | pause``) and the trends job's flagged windows
 (``trends.anomalies``) are broadcast to every task, kept in broadcast state (checkpointed), so
 an activation or pause reaches the running job without a restart. Per customer, keyed state
 holds :class:`~personastream_models.promotion_offers.CustomerFacts` (live affinities by the
-same fold as ``live_activity``, sessions for new vs returning, the open cart, the offers made
-per promotion for its frequency cap); an ``add_to_cart`` registers a processing-time timer per
+same fold as ``live_activity``, sessions for new vs returning, the open cart, the latest
+segment, the offers made per promotion for its frequency cap); an ``add_to_cart`` registers a processing-time timer per
 abandoned-cart rule's ``after_minutes``, and the timer evaluates the rules again with the cart
 idle. The highest-priority rule that fires and is under the customer's cap becomes a candidate;
 candidates are keyed by promotion version, whose keyed ledger grants them within its budget and
 per-promotion cap (one task holds a promotion's ledger, so both are exact at any parallelism;
-offers are rare next to events, so that task is not a hot spot). Granted offers are upserted into
+offers are rare next to events, so that task is not a hot spot). A refused candidate is
+published to ``topic_promotion_refusals`` and read back by the customer's task, which then
+stops counting it against the customer's cap: the cap counts a candidate at once (so it is
+never exceeded while a grant is on its way) and keeps only the granted ones. Granted offers are upserted into
 ``offers_by_user`` and published to ``topic_offers`` (JSON, keyed by ``user_key``), each with a
 deterministic ``offer_id`` (promotion version, customer, trigger), so a replay from a
 checkpoint writes the same rows.
@@ -32,19 +36,22 @@ its offer's deterministic id (held out: the id the offer would have had).
 Why these sources of facts: affinities are folded here from the events this job reads anyway
 (the profile that includes the triggering event, with no second Kafka source nor a race with
 ``live_activity``'s topic), the trends from their topic of flagged windows (only those are
-published; a flag holds until the item's next window can have been scored). Segments are not
-followed (``assign_segments`` writes only Cassandra): a ``segment`` condition is "unknown" and
-does not hold. A customer's cap counts candidates, so an offer refused by the promotion's
-budget still counts against the customer's cap (the budget is then spent anyway).
+published; a flag holds until the item's next window can have been scored), the segment from
+``assign_segments``' records (the segment it writes to ``profiles``; a customer with none yet
+is "unknown" to a ``segment`` condition, which does not hold). Between a refusal and its
+return (well under a second) the customer's cap is stricter than it will be: a candidate of
+that promotion is then not made, never one too many.
 
 Topology (parallelism from settings)::
 
-    kafka events_enriched + users.erasures (SQL, one stream) -> key_by user_key
+    kafka events_enriched + users.erasures + customers.segments + promotions.refusals
+      (SQL, one stream) -> key_by user_key
       -> connect broadcast(promotions.control + trends.anomalies) -> decide_offers
          (+ timers: abandoned carts)
       -> key_by promotion version -> grant_offers -> cassandra_offers_by_user
                                                   -> kafka_offers (keyed by user_key)
                                  (side output) exposures -> kafka_experiment_exposures
+                                 (side output) refusals -> kafka_promotion_refusals
 
 Submit with ``personastream jobs submit evaluate_promotions``.
 """
@@ -82,6 +89,9 @@ CANDIDATE_TYPE = Types.ROW_NAMED(CANDIDATE_FIELDS, [
 KEYED_RECORD_TYPE = Types.ROW_NAMED(["key", "value"], [Types.STRING(), Types.STRING()])
 #: Side output of ``grant_offers``: the exposures, as ``topic_experiment_exposures`` records.
 EXPOSURES = OutputTag("experiment_exposures", KEYED_RECORD_TYPE)
+#: Side output of ``grant_offers``: the refused candidates, as ``topic_promotion_refusals``
+#: records (read back by ``decide_offers``).
+REFUSALS = OutputTag("promotion_refusals", KEYED_RECORD_TYPE)
 
 
 def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
@@ -90,6 +100,8 @@ def job_arguments(settings, jars: list, job_name: str = JOB_NAME) -> list[str]:
             "--anomalies-topic", settings.topic_trends_anomalies,
             "--offers-topic", settings.topic_offers,
             "--exposures-topic", settings.topic_experiment_exposures,
+            "--refusals-topic", settings.topic_promotion_refusals,
+            "--segments-topic", settings.topic_customer_segments,
             "--offers-ttl-s", str(settings.offers_ttl_s),
             "--window-s", str(settings.trends_window_s),
             *job_args.profile_rule_arguments(settings)]
@@ -102,6 +114,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--offers-topic", required=True)
     p.add_argument("--exposures-topic", required=True,
                    help="exposures to promotions experiments (attribute_experiments reads them)")
+    p.add_argument("--refusals-topic", required=True,
+                   help="offers the ledger refused, written and read back by this job")
+    p.add_argument("--segments-topic", required=True, help="assign_segments' segments")
     p.add_argument("--offers-ttl-s", type=int, required=True)
     p.add_argument("--window-s", type=int, required=True, help="the trends job's window")
     job_args.add_profile_rules(p)
@@ -156,8 +171,9 @@ def offer_record(row) -> Row:
 
 class DecideOffers(KeyedBroadcastProcessFunction):
     """Per customer: fold each event into its facts, evaluate the active rules, emit the
-    chosen candidate; an erasure request (``erased``) clears the customer's facts (the pattern
-    of :class:`~personastream_flink.erasure.ForgetsErased`, here in one input because the
+    chosen candidate; keep the customer's latest segment; uncount an offer its ledger refused;
+    an erasure request (``erased``) clears the customer's facts (the pattern of
+    :class:`~personastream_flink.erasure.ForgetsErased`, here in one input because the
     function also follows broadcast state)."""
 
     def __init__(self, args, experiments: tuple):
@@ -223,11 +239,20 @@ class DecideOffers(KeyedBroadcastProcessFunction):
             ctx.get_broadcast_state(SIDE).put(key, value)
 
     def process_element(self, value, ctx):
-        from personastream_models.promotion_offers import cart_rules_after_ms, observe
+        from personastream_models.promotion_offers import (cart_rules_after_ms, in_segment, observe,
+                                                           refused)
 
         if value.erased:
             for state in self.customer_states():
                 state.clear()
+            return
+        if value.segment_id is not None:
+            self.facts.update(in_segment(self.facts.value(), value.segment_id))
+            return
+        if value.refused_promotion is not None:
+            facts = self.facts.value()
+            if facts is not None:
+                self.facts.update(refused(facts, value.refused_promotion, value.event_ms))
             return
         self._load(ctx)
         event = event_of(value)
@@ -275,7 +300,7 @@ class DecideOffers(KeyedBroadcastProcessFunction):
 class GrantOffers(KeyedProcessFunction):
     """Per promotion version: grant a candidate within the budget and the per-promotion cap;
     emit the granted offer's ``offers_by_user`` row, and its exposure under an experiment (side
-    output :data:`EXPOSURES`). A held-out candidate is granted as it would be, without spending
+    output :data:`EXPOSURES`); a refused candidate goes to side output :data:`REFUSALS`. A held-out candidate is granted as it would be, without spending
     the ledger, and only its exposure is emitted. The table's ``columns`` are given at build:
     in thread mode a TaskManager's interpreter may hold the table registry as imported
     by an earlier job, before the table existed."""
@@ -289,7 +314,7 @@ class GrantOffers(KeyedProcessFunction):
             ValueStateDescriptor("promotion_ledger", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
-        from personastream_models.promotion_offers import grant
+        from personastream_models.promotion_offers import grant, refusal
 
         offer, seen = value.offer, value.exposure
         held_out = seen is not None and seen["held_out"]
@@ -298,6 +323,7 @@ class GrantOffers(KeyedProcessFunction):
         if not held_out:
             self.ledger.update(ledger)
         if not ok:
+            yield REFUSALS, keyed_record(refusal(offer))
             return
         if seen is not None:
             yield EXPOSURES, keyed_record(seen)
@@ -317,11 +343,16 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     low_latency(env)
     t_env = job_io.table_env(env, io)
     t_env.create_temporary_view("erasure_requests_raw", t_env.from_data_stream(io.erasures(env)))
+    for table, topic in (("customer_segment_records", args.segments_topic),
+                         ("promotion_refusal_records", args.refusals_topic)):
+        t_env.execute_sql(sql_template.render(table, fragments={
+            "options": sql_template.options(io.records_options(topic))}))
     key = user_key_sql("user_id", "anonymous_id")
     events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
         "promotion_events", fragments={"user_key": key,
                                        "event_ms": TIME_COLUMNS["client_ts_ms"]})))
-    # stream: Row(user_key, erased, event_id, event_type, item_id, ..., country, device_type)
+    # stream: Row(user_key, erased, event_id, event_type, item_id, ..., country, device_type,
+    #             segment_id, refused_promotion)
     side = io.promotions(env, t_env).union(io.anomalies(env)).broadcast(SIDE)
     candidates = (events.key_by(lambda r: r.user_key, key_type=Types.STRING()).connect(side)
                   .process(DecideOffers(args, tuple(e for e in load_all()
@@ -339,6 +370,9 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     # stream: Row(key, value), each exposure under a promotions experiment (offer or held out)
     io.publish_keyed(t_env, t_env.from_data_stream(offers.get_side_output(EXPOSURES)),
                      args.exposures_topic, "kafka_experiment_exposures")
+    # stream: Row(key, value), each refused candidate, back to decide_offers through Kafka
+    io.publish_keyed(t_env, t_env.from_data_stream(offers.get_side_output(REFUSALS)),
+                     args.refusals_topic, "kafka_promotion_refusals")
 
 
 def main(argv: list[str] | None = None) -> None:

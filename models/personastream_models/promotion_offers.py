@@ -4,11 +4,14 @@ it picks an offer (plain Python; the job ``evaluate_promotions`` is a thin adapt
 Per customer (keyed state): :class:`CustomerFacts`, the facts the rule conditions need that an
 event alone does not carry (the live profile's decayed affinities, by the same
 ``recommend.update_profile`` as ``live_activity``; first-seen and session start for new vs
-returning; the open cart and its last change) and the times of the offers made to the customer
-per promotion (the per-customer frequency cap). :func:`decide` evaluates every active rule
+returning; the open cart and its last change; the segment of ``assign_segments``, by
+:func:`in_segment`) and the times of the offers made to the customer per promotion (the
+per-customer frequency cap). :func:`decide` evaluates every active rule
 (:func:`~personastream_models.promotion_conditions.evaluate`) and picks the highest priority
-one that fires and is under the customer's cap. Per promotion version (keyed state):
-:class:`PromotionLedger`, its budget and per-promotion cap, granted by :func:`grant`.
+one that fires and is under the customer's cap, which :func:`offered` counts at once. Per
+promotion version (keyed state): :class:`PromotionLedger`, its budget and per-promotion cap,
+granted by :func:`grant`; an offer it refuses comes back to the customer (:func:`refusal`,
+:func:`refused`) and stops counting against the customer's cap.
 
 Experiments: :func:`exposure` puts an offer under the ``promotion_banner`` experiment running at
 its time (``experiments/promotions_on_off``), the customer in its variant by the API's sticky
@@ -60,8 +63,9 @@ from personastream_models.promotion_rules import PromotionRule
 from personastream_models.recommend import LiveProfile, update_profile
 
 __all__ = ["CustomerFacts", "Decision", "PLACEMENT", "PromotionLedger", "cart_rules_after_ms",
-           "current_trend", "decide", "exposure", "facts_context", "grant", "observe",
-           "offer_id", "offer_row", "offered", "timer_event", "trend_entry"]
+           "current_trend", "decide", "exposure", "facts_context", "grant", "in_segment",
+           "observe", "offer_id", "offer_row", "offered", "refusal", "refused", "timer_event",
+           "trend_entry"]
 
 CART_EVENT = "add_to_cart"
 PURCHASE_EVENT = "purchase"
@@ -82,6 +86,7 @@ class CustomerFacts:
     offered: dict[str, list[int]] = field(default_factory=dict)  # promotion -> offer times
     country: str | None = None  # of the latest event (ingest's geo), for a timer's context
     device: str | None = None
+    segment_id: int | None = None  # the live clusterer's, as assign_segments last published
 
     @property
     def returning(self) -> bool | None:
@@ -174,6 +179,7 @@ def facts_context(facts: CustomerFacts, event: Mapping[str, Any], *,
         category_affinity=profile.category_affinity if profile else None,
         brand_affinity=profile.brand_affinity if profile else None,
         returning=facts.returning,
+        segment_id=facts.segment_id,
         cart={"n_items": sum(facts.cart.values()), "updated_ms": facts.cart_updated_ms}
         if facts.cart else None)
     return context
@@ -243,6 +249,32 @@ def offered(facts: CustomerFacts, rule: PromotionRule, now_ms: int) -> CustomerF
     return replace(facts, offered={**facts.offered, rule.name: times})
 
 
+def refused(facts: CustomerFacts, promotion: str, issued_ms: int) -> CustomerFacts:
+    """``facts`` without the offer of ``promotion`` made at ``issued_ms`` (its ledger refused
+    it: the budget or the per-promotion cap), so it no longer counts against the customer's
+    cap; once, so a refusal read again changes nothing more.
+
+    >>> from personastream_models.promotion_rules import load
+    >>> f = offered(offered(CustomerFacts(), load("mobile_welcome"), 5), load("mobile_welcome"), 9)
+    >>> refused(refused(f, "mobile_welcome", 5), "mobile_welcome", 5).offered
+    {'mobile_welcome': [9]}
+    """
+    times = list(facts.offered.get(promotion, ()))
+    if issued_ms not in times:
+        return facts
+    times.remove(issued_ms)
+    return replace(facts, offered={**facts.offered, promotion: times})
+
+
+def in_segment(facts: CustomerFacts | None, segment_id: int) -> CustomerFacts:
+    """``facts`` with the customer's segment (``assign_segments``' latest record).
+
+    >>> in_segment(None, 3).segment_id
+    3
+    """
+    return replace(facts or CustomerFacts(), segment_id=segment_id)
+
+
 def cart_rules_after_ms(rules: Iterable[PromotionRule]) -> list[int]:
     """The idle times (ms) after which an abandoned-cart rule may fire, ascending.
 
@@ -278,6 +310,15 @@ def grant(ledger: PromotionLedger | None, budget: int, cap_max: int | None, cap_
     if ledger.n_offers >= budget or (cap_max and len(recent) >= cap_max):
         return False, PromotionLedger(ledger.n_offers, recent)
     return True, PromotionLedger(ledger.n_offers + 1, [*recent, now_ms] if cap_max else [])
+
+
+def refusal(offer: Mapping[str, Any]) -> dict:
+    """What the customer's task needs of an offer the ledger refused (:func:`refused`).
+
+    >>> refusal({"user_key": "u", "promotion": "p", "offer_id": "p-1", "issued_ms": 5, "x": 1})
+    {'user_key': 'u', 'promotion': 'p', 'offer_id': 'p-1', 'issued_ms': 5}
+    """
+    return {k: offer[k] for k in ("user_key", "promotion", "offer_id", "issued_ms")}
 
 
 def offer_id(promotion_key: str, user_key: str, trigger: str) -> str:

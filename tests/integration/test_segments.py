@@ -1,9 +1,12 @@
 """The segments job on real Kafka, Flink and Cassandra: customers who behave alike share a
 segment, unlike ones do not, ids stay put as the clusterer learns; a promote and a rollback of
-``customer_segments`` switch the running job's clusterer without a restart; and the profile
-reader accepts a row written before segments existed (the previous profile layout)."""
+``customer_segments`` switch the running job's clusterer without a restart; a promotion rule's
+``segment`` condition holds in ``evaluate_promotions`` for the customers of that segment (and an
+offer refused by the budget stops counting against the customer's cap); and the profile reader
+accepts a row written before segments existed (the previous profile layout)."""
 import dataclasses
 import datetime as dt
+import json
 import time
 import uuid
 
@@ -11,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from personastream.commands.models import models_group
+from personastream.commands.promotions import promotions_group
 from personastream_contracts.cassandra import keyspace, read_profile, session
 from personastream_contracts.tables import TABLES, LayoutError
 from personastream_models import artifacts, specs
 from personastream_stack import flink_jobs, training
+from personastream_stack.kafka import read_to_end
 
 T0 = dt.datetime(2026, 4, 1, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -71,15 +76,22 @@ def clock(minute: int):
     return lambda partition: event("page_view", f"clock-{partition}", minute, page_url="https://x")
 
 
-def test_alike_customers_share_a_segment_and_ids_stay_put(isolated, enriched):
-    s = isolated.settings
-    flink_jobs.submit(s, "assign_segments", instance=isolated.uid)
-    browsers, buyers = [f"browser-{i}" for i in range(6)], [f"buyer-{i}" for i in range(6)]
+def first_segments(settings, enriched, n: int) -> tuple[list[str], list[str], dict[str, int]]:
+    """``n`` browsers and ``n`` buyers in the first ``n`` minutes, their windows closed: their
+    names and segments."""
+    browsers, buyers = [f"browser-{i}" for i in range(n)], [f"buyer-{i}" for i in range(n)]
     for i, (b, c) in enumerate(zip(browsers, buyers)):
         enriched.produce(browser(b, i) + buyer(c, i))
     enriched.advance_watermark(clock(30), ms(30))
-    first = segments(s, browsers + buyers)
-    assert len(first) == 12, first
+    found = segments(settings, browsers + buyers)
+    assert len(found) == 2 * n, found
+    return browsers, buyers, found
+
+
+def test_alike_customers_share_a_segment_and_ids_stay_put(isolated, enriched):
+    s = isolated.settings
+    flink_jobs.submit(s, "assign_segments", instance=isolated.uid)
+    browsers, buyers, first = first_segments(s, enriched, 6)
 
     browser_ids = {first[u] for u in browsers}
     buyer_ids = {first[u] for u in buyers}
@@ -165,6 +177,81 @@ def test_promote_and_rollback_switch_the_running_segments_job(isolated, enriched
 
     running = {j.job_id: j for j in flink_jobs.list_jobs(s)}
     assert running[job.job_id].state == "RUNNING"
+
+
+def segment_rule(name: str, version: str, segment_id: int, budget: int) -> dict:
+    """A banner for the customers of one segment, once a day each, ``budget`` offers."""
+    return {"name": name, "version": version, "description": "integration test",
+            "priority": 50, "start": "2025-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z",
+            "conditions": [{"kind": "segment", "ids": [segment_id]}],
+            "action": {"kind": "banner", "text": "for you"},
+            "budget": {"max_offers": budget},
+            "frequency_caps": {"per_customer": {"max_offers": 1, "window_s": 86400}}}
+
+
+def test_promotions_follow_segments_and_uncount_refused_offers(isolated, enriched, tmp_path):
+    """assign_segments publishes each segment (topic ``customers.segments``) and
+    evaluate_promotions follows it: a rule on the buyers' segment offers to a buyer, never to a
+    browser. Its budget of one refuses the second buyer; the refusal goes back to that buyer's
+    task, so once a new version with budget is active, the second buyer (cap one a day) gets
+    its offer, and the first, capped, no second one. Events are in April 2026, before the
+    promotions experiment: nobody is held out."""
+    s = isolated.settings
+    flink_jobs.submit(s, "assign_segments", instance=isolated.uid)
+    flink_jobs.submit(s, "evaluate_promotions", instance=isolated.uid)
+    browsers, buyers, found = first_segments(s, enriched, 2)
+    (buyers_segment,) = {found[u] for u in buyers}
+    assert buyers_segment not in {found[u] for u in browsers}
+    published = [json.loads(m.value()) for batch in read_to_end(s, s.topic_customer_segments)
+                 for m in batch]
+    assert {(r["user_key"], r["segment_id"]) for r in published} >= set(found.items())
+
+    def promotions(*args: str) -> str:
+        result = CliRunner().invoke(promotions_group, list(args), obj=s, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    name = f"segment_{isolated.uid}"
+    for version, budget in (("1-0-0", 1), ("1-0-1", 10)):
+        path = tmp_path / f"{version}.json"
+        path.write_text(json.dumps(segment_rule(name, version, buyers_segment, budget)))
+        promotions("publish", str(path))
+    promotions("activate", name, "--version", "1-0-0")
+    with session(s) as cql:
+        query = cql.prepare(f"SELECT promotion_version, why FROM {keyspace(s)}.offers_by_user "
+                            "WHERE user_key = ?")
+
+        def offered_until(user: str, minute: float, timeout_s: float = 90) -> list:
+            """A page view of ``user`` every second until it has an offer."""
+            deadline = time.monotonic() + timeout_s
+            while not (rows := list(cql.execute(query, [user]))):
+                assert time.monotonic() < deadline, f"no offer for {user} in {timeout_s:.0f} s"
+                enriched.produce([(event("page_view", user, minute, page_url="https://x"),
+                                   ms(minute))])
+                time.sleep(1)
+            return rows
+
+        first = offered_until(buyers[0], 31)  # once the activation reached the job
+        assert [r.promotion_version for r in first] == ["1-0-0"]
+        assert f"segment_id {buyers_segment} in [{buyers_segment}]" in first[0].why, first[0].why
+        enriched.produce([(event("page_view", u, 32, page_url="https://x"), ms(32))
+                          for u in [browsers[0], buyers[1]]])
+        deadline = time.monotonic() + 60
+        while not (refused := [json.loads(m.value()) for batch in
+                               read_to_end(s, s.topic_promotion_refusals) for m in batch]):
+            assert time.monotonic() < deadline, "no refusal of the second buyer in 60 s"
+            time.sleep(1)
+        assert [(r["user_key"], r["promotion"]) for r in refused] == [(buyers[1], name)]
+        assert not list(cql.execute(query, [buyers[1]]))
+
+        promotions("activate", name, "--version", "1-0-1")
+        second = offered_until(buyers[1], 33)  # its cap no longer counts the refused offer
+        assert [r.promotion_version for r in second] == ["1-0-1"]
+        enriched.produce([(event("page_view", u, 34, page_url="https://x"), ms(34))
+                          for u in [buyers[0], browsers[0]]])
+        time.sleep(5)
+        assert [r.promotion_version for r in cql.execute(query, [buyers[0]])] == ["1-0-0"]
+        assert not list(cql.execute(query, [browsers[0]]))
 
 
 def test_reader_accepts_the_previous_profile_layout(isolated):

@@ -51,7 +51,8 @@ def run(io: FileIO) -> None:
     args = job.parse_args(io.arguments(
         job.JOB_NAME, "--promotions-topic", "promotions.control", "--anomalies-topic",
         "trends.anomalies", "--offers-topic", "offers", "--exposures-topic",
-        "experiments.exposures", "--offers-ttl-s", "600",
+        "experiments.exposures", "--refusals-topic", "promotions.refusals",
+        "--segments-topic", "customers.segments", "--offers-ttl-s", "600",
         "--window-s", "60", "--session-gap-s", "1800", "--recent-items", "20",
         "--affinity-half-life-s", "86400"))
     job.build(env, args, io)
@@ -88,6 +89,70 @@ def test_offers_follow_rules_caps_and_budget(tmp_path, enrich):
     value = json.loads(records[0]["value"])  # as the API's offers replica reads it
     assert value["offer_id"] == offers[0]["offer_id"], value
     assert value["expires_ms"] - value["issued_ms"] == 600_000, value
+    # u-3's second view was a candidate the budget refused (u-1's fourth was capped, never a
+    # candidate): its refusal goes back to u-3's task, so it stops counting against u-3's cap
+    second = [v for v in views if v["user_id"] == "u-3"][1]
+    assert [(r["key"], json.loads(r["value"])) for r in io.rows("promotions.refusals")] == [
+        ("u-3", {"user_key": "u-3", "promotion": "shoe_spike",
+                 "offer_id": offer_id("shoe_spike/1-0-0", "u-3", second["event_id"]),
+                 "issued_ms": second["client_ts_ms"]})]
+
+
+def test_a_segment_condition_holds_for_the_customers_in_the_segment(tmp_path, enrich):
+    # assign_segments put u-1 in segment 2, u-2 in 5 (then 2, then 5 again: its latest counts);
+    # u-3 has no segment yet ("unknown"): only u-1 gets the offer
+    doc = {**rule("segment_two"), "conditions": [{"kind": "segment", "ids": [2]}]}
+    views = warm_up(enrich)
+    views += [enrich.view("shoe-1", T0_MS + i * 1000, user=u)
+              for i, u in enumerate(["u-1", "u-2", "u-3"])]
+    segments = [{"user_key": "u-1", "segment_id": 2, "segment_distance": 0.5,
+                 "segment_model": "customer_segments/1-0-0"},
+                *({"user_key": "u-2", "segment_id": n} for n in (5, 2, 5))]
+    io = FileIO(tmp_path, views, promotions=[active(validate(doc).to_dict())],
+                records={"customers.segments": segments})
+    run(io)
+    offers = io.rows("offers_by_user")
+    assert [o["user_key"] for o in offers] == ["u-1"]
+    assert "segment_id 2 in [2]" in offers[0]["why"], offers[0]["why"]
+
+
+def test_a_refused_offer_stops_counting_against_the_customers_cap():
+    # the customer's task, alone (stand-in state): two offers of a promotion capped at two a
+    # day are counted at once; a refusal of the first (read back from the refusals topic) frees
+    # one place in the cap, once even if read twice; another promotion's refusal changes nothing
+    from personastream_flink.testing import StandInRuntime
+    from personastream_models.promotion_offers import CustomerFacts, decide
+
+    spike = validate(rule("shoe_spike", frequency_caps={
+        "per_customer": {"max_offers": 2, "window_s": 86400}}))
+    job = evaluate_promotions
+    function = job.DecideOffers(job.parse_args(FileIO.arguments(
+        job.JOB_NAME, "--promotions-topic", "p", "--anomalies-topic", "a", "--offers-topic", "o",
+        "--exposures-topic", "e", "--refusals-topic", "r", "--segments-topic", "s",
+        "--offers-ttl-s", "600", "--window-s", "60", "--session-gap-s", "1800",
+        "--recent-items", "20", "--affinity-half-life-s", "86400")), ())
+    runtime = StandInRuntime()
+    function.open(runtime)
+    facts = runtime.states["customer_facts"]
+    facts.update(CustomerFacts(offered={"shoe_spike": [T0_MS, T0_MS + 5]}))
+    context = {"now_ms": T0_MS + 10, "item": {"item_id": "shoe-1", "category": "shoes",
+                                              "brand": None},
+               "trend": {"flagged": True, "score": 0.99}, "category_affinity": {"shoes": 1.0}}
+    assert decide([spike], context, facts.value()) is None  # capped
+
+    def read(**fields):
+        row = {"erased": False, "segment_id": None, "refused_promotion": None, "event_ms": 0,
+               **fields}
+        assert list(function.process_element(type("Row", (), row)(), None)) == []
+
+    read(refused_promotion="other_promotion", event_ms=T0_MS)
+    assert facts.value().offered == {"shoe_spike": [T0_MS, T0_MS + 5]}
+    for _ in range(2):
+        read(refused_promotion="shoe_spike", event_ms=T0_MS)
+    assert facts.value().offered == {"shoe_spike": [T0_MS + 5]}
+    assert decide([spike], context, facts.value()).rule.key == "shoe_spike/1-0-0"
+    read(segment_id=4)
+    assert facts.value().segment_id == 4 and facts.value().offered["shoe_spike"] == [T0_MS + 5]
 
 
 def test_a_paused_promotion_offers_nothing_with_erasures_read_beside(tmp_path, enrich):

@@ -182,9 +182,9 @@ def test_assign_segments_gives_every_customer_a_segment_of_the_placed_version(tm
     placements = [Placement.initial("customer_segments", "1-0-0").promoted("2-0-0").to_json(),
                   Placement.initial("trends_detector", "3-5-0").to_json(), "not json"]
     io = FileIO(tmp_path, events, placements)
-    run(assign_segments, io, "--control-topic", "models.control", "--allowed-lateness-s", "60",
-        "--idle-timeout-s", "5", "--clusterer", "customer_segments", "--clusterer-version",
-        "1-0-0")
+    run(assign_segments, io, "--control-topic", "models.control", "--segments-topic",
+        "customers.segments", "--allowed-lateness-s", "60", "--idle-timeout-s", "5",
+        "--clusterer", "customer_segments", "--clusterer-version", "1-0-0")
     segments = {}
     for row in io.rows("profiles"):
         segments[row["user_key"]] = row
@@ -192,6 +192,9 @@ def test_assign_segments_gives_every_customer_a_segment_of_the_placed_version(tm
     assert {r["segment_model"] for r in segments.values()} == {"customer_segments/2-0-0"}
     assert all(isinstance(r["segment_id"], int) for r in segments.values())
     assert set(segments["u-1"]) == set(TABLES["profiles"].columns_for("assign_segments"))
+    # each row is published too, for evaluate_promotions' segment condition
+    assert sorted(map(str, io.rows("customers.segments"))) == \
+        sorted(map(str, io.rows("profiles")))
 
 
 # --- live_activity -------------------------------------------------------------------------
