@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from personastream_bench.load import (LoadError, cpu_seconds, git_archive, percentile, process_tree,
-                                      rss_mib, run_vegeta, run_wrk, tool)
+from personastream_bench.load import (VEGETA_MODULE, LoadError, cpu_seconds, git_archive, open_loop,
+                                      process_tree, rss_mib, run_wrk, tool, vegeta)
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
@@ -47,7 +47,6 @@ from personastream_stack.process import Daemon, free_port, port_open, wait_for
 #: The request path before issue 12 (sync handlers, sequential blocking reads, response
 #: models validated per request, ``rank()`` over the catalogue in Python).
 PREVIOUS_DESIGN = "464f0bd43111571d6696a4b893c20f4eae865c4c"
-VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 #: The tables the API reads per request or shares between requests (copied for the answers).
 READ_TABLES = ("live_profiles", "item_neighbours", "item_latest_trend")
 
@@ -193,17 +192,6 @@ def _closed_loop(script: str, url: str, connections: int, duration_s: int) -> di
     return {**result, "errors": result["errors"] + result["non_2xx"]}
 
 
-def _open_loop(vegeta: str, targets: Path, rate: int, duration_s: int) -> dict:
-    rows = run_vegeta(vegeta, targets, f"{rate}/1s", duration_s)
-    latencies = sorted(int(r[2]) / 1e6 for r in rows)
-    starts = [int(r[0]) for r in rows]
-    seconds = (max(starts) - min(starts)) / 1e9 if len(rows) > 1 else float(duration_s)
-    errors = sum(1 for r in rows if r[1] != "200" or r[5])
-    return {"requests": len(rows), "seconds": seconds or float(duration_s),
-            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-            "p999_ms": percentile(latencies, 99.9), "errors": errors}
-
-
 def _await_idle(servers: list[Server], timeout_s: float = 60, busy: float = 0.1) -> None:
     """Wait until no server uses more than ``busy`` of a core (one overloaded by the previous
     phase may still be working off its queue, and would take the next phase's CPU)."""
@@ -305,8 +293,7 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
         progress=lambda m: print(m, file=sys.stderr)) -> Report:
     """Answers compared, then each load on each server in turn (baseline first)."""
     wrk = tool("wrk", "apt-get install wrk (Debian package)")
-    vegeta = tool("vegeta", f"`make bench-tools`, or go install {VEGETA_MODULE} (it lands in "
-                              "$(go env GOPATH)/bin)") if rates else None
+    vegeta_path = vegeta() if rates else None
     users = users_with_profiles(settings, 1000)
     if not users:
         raise LoadError(f"no live profiles in {keyspace(settings)}.live_profiles: run "
@@ -345,8 +332,8 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
                                                            "url": server.url + p}) + "\n"
                                                for p in paths))
                     progress(f"vegeta, {rate} req/s, {duration_s}s: {server.name}")
-                    phases.append(_measure(server, f"{rate} req/s", lambda: _open_loop(
-                        vegeta, targets, rate, duration_s), cassandra_pid, servers))
+                    phases.append(_measure(server, f"{rate} req/s", lambda: open_loop(
+                        vegeta_path, targets, rate, duration_s), cassandra_pid, servers))
         version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split()
         tools = (f"closed loop: {' '.join(version[:2]) or 'wrk'}; open loop: vegeta "
                  f"({VEGETA_MODULE.split('@')[1]})")

@@ -12,7 +12,10 @@ side by side in one run (so their ratios are comparable):
   it answers each request with its counts after Kafka acknowledged every record.
 
 Load: ``wrk`` (closed loop), each request a JSON array of ``batch`` product views with unique
-event ids (a single event is sent as a bare object). NiFi's JIT needs minutes of load before
+event ids (a single event is sent as a bare object); with ``rates``, also ``vegeta`` (open
+loop) sending single events of the sample mix at each fixed rate (req/s) on at most
+``connections`` connections to the collector, so latency is measured at a given load rather
+than at saturation (where a closed loop's p99 is its queue). NiFi's JIT needs minutes of load before
 its code is compiled, so single events go to every collector for ``warmup_s`` first,
 unmeasured; ``repeat`` runs the phases again, interleaved, to show the noise. Receipt to Kafka:
 the Kafka record's timestamp (PublishToKafka produced it) minus ``received_at_ms`` (NiFi stamped
@@ -20,7 +23,9 @@ it), over a sample of the records the phase produced.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -28,12 +33,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from confluent_kafka import Consumer, TopicPartition
 
-from personastream_bench import monitoring
-from personastream_bench.load import Usage, git_archive, percentile, run_wrk
+from personastream_bench import monitoring, traffic
+from personastream_bench.load import Usage, git_archive, open_loop, percentile, run_wrk, vegeta
 from personastream_contracts.settings import with_ingest_ports
 from personastream_flows.deploy import deploy, undeploy
 from personastream_flows.errors import FlowError
@@ -41,6 +46,7 @@ from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.process import free_port
 
 KAFKA_SAMPLE = 20_000  # records read per phase for receipt-to-Kafka latency
+DRAIN_TIMEOUT_S = 600  # longest wait for a phase's events to reach Kafka, and NiFi to drain
 FLOW_FILE = "nifi-flows/personastream_flows/ingest.json"
 BASELINE_GROUP, BASELINE_ENV = "ingest_baseline", "bench_baseline"
 
@@ -97,6 +103,14 @@ class Phase:
     kafka_p99_ms: float | None
     published: int  # records the phase added to the enriched topic
     monitoring_cores: float = 0.0  # CPU of Prometheus, Alertmanager and the exporter
+    rate: int | None = None  # open loop: the fixed request rate sent (None: closed loop, wrk)
+    to_kafka_s: float | None = None  # from the phase's start until all it sent was in Kafka
+
+    @property
+    def kafka_events_per_s(self) -> float | None:
+        """Events validated and published per second, from the phase's start until the last
+        of them was in Kafka (what the collector sustains end to end, its queue drained)."""
+        return self.published / self.to_kafka_s if self.to_kafka_s else None
 
     @property
     def requests_per_s(self) -> float:
@@ -173,42 +187,91 @@ def _kafka_latency(settings, start: dict[int, int], end: dict[int, int]) -> list
 
 def run_phase(settings, collector: Collector, batch: int, connections: int, duration_s: float,
               seed: int) -> Phase:
+    """``wrk`` with ``connections`` sending ``batch`` events per request."""
+    return _measure(settings, collector.name, batch, connections, lambda: run_wrk(
+        lua_events(batch, seed), collector.url, connections, duration_s))
+
+
+def run_open_phase(settings, collector: Collector, rate: int, connections: int,
+                   duration_s: float, seed: int, work_dir: Path) -> Phase:
+    """``vegeta`` sending single events (the sample mix, each once) at ``rate`` req/s on at
+    most ``connections`` connections."""
+    targets = work_dir / f"ingest-{rate}.json"
+    with targets.open("w") as out:
+        for event in traffic.sample_events(int(rate * duration_s), 5000, seed):
+            out.write(json.dumps({"method": "POST", "url": collector.url,
+                                  "body": base64.b64encode(json.dumps(event).encode()).decode(),
+                                  "header": {"Content-Type": ["application/json"]}}) + "\n")
+    phase = _measure(settings, collector.name, 1, connections, lambda: open_loop(
+        vegeta(), targets, rate, round(duration_s), f"-max-connections={connections}",
+        f"-workers={connections}", f"-max-workers={connections}") | {"non_2xx": 0})
+    return dataclasses.replace(phase, rate=rate)
+
+
+def _measure(settings, collector: str, batch: int, connections: int,
+             load: Callable[[], dict]) -> Phase:
+    """Run ``load`` (its requests, seconds, p50/p99/p99.9 ms, errors, non-2xx answers) with
+    NiFi's and monitoring's CPU measured, then wait until what it sent is in Kafka."""
     nifi = lifecycle.COMPONENTS["nifi"](settings).daemons[0].running_pid()
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
                       "group.id": f"bench-{uuid.uuid4()}"})
     try:
         start = _ends(probe, settings.topic_events_enriched)
+        began = time.monotonic()
         with Usage([nifi] if nifi else []) as usage, Usage(monitoring.pids(settings)) as watch:
-            result = run_wrk(lua_events(batch, seed), collector.url, connections, duration_s)
+            result = load()
         expected = sum(start.values()) + result["requests"] * batch
-        deadline = time.monotonic() + 60  # what was received is validated and published after
-        while sum((end := _ends(probe, settings.topic_events_enriched)).values()) < expected \
-                and time.monotonic() < deadline:
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S  # received, then validated and published
+        while (arrived := sum((end := _ends(probe, settings.topic_events_enriched)).values())) \
+                < expected and time.monotonic() < deadline:
             time.sleep(0.5)
+        to_kafka_s = time.monotonic() - began if arrived >= expected else None
     finally:
         probe.close()
     latency = _kafka_latency(settings, start, end)
-    return Phase(collector.name, batch, connections, result["requests"], result["seconds"],
+    return Phase(collector, batch, connections, result["requests"], result["seconds"],
                  result["p50_ms"], result["p99_ms"], result["p999_ms"],
                  result["errors"] + result["non_2xx"], usage.cores, usage.rss_mib,
                  percentile(latency, 50), percentile(latency, 99),
-                 sum(end.values()) - sum(start.values()), watch.cores)
+                 sum(end.values()) - sum(start.values()), watch.cores, to_kafka_s=to_kafka_s)
+
+
+def await_drained(settings, progress, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+    """Wait until NiFi holds no queued FlowFile (every group): a phase must not pay for the
+    previous one's backlog, which NiFi validates and publishes after answering."""
+    import nipyapi
+
+    from personastream_flows.client import connect
+
+    connect(settings)
+    flows, root = nipyapi.nifi.FlowApi(), nipyapi.canvas.get_root_pg_id()
+    deadline, said = time.monotonic() + timeout_s, 0.0
+    while (queued := flows.get_process_group_status(root).process_group_status
+           .aggregate_snapshot.flow_files_queued) and time.monotonic() < deadline:
+        if time.monotonic() - said > 15:
+            progress(f"waiting for NiFi to drain the previous phase: {queued:,} FlowFiles queued")
+            said = time.monotonic()
+        time.sleep(1)
+    if queued:
+        progress(f"NiFi still holds {queued:,} FlowFiles after {timeout_s:.0f}s; measuring anyway")
 
 
 def run(settings, batch_sizes: list[int], connections: int, duration_s: float, seed: int,
         progress, baseline: str | None = None, warmup_s: float = 60,
         repeat: int = 1, monitored: list[bool] = (True,),
-        nices: list[int] = ()) -> tuple[list[Phase], dict]:
+        nices: list[int] = (), rates: list[int] = ()) -> tuple[list[Phase], dict]:
     """Every batch size on every collector (``repeat`` times, interleaved), after a warm-up;
     and what else ran (Flink jobs, load average). ``monitored`` [True, False]: the collector
     also measured with monitoring off, in the same rounds; ``nices``: also measured with the
     local TaskManagers at each of these niceness values (what giving way to the request path
-    is worth while the jobs are behind)."""
+    is worth while the jobs are behind); ``rates``: each round also sends single events to
+    this tree's collector at each of these fixed rates (req/s, open loop)."""
     context = {"load_1m": os.getloadavg()[0], "n_cpus": os.cpu_count(),
                "jobs": sorted(j.name for j in flink_jobs.list_jobs(settings)
                               if j.state in flink_jobs.ACTIVE_STATES)}
     phases = []
     with contextlib.ExitStack() as stack:
+        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ingest-")))
         chosen = collectors(settings)
         if baseline:
             progress(f"deploying the collector of {baseline} as process group {BASELINE_GROUP}")
@@ -234,9 +297,16 @@ def run(settings, batch_sizes: list[int], connections: int, duration_s: float, s
                                          else collector.nice)
                     progress(f"round {round_ + 1}/{repeat}: {collector.name}, {batch} event(s) "
                              f"per request, {connections} connections, {duration_s:.0f}s")
+                    await_drained(settings, progress)
                     phases.append(run_phase(settings, collector, batch, connections, duration_s,
                                             seed))
-                    time.sleep(2)  # let the previous phase's backlog drain out of the measurement
+            for rate in rates:
+                progress(f"round {round_ + 1}/{repeat}: {chosen[0].name}, single events at "
+                         f"{rate} req/s (open loop, at most {connections} connections), "
+                         f"{duration_s:.0f}s")
+                await_drained(settings, progress)
+                phases.append(run_open_phase(settings, chosen[0], rate, connections, duration_s,
+                                             seed + round_, work_dir))
         if False in monitored:
             monitoring.turn(settings, True, progress)
         if flink is not None:
@@ -261,19 +331,28 @@ def _rotate(chosen: list[Collector], round_: int) -> list[Collector]:
 def report(phases: list[Phase], context: dict, command: str) -> str:
     ms = lambda v: "    -" if v is None else f"{v:>5.0f}"  # noqa: E731
     width = max(len("collector"), *(len(p.collector) for p in phases))
-    lines = [f"{'collector':<{width}} {'batch':>5} {'conn':>4} {'req/s':>7} {'events/s':>8} "
-             f"{'p50 ms':>6} {'p99 ms':>6} {'p99.9':>6} {'errors':>6} {'NiFi CPU':>8} "
-             f"{'CPU ms/req':>10} {'NiFi RSS':>8} {'to Kafka p50/p99 ms':>19} {'in Kafka':>8} "
-             f"{'monitoring CPU':>14}"]
+    lines = [f"{'collector':<{width}} {'load':>9} {'batch':>5} {'conn':>4} {'req/s':>7} "
+             f"{'events/s':>8} {'p50 ms':>6} {'p99 ms':>6} {'p99.9':>6} {'errors':>6} "
+             f"{'NiFi CPU':>8} {'CPU ms/req':>10} {'NiFi RSS':>8} {'to Kafka p50/p99 ms':>19} "
+             f"{'in Kafka':>8} {'to Kafka ev/s':>13} {'monitoring CPU':>14}"]
     for p in phases:
-        lines.append(f"{p.collector:<{width}} {p.batch:>5} {p.connections:>4} "
+        load = "wrk" if p.rate is None else f"{p.rate}/s"
+        sustained = "-" if p.kafka_events_per_s is None else f"{p.kafka_events_per_s:,.0f}"
+        lines.append(f"{p.collector:<{width}} {load:>9} {p.batch:>5} {p.connections:>4} "
                      f"{p.requests_per_s:>7.0f} {p.events_per_s:>8.0f} {p.p50_ms:>6.0f} "
                      f"{p.p99_ms:>6.0f} {p.p999_ms:>6.0f} {p.errors:>6} "
                      f"{p.nifi_cores:>6.2f} c {p.cpu_ms_per_request:>10.2f} "
                      f"{p.nifi_rss_mib:>6.0f} M "
                      f"{ms(p.kafka_p50_ms):>11} /{ms(p.kafka_p99_ms)} {p.published:>8} "
+                     f"{sustained:>13} "
                      f"{p.monitoring_cores:>12.3f} c")
-    lines += ratios(phases)
+    lines += ratios([p for p in phases if p.rate is None])
+    lines += ["load: wrk = closed loop (each connection sends its next request when answered: "
+              "req/s is what the collector carries, p99 its queue at saturation); N/s = open "
+              "loop at that fixed rate (vegeta), single events of the sample mix; to Kafka ev/s: "
+              "the phase's events over the time from its start until the last was in Kafka "
+              "(validated and published; '-': not all within "
+              f"{DRAIN_TIMEOUT_S}s); each phase starts once NiFi holds no queued FlowFile"]
     lines += [f"machine: {context['n_cpus']} CPUs, load average {context['load_1m']:.1f} at "
               f"start; Flink jobs running meanwhile: {', '.join(context['jobs']) or 'none'}",
               f"reproduce: {command}"]

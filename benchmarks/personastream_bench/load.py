@@ -45,6 +45,16 @@ class LoadError(PersonastreamError):
     """A load tool is missing or failed."""
 
 
+VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
+"""The constant-rate load tool (Go), as ``make bench-tools`` installs it."""
+
+
+def vegeta() -> str:
+    """The path of ``vegeta``, or a :class:`LoadError` saying how to install it."""
+    return tool("vegeta", f"`make bench-tools`, or go install {VEGETA_MODULE} (it lands in "
+                          "$(go env GOPATH)/bin)")
+
+
 def tool(name: str, install: str) -> str:
     """The path of load tool ``name`` (on ``PATH``, or where ``go install`` puts it), or a
     :class:`LoadError` saying how to install it."""
@@ -128,6 +138,19 @@ def run_vegeta(vegeta: str, targets: Path, rate: str, duration_s: int,
     if attack.wait() != 0:
         raise LoadError(f"vegeta attack exited with {attack.returncode}")
     return list(csv.reader(io.StringIO(encoded)))
+
+
+def open_loop(vegeta: str, targets: Path, rate: int, duration_s: int, *options: str) -> dict:
+    """``vegeta`` at a fixed ``rate`` (req/s) over ``targets`` for ``duration_s``: requests,
+    seconds, latency p50/p99/p99.9 (ms) and errors (no answer, or one outside 2xx)."""
+    rows = run_vegeta(vegeta, targets, f"{rate}/1s", duration_s, *options)
+    latencies = sorted(int(r[2]) / 1e6 for r in rows)
+    starts = [int(r[0]) for r in rows]
+    seconds = (max(starts) - min(starts)) / 1e9 if len(rows) > 1 else float(duration_s)
+    errors = sum(1 for r in rows if not r[1].startswith("2") or r[5])
+    return {"requests": len(rows), "seconds": seconds or float(duration_s),
+            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+            "p999_ms": percentile(latencies, 99.9), "errors": errors}
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -32,6 +32,10 @@ GEOIP_FILE = "dbip-country.mmdb"
 PROFILE_ENV = ENV_PREFIX + "PROFILE"
 #: The highest Linux niceness: the least CPU a thread that wants it gets.
 LOWEST_NICE = 19
+#: The largest batch of received requests the ingest flow hands its validating processor at
+#: once: NiFi's Python bridge (py4j) copies a FlowFile's content as one base64 string, and
+#: fails on one of about 256 MiB or more (int overflow), retrying it forever.
+MAX_INGEST_BATCH_BYTES = 64 * 1024 * 1024
 MASK = "********"
 
 
@@ -167,6 +171,10 @@ class Settings:
     nifi_ingest_validate_url: str = _opt("http://127.0.0.1:9091/events",
                                          "where SDK developers POST events to see each verdict")
     ingest_max_body_bytes: int = _opt(1_048_576, "larger request bodies are dead-lettered whole")
+    ingest_batch_max_bytes: int = _opt(
+        8_388_608, "most bytes of received requests the ingest flow validates at once (a batch "
+        "of up to 1,000 requests; at least ingest_max_body_bytes, at most 64 MiB: NiFi's "
+        "Python bridge copies a batch as one string)")
     geoip_database: str = _opt(None, "MMDB file (as NiFi sees it) for geo enrichment; default: "
                                      "DB-IP Country Lite, fetched into the cache by `stack up`")
 
@@ -247,6 +255,13 @@ class Settings:
                                 f"niceness), got "
                                 f"{self.flink_taskmanager_nice}; set "
                                 f"{env_name('flink_taskmanager_nice')}")
+        if not self.ingest_max_body_bytes <= self.ingest_batch_max_bytes \
+                <= MAX_INGEST_BATCH_BYTES:
+            raise SettingsError(
+                f"ingest_batch_max_bytes must be from ingest_max_body_bytes "
+                f"({self.ingest_max_body_bytes}) to {MAX_INGEST_BATCH_BYTES} (NiFi's Python "
+                f"bridge fails on larger contents), got {self.ingest_batch_max_bytes}; set "
+                f"{env_name('ingest_batch_max_bytes')}")
 
     @property
     def components(self) -> tuple[str, ...]:

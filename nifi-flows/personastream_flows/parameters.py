@@ -24,6 +24,7 @@ PARAMETERS = (
     Parameter("ingest_validate_port", lambda s: str(s.nifi_ingest_validate_port)),
     Parameter("ingest_bind_host", lambda s: s.nifi_ingest_bind_host),
     Parameter("ingest_max_body_bytes", lambda s: str(s.ingest_max_body_bytes)),
+    Parameter("ingest_batch_max_bytes", lambda s: f"{s.ingest_batch_max_bytes} B"),
     Parameter("geoip_database", lambda s: s.geoip_database),
     Parameter("kafka_bootstrap_servers", lambda s: s.kafka_bootstrap_servers),
     Parameter("kafka_security_protocol", lambda s: s.kafka_security_protocol),

@@ -23,7 +23,8 @@ def bench_group() -> None:
 @bench_group.command("ingest")
 @click.option("--batch-sizes", default="1,100,500", show_default=True,
               help="Events per request, one phase each (on every collector), in one run.")
-@click.option("--connections", default=64, show_default=True, help="wrk connections.")
+@click.option("--connections", default=64, show_default=True,
+              help="wrk connections (vegeta's most, with --rates).")
 @click.option("--duration", "duration_s", default=20.0, show_default=True,
               help="Seconds per phase.")
 @click.option("--baseline", default=None,
@@ -40,11 +41,15 @@ def bench_group() -> None:
               help="Niceness values (0-19, comma separated): the collector also measured with "
                    "the local TaskManagers at each (flink_taskmanager_nice is the default "
                    "phase), to show what giving way to the request path is worth.")
+@click.option("--rates", default="", show_default=True,
+              help="Open loop (vegeta): single events also sent to this tree's collector at "
+                   "these fixed rates (req/s, comma separated), one phase each per round, on "
+                   "at most --connections connections: latency at a given load.")
 @click.option("--seed", default=7, show_default=True)
 @click.pass_obj
 def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float,
                  baseline: str | None, warmup_s: float, repeat: int, monitoring_states: str,
-                 nices: str, seed: int) -> None:
+                 nices: str, rates: str, seed: int) -> None:
     """Requests/s, events/s, latency p50/p99/p99.9, errors, NiFi's CPU and memory, and receipt
     to Kafka, of the collector, of the validating collector (the previous design) and of a
     baseline revision's collector side by side, while whatever Flink jobs run keep consuming.
@@ -60,13 +65,14 @@ def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float
                                  progress=lambda m: click.echo(f"[bench] {m}", err=True),
                                  baseline=baseline, warmup_s=warmup_s, repeat=repeat,
                                  monitored=monitoring.states(monitoring_states),
-                                 nices=[int(x) for x in nices.split(",") if x.strip()])
+                                 nices=[int(x) for x in nices.split(",") if x.strip()],
+                                 rates=[int(x) for x in rates.split(",") if x.strip()])
     click.echo(ingest.report(phases, context, _reproduce(
         "bench", "ingest", "--batch-sizes", batch_sizes, "--connections", str(connections),
         "--duration", f"{duration_s:g}", *(["--baseline", baseline] if baseline else []),
         "--warmup", f"{warmup_s:g}", "--repeat", str(repeat), "--monitoring",
         monitoring_states, *(["--taskmanager-nice", nices] if nices else []),
-        "--seed", str(seed))))
+        *(["--rates", rates] if rates else []), "--seed", str(seed))))
 
 
 @bench_group.command("api")
@@ -273,10 +279,9 @@ def bench_pipeline(settings, rates: str, step_s: int, batch: int, bad_share: flo
     """
     from personastream.commands.demo import start_pipeline
     from personastream_bench import pipeline
-    from personastream_bench.api_load import VEGETA_MODULE
-    from personastream_bench.load import tool
+    from personastream_bench.load import vegeta as vegeta_path
 
-    vegeta = tool("vegeta", f"`make bench-tools`, or go install {VEGETA_MODULE}")
+    vegeta = vegeta_path()
     start_pipeline(settings)
     out_dir = out_dir or settings.state_dir / "bench" / time.strftime("pipeline-%Y%m%d-%H%M%S")
     summary = pipeline.run(settings, vegeta, [int(r) for r in rates.split(",")], step_s, out_dir,
