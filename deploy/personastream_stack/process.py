@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
 
 from personastream_stack.errors import StackError, StackTimeout
 
@@ -138,6 +138,32 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+T = TypeVar("T")
+
+
+def poll(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.5) -> T:
+    """Call ``check`` every ``interval_s`` until it returns something truthy, and return that;
+    raise :class:`StackTimeout` naming ``what`` and the last value after ``timeout_s``. Unlike
+    :func:`wait_for`, an exception of ``check`` propagates: what the integration tests wait
+    with, where a failing check is a failure, not "not yet".
+
+    >>> poll(iter([0, "", "ready"]).__next__, 1, "the third value", interval_s=0)
+    'ready'
+    >>> poll(lambda: [], 0, "a list with something in it", interval_s=0)
+    Traceback (most recent call last):
+    ...
+    personastream_stack.errors.StackTimeout: timed out after 0s waiting for a list with \
+something in it (last: [])
+    """
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        if time.monotonic() >= deadline:
+            raise StackTimeout(f"timed out after {timeout_s:.0f}s waiting for {what} "
+                               f"(last: {value!r})")
+        time.sleep(interval_s)
+    return value
 
 
 def wait_for(check: Callable[[], bool], *, what: str, timeout_s: float,

@@ -22,6 +22,7 @@ from personastream_serving.catalogue import catalogue
 from personastream_serving.store import LIVE_PROFILE_VERSION
 from personastream_stack import flink_jobs
 from personastream_stack.kafka import read_to_end
+from personastream_stack.process import poll
 
 USER_TABLES = [t.name for t in user_tables()]
 #: The jobs this test runs, and the user tables their events fill.
@@ -44,11 +45,7 @@ def view(user: str, item, ms: int) -> tuple[dict, int]:
 
 
 def wait_for(check, what: str, timeout_s: float = 60):
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return result
+    return poll(check, timeout_s, what, interval_s=0.2)
 
 
 def get(api, path: str, **params):

@@ -3,6 +3,7 @@ recommendations (it assigns them to one of two identical variants), report impre
 add_to_carts and purchases through NiFi; attribute_experiments counts them per variant in
 Cassandra; the report finds no significant difference."""
 import datetime as dt
+import functools
 import json
 import random
 import time
@@ -16,6 +17,9 @@ from personastream_bench import traffic
 from personastream_models import experiments
 from personastream_serving.experiment_variants import Assigner
 from personastream_stack import flink_jobs
+from personastream_stack.process import poll
+
+_wait_until = functools.partial(poll, interval_s=0.1)  # returns what the check did
 
 N_CUSTOMERS = 1000
 SEED = 16
@@ -40,14 +44,6 @@ def _wait_results(settings, name: str, expected: dict, timeout_s: float = 240) -
         if got == expected or time.monotonic() > deadline:
             return got
         time.sleep(2)
-
-
-def _wait_until(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 def test_an_aa_experiment_shows_no_significant_difference(isolated, api_with):

@@ -6,6 +6,7 @@ Each test adds a row to the table printed at the end (fault, recovery seconds, a
 landed, duplicates)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -31,7 +32,9 @@ from personastream_models import specs
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.flink import rest_get
 from personastream_stack.kafka import admin_client, ensure_topics, read_to_end
-from personastream_stack.process import cmdline, port_open
+from personastream_stack.process import cmdline, poll, port_open
+
+wait_until = functools.partial(poll, interval_s=1.0)  # returns what the check did
 
 pytestmark = pytest.mark.faults
 
@@ -302,18 +305,6 @@ def landed_event_ids(s, job, user_keys) -> Counter:
 def sent_ids(workload) -> Counter:
     return Counter(json.loads(value)["event_id"] for _, value in
                    [*workload.records, *workload.closing])
-
-
-def wait_until(value_of, timeout_s: float, what: str):
-    """Poll ``value_of`` until it is truthy and return it; fail naming ``what`` after
-    ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = value_of()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def test_three_kafka_brokers_lose_nothing_when_one_is_killed_under_load(fault_table):

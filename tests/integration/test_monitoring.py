@@ -4,6 +4,7 @@ resolve (issue 15)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import subprocess
 import sys
@@ -25,7 +26,10 @@ from personastream_stack import alert_log, flink_jobs
 from personastream_stack.alerting import LAG_FLOOR_RECORDS
 from personastream_stack.flink import Flink
 from personastream_stack.pipeline_measures import profile_with_freshness
+from personastream_stack.process import poll
 from personastream_stack.prometheus import Prometheus, query
+
+wait_until = functools.partial(poll, interval_s=2.0)  # returns what the check did
 
 #: A metric each scrape job's servers export, proving that job's target is really scraped.
 SIGNATURES = {
@@ -36,16 +40,6 @@ SIGNATURES = {
     "pipeline": "personastream_exporter_kafka_up == 1",
     "prometheus": "prometheus_tsdb_head_series",
 }
-
-
-def wait_until(check, timeout_s: float, what: str, interval_s: float = 2.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def total(settings, promql: str) -> float:
@@ -147,24 +141,25 @@ def test_alerts_fire_and_resolve(settings, healthy_stack):
             produce(settings, settings.topic_live_profiles,
                     [("monitoring-slow", profile_with_freshness("monitoring", now, 5.0))])
             return notified(settings, causes, "firing")
-        wait_until(provoke, 420, f"{sorted(causes)} firing in Alertmanager's log", 10)
+        wait_until(provoke, 420, f"{sorted(causes)} firing in Alertmanager's log", interval_s=10)
         firing = {r["metric"]["alertname"] for r in query(settings, 'ALERTS{alertstate="firing"}')}
         assert {name for name, _ in causes} <= firing, firing
     finally:
         declared_jobs.withdraw(declared, [probe_job])
         flink.start()  # the reconciler again
     wait_until(lambda: notified(settings, causes, "resolved", since), 420,
-               f"{sorted(causes)} resolved", 10)
+               f"{sorted(causes)} resolved", interval_s=10)
 
     exporter = next(d for d in Prometheus(settings).daemons if d.name == "pipeline-exporter")
     exporter.terminate()
     down = {("ServerDown", "pipeline")}
     try:
         wait_until(lambda: notified(settings, down, "firing"), 180,
-                   "ServerDown firing for the stopped pipeline exporter", 5)
+                   "ServerDown firing for the stopped pipeline exporter", interval_s=5)
     finally:
         Prometheus(settings).start()
-    wait_until(lambda: notified(settings, down, "resolved", since), 180, "ServerDown resolved", 5)
+    wait_until(lambda: notified(settings, down, "resolved", since), 180, "ServerDown resolved",
+               interval_s=5)
 
 
 def set_queue(connection_id: str, name: str, threshold: int):
@@ -202,11 +197,11 @@ def test_nifi_back_pressure_fires_and_resolves(settings, isolated):
                                  headers={"Content-Type": "application/json"})
             assert resp.status_code == 204, resp.text
         wait_until(lambda: notified(settings, full, "firing"), 180,
-                   f"NiFiBackPressure firing for {name}", 5)
+                   f"NiFiBackPressure firing for {name}", interval_s=5)
     finally:
         nipyapi.canvas.schedule_processor(batching, True)
     wait_until(lambda: notified(settings, full, "resolved", since), 120,
-               f"NiFiBackPressure resolved for {name}", 5)
+               f"NiFiBackPressure resolved for {name}", interval_s=5)
 
 
 def scraped(settings, job_name: str, metric: str, operator: str = ".*",
@@ -325,14 +320,14 @@ def test_job_lag_growing_fires_and_resolves(settings, isolated):
     backlog.start()
     try:
         wait_until(lambda: notified(settings, behind, "firing"), 300,
-                   f"JobLagGrowing firing for {job}", 5)
+                   f"JobLagGrowing firing for {job}", interval_s=5)
         fired = time.monotonic()
         assert job in latest_notified(settings)[("JobLagGrowing", job)]["summary"]
     finally:
         backlog.stop()
         stopped = time.monotonic()
     wait_until(lambda: notified(settings, behind, "resolved", since), 180,
-               f"JobLagGrowing resolved for {job}", 5)
+               f"JobLagGrowing resolved for {job}", interval_s=5)
     print(f"JobLagGrowing notified {fired - started:.0f} s after the job ran, resolved "
           f"{time.monotonic() - stopped:.0f} s after its {backlog.produced:,} events stopped")
     print_lag(settings, job, int(time.monotonic() - started))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import random
 import time
@@ -37,6 +38,9 @@ from personastream_bench import traffic
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.settings import as_environ
 from personastream_stack import flink_jobs
+from personastream_stack.process import poll
+
+wait_until = functools.partial(poll, interval_s=0.02)  # returns what the check did
 
 pytestmark = pytest.mark.integration
 
@@ -93,14 +97,6 @@ def spike_history(enriched, item: dict, clock_item: dict, window_s: int) -> None
     enriched.produce(script)
     now_ms = min(int(time.time() * 1000), current_ms + 1000)
     enriched.advance_watermark(lambda p: product_view(f"clock-{p}", clock_item, now_ms), now_ms)
-
-
-def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.02):
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        time.sleep(interval_s)
-    return value
 
 
 def banner(browser) -> dict:
@@ -168,7 +164,8 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
         assert done.exit_code == 0, done.output
     marks["rule active"] = time.monotonic() - started
     anomalies = Topic(s, s.topic_trends_anomalies)
-    flagged = wait_until(lambda: anomalies.read(), 90, "score_trends to flag the spike", 0)
+    flagged = wait_until(lambda: anomalies.read(), 90, "score_trends to flag the spike",
+                         interval_s=0)
     assert [(a["item_id"], a["views"]) for a in flagged] == [(spiking["item_id"], SPIKE_VIEWS)]
     marks["spike flagged"] = time.monotonic() - started
     # the rule and the flag reached the job (broadcast): a shopper posted through NiFi gets one
@@ -186,7 +183,7 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
             while not offers_of(warm) and time.monotonic() < deadline:
                 time.sleep(0.1)
             return bool(offers_of(warm))
-        wait_until(warm_up, 60, "an offer for a shopper viewing the flagged item", 0)
+        wait_until(warm_up, 60, "an offer for a shopper viewing the flagged item", interval_s=0)
         marks["first offer"] = time.monotonic() - started
         print(f"\nsetup, seconds from the start (trends window {window_s}s): "
               + ", ".join(f"{what} {at:.1f}" for what, at in marks.items()))
@@ -226,7 +223,7 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
             time.sleep(1)
             assert banner(browser)["offer"] in ("", *offers), "a banner beyond the cap"
         wait_until(lambda: banner(browser)["hidden"], OFFER_TTL_S + 10, "the last offer to expire",
-                   0.2)
+                   interval_s=0.2)
         open_page(browser, f"{api.url}/items/{spiking['item_id']}")
         deadline = time.monotonic() + 3 * VISIBLE_S
         while time.monotonic() < deadline:
@@ -243,7 +240,7 @@ def test_spike_shows_banner_within_2s_and_cap_holds(isolated, enriched, api, bro
         return list({e["event_id"]: (e["event_type"], e["promotion"], e.get("offer_id"))
                      for e in events.read() if e.get("anonymous_id") == shopper
                      and e.get("placement") == "promotion_banner"}.values())
-    wait_until(lambda: len(banner_events()) >= CAP + 1, 30, "the banner's events", 0)
+    wait_until(lambda: len(banner_events()) >= CAP + 1, 30, "the banner's events", interval_s=0)
     assert sorted(banner_events()) == sorted([("click", name, offers[0])]
                                              + [("impression", name, o) for o in offers])
     # the banner within VISIBLE_S of its triggering event (the product view the page tracked;

@@ -7,6 +7,7 @@ banner's events under the promoted variant."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 import uuid
@@ -20,6 +21,9 @@ from personastream_contracts.cassandra import keyspace, session
 from personastream_models import experiments
 from personastream_stack import flink_jobs
 from personastream_stack.kafka import read_to_end
+from personastream_stack.process import poll
+
+wait_until = functools.partial(poll, interval_s=0.5)  # returns what the check did
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +36,6 @@ def event(event_type: str, user: str, **fields) -> dict:
     return {"event_id": str(uuid.uuid4()), "event_type": event_type, "schema_version": "1-0-0",
             "user_id": user, "anonymous_id": f"device-{user}",
             "client_ts": now.replace("+00:00", "Z"), **fields}
-
-
-def wait_until(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        time.sleep(0.5)
-    return value
 
 
 def test_held_out_shoppers_get_no_offer_but_are_exposed_and_attributed(isolated, tmp_path,

@@ -5,6 +5,7 @@ Real all the way: the page sends its views to NiFi's HTTP endpoint; NiFi validat
 and publishes them to Kafka; the ``live_activity`` Flink job updates the live profile in
 Cassandra; the API ranks with it; the home page (polling every second) shows the result.
 """
+import functools
 import statistics
 import time
 
@@ -12,20 +13,13 @@ import requests
 from selenium.webdriver.common.by import By
 
 from personastream_stack import flink_jobs
+from personastream_stack.process import poll
+
+wait_until = functools.partial(poll, interval_s=0.05)  # returns what the check did
 
 CATEGORIES = ("watches", "bags", "hats", "scarves", "shoes")  # one new shopper each
 VISIBLE_S = 10.0  # the stated bound: click on the third product to category on the home page
 TOP = 4  # "shows that category": the first TOP recommendations are all of it
-
-
-def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.05):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        time.sleep(interval_s)
 
 
 def shelf(browser, shelf_id: str) -> list[str]:

@@ -15,6 +15,7 @@ from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.event_trace import describe, stopped
 from personastream_stack import flink_jobs
 from personastream_stack.nifi import nifi_get
+from personastream_stack.process import poll
 from personastream_stack.trace import trace_event
 
 WAIT_S = 120
@@ -38,10 +39,7 @@ def post(settings, events: list[dict]) -> None:
 
 
 def wait_for(what: str, check) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        assert time.monotonic() < deadline, f"no {what} within {WAIT_S}s"
-        time.sleep(1)
+    poll(check, WAIT_S, what, interval_s=1)
 
 
 def profile_written(settings) -> bool:
