@@ -23,7 +23,6 @@ it), over a sample of the records the phase produced.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import json
@@ -38,10 +37,12 @@ from typing import Callable, Iterator
 from confluent_kafka import Consumer, TopicPartition
 
 from personastream_bench import monitoring, traffic
-from personastream_bench.load import Usage, git_archive, open_loop, percentile, run_wrk, vegeta
+from personastream_bench.load import (Usage, git_archive, open_loop, percentile, post_targets,
+                                      run_wrk, vegeta)
 from personastream_contracts.settings import with_ingest_ports
 from personastream_flows.deploy import deploy, undeploy
 from personastream_flows.errors import FlowError
+from personastream_flows.schedule import wait_drained
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.process import free_port
 
@@ -197,11 +198,8 @@ def run_open_phase(settings, collector: Collector, rate: int, connections: int,
     """``vegeta`` sending single events (the sample mix, each once) at ``rate`` req/s on at
     most ``connections`` connections."""
     targets = work_dir / f"ingest-{rate}.json"
-    with targets.open("w") as out:
-        for event in traffic.sample_events(int(rate * duration_s), 5000, seed):
-            out.write(json.dumps({"method": "POST", "url": collector.url,
-                                  "body": base64.b64encode(json.dumps(event).encode()).decode(),
-                                  "header": {"Content-Type": ["application/json"]}}) + "\n")
+    events = traffic.sample_events(int(rate * duration_s), 5000, seed)
+    post_targets(targets, collector.url, (json.dumps(event).encode() for event in events))
     phase = _measure(settings, collector.name, 1, connections, lambda: open_loop(
         vegeta(), targets, rate, round(duration_s), f"-max-connections={connections}",
         f"-workers={connections}", f"-max-workers={connections}") | {"non_2xx": 0})
@@ -239,21 +237,10 @@ def _measure(settings, collector: str, batch: int, connections: int,
 def await_drained(settings, progress, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
     """Wait until NiFi holds no queued FlowFile (every group): a phase must not pay for the
     previous one's backlog, which NiFi validates and publishes after answering."""
-    import nipyapi
-
-    from personastream_flows.client import connect
-
-    connect(settings)
-    flows, root = nipyapi.nifi.FlowApi(), nipyapi.canvas.get_root_pg_id()
-    deadline, said = time.monotonic() + timeout_s, 0.0
-    while (queued := flows.get_process_group_status(root).process_group_status
-           .aggregate_snapshot.flow_files_queued) and time.monotonic() < deadline:
-        if time.monotonic() - said > 15:
-            progress(f"waiting for NiFi to drain the previous phase: {queued:,} FlowFiles queued")
-            said = time.monotonic()
-        time.sleep(1)
-    if queued:
-        progress(f"NiFi still holds {queued:,} FlowFiles after {timeout_s:.0f}s; measuring anyway")
+    left = wait_drained(settings, timeout_s, lambda queued: progress(
+        f"waiting for NiFi to drain the previous phase: {queued:,} FlowFiles queued"))
+    if left:
+        progress(f"NiFi still holds {left:,} FlowFiles after {timeout_s:.0f}s; measuring anyway")
 
 
 def run(settings, batch_sizes: list[int], connections: int, duration_s: float, seed: int,

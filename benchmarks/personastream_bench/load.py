@@ -14,9 +14,11 @@ True
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Iterable
 
 from personastream_contracts.errors import PersonastreamError
 from personastream_stack.priority import process_tree
@@ -122,6 +125,18 @@ def run_wrk(lua: str, url: str, connections: int, duration_s: float, timeout_s: 
     return {"requests": n, "seconds": duration_us / 1e6, "p50_ms": p50 / 1000,
             "p99_ms": p99 / 1000, "p999_ms": p999 / 1000, "errors": errors,
             "non_2xx": non_2xx}
+
+
+def post_targets(path: Path, url: str, payloads: Iterable[bytes],
+                 headers: Callable[[int], dict[str, list[str]]] = lambda i: {}) -> None:
+    """Write ``vegeta``'s JSON targets: a POST of each JSON payload to ``url``, the ``i``-th
+    with ``headers(i)`` besides its content type."""
+    with path.open("w") as out:
+        for i, payload in enumerate(payloads):
+            out.write(json.dumps({"method": "POST", "url": url,
+                                  "body": base64.b64encode(payload).decode(),
+                                  "header": {"Content-Type": ["application/json"],
+                                             **headers(i)}}) + "\n")
 
 
 def run_vegeta(vegeta: str, targets: Path, rate: str, duration_s: int,

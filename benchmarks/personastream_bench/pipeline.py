@@ -21,7 +21,6 @@ highest rate that held.
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
@@ -38,8 +37,8 @@ from typing import Callable
 import requests
 
 from personastream_bench.jobs import cluster_config
-from personastream_bench.load import (LoadError, cpu_seconds, percentile, process_tree, rss_mib,
-                                      run_vegeta)
+from personastream_bench.load import (LoadError, cpu_seconds, percentile, post_targets,
+                                      process_tree, rss_mib, run_vegeta)
 from personastream_bench.shoppers import Shoppers
 from personastream_bench.traffic import CLIENT_IPS, USER_AGENTS, accepted
 from personastream_contracts import declared_jobs
@@ -283,16 +282,6 @@ def settle(settings: Settings, jobs: dict[str, str], progress: Progress,
         time.sleep(5)
 
 
-def _targets(bodies, url: str, path: Path) -> None:
-    with path.open("w") as out:
-        for i, body in enumerate(bodies):
-            out.write(json.dumps({
-                "method": "POST", "url": url, "body": base64.b64encode(body.payload).decode(),
-                "header": {"Content-Type": ["application/json"],
-                           "User-Agent": [USER_AGENTS[i % len(USER_AGENTS)]],
-                           "X-Forwarded-For": [CLIENT_IPS[i % len(CLIENT_IPS)]]}}) + "\n")
-
-
 def _quantile(values: list[float], q: float) -> float | None:
     return percentile(sorted(values), q) if values else None
 
@@ -354,7 +343,9 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
             bodies = shoppers.bodies(rate * step_s, int((time.time() + 1) * 1000), rate, batch,
                                      bad_share)
             targets = Path(tmp) / f"step-{index}.json"
-            _targets(bodies, settings.nifi_ingest_url, targets)
+            post_targets(targets, settings.nifi_ingest_url, (b.payload for b in bodies),
+                         lambda i: {"User-Agent": [USER_AGENTS[i % len(USER_AGENTS)]],
+                                    "X-Forwarded-For": [CLIENT_IPS[i % len(CLIENT_IPS)]]})
             probes.step = index
             progress(f"step {index + 1}/{len(rates)}: {rate:,} events/s for {step_s}s "
                      f"({len(bodies):,} requests)")

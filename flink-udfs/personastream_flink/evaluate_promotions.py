@@ -3,24 +3,24 @@ second.
 
 Enriched events, erasure requests, ``assign_segments``' segments (``customers.segments``) and
 the offers this job's ledger refused (``promotions.refusals``) are read as one stream keyed by
-the customer (Flink SQL ``sql/promotion_events.sql``; no windows, no watermark). The promotions control topic
-(``personastream promotions activate | pause``) and the trends job's flagged windows
-(``trends.anomalies``) are broadcast to every task, kept in broadcast state (checkpointed), so
-an activation or pause reaches the running job without a restart. Per customer, keyed state
-holds :class:`~personastream_models.promotion_offers.CustomerFacts` (live affinities by the
-same fold as ``live_activity``, sessions for new vs returning, the open cart, the latest
-segment, the offers made per promotion for its frequency cap); an ``add_to_cart`` registers a processing-time timer per
-abandoned-cart rule's ``after_minutes``, and the timer evaluates the rules again with the cart
-idle. The highest-priority rule that fires and is under the customer's cap becomes a candidate;
-candidates are keyed by promotion version, whose keyed ledger grants them within its budget and
-per-promotion cap (one task holds a promotion's ledger, so both are exact at any parallelism;
-offers are rare next to events, so that task is not a hot spot). A refused candidate is
-published to ``topic_promotion_refusals`` and read back by the customer's task, which then
-stops counting it against the customer's cap: the cap counts a candidate at once (so it is
-never exceeded while a grant is on its way) and keeps only the granted ones. Granted offers are upserted into
-``offers_by_user`` and published to ``topic_offers`` (JSON, keyed by ``user_key``), each with a
-deterministic ``offer_id`` (promotion version, customer, trigger), so a replay from a
-checkpoint writes the same rows.
+the customer (Flink SQL ``sql/promotion_events.sql``; no windows, no watermark). The promotions
+control topic (``personastream promotions activate | pause``) and the trends job's flagged
+windows (``trends.anomalies``) are broadcast to every task, kept in broadcast state
+(checkpointed), so an activation or pause reaches the running job without a restart. Per
+customer, keyed state holds :class:`~personastream_models.promotion_offers.CustomerFacts` (live
+affinities by the same fold as ``live_activity``, sessions for new vs returning, the open cart,
+the latest segment, the offers made per promotion for its frequency cap); an ``add_to_cart``
+registers a processing-time timer per abandoned-cart rule's ``after_minutes``, and the timer
+evaluates the rules again with the cart idle. The highest-priority rule that fires and is under
+the customer's cap becomes a candidate; candidates are keyed by promotion version, whose keyed
+ledger grants them within its budget and per-promotion cap (one task holds a promotion's
+ledger, so both are exact at any parallelism; offers are rare next to events, so that task is
+not a hot spot). A refused candidate is published to ``topic_promotion_refusals`` and read back
+by the customer's task, which then stops counting it against the customer's cap: the cap counts
+a candidate at once (so it is never exceeded while a grant is on its way) and keeps only the
+granted ones. Granted offers are upserted into ``offers_by_user`` and published to
+``topic_offers`` (JSON, keyed by ``user_key``), each with a deterministic ``offer_id``
+(promotion version, customer, trigger), so a replay from a checkpoint writes the same rows.
 
 Experiments (``placement`` ``promotion_banner``, published when the job was submitted): a
 candidate made while one runs (by the trigger's time) carries its exposure
@@ -300,10 +300,11 @@ class DecideOffers(KeyedBroadcastProcessFunction):
 class GrantOffers(KeyedProcessFunction):
     """Per promotion version: grant a candidate within the budget and the per-promotion cap;
     emit the granted offer's ``offers_by_user`` row, and its exposure under an experiment (side
-    output :data:`EXPOSURES`); a refused candidate goes to side output :data:`REFUSALS`. A held-out candidate is granted as it would be, without spending
-    the ledger, and only its exposure is emitted. The table's ``columns`` are given at build:
-    in thread mode a TaskManager's interpreter may hold the table registry as imported
-    by an earlier job, before the table existed."""
+    output :data:`EXPOSURES`); a refused candidate goes to side output :data:`REFUSALS`. A
+    held-out candidate is granted as it would be, without spending the ledger, and only its
+    exposure is emitted. The table's ``columns`` are given at build: in thread mode a
+    TaskManager's interpreter may hold the table registry as imported by an earlier job, before
+    the table existed."""
 
     def __init__(self, columns: tuple[str, ...]):
         self.columns = list(columns)

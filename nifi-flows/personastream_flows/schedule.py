@@ -1,7 +1,9 @@
 """Start, stop and report the flows' process groups."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import nipyapi
 
@@ -41,6 +43,28 @@ def stop(settings, flow: str) -> None:
     nipyapi.canvas.schedule_process_group(_group(settings, flow).id, False)
 
 
+def _snapshot(group_id: str):
+    """A process group's status totals, its descendants' included."""
+    return nipyapi.nifi.FlowApi().get_process_group_status(group_id).process_group_status \
+        .aggregate_snapshot
+
+
+def wait_drained(settings, timeout_s: float, waiting: Callable[[int], None],
+                 every_s: float = 15) -> int:
+    """Wait until NiFi holds no queued FlowFile in any group, at most ``timeout_s``; call
+    ``waiting(queued)`` every ``every_s`` meanwhile. Returns the FlowFiles still queued (0 once
+    drained)."""
+    connect(settings)
+    root = nipyapi.canvas.get_root_pg_id()
+    deadline, said = time.monotonic() + timeout_s, None
+    while (queued := _snapshot(root).flow_files_queued) and time.monotonic() < deadline:
+        if said is None or time.monotonic() - said > every_s:
+            waiting(queued)
+            said = time.monotonic()
+        time.sleep(1)
+    return queued
+
+
 def status(settings) -> list[FlowStatus]:
     connect(settings)
     out = []
@@ -49,8 +73,7 @@ def status(settings) -> list[FlowStatus]:
         if group is None:
             out.append(FlowStatus(flow, deployed=False))
             continue
-        snapshot = nipyapi.nifi.FlowApi().get_process_group_status(group.id).process_group_status
-        agg = snapshot.aggregate_snapshot
+        agg = _snapshot(group.id)
         out.append(FlowStatus(flow, True, group.id, group.running_count, group.stopped_count,
                               group.invalid_count, agg.flow_files_queued, agg.bytes_queued))
     return out

@@ -1,5 +1,11 @@
 """Sample the TaskManager's task threads with jstack: per thread, the top Java frames, counted."""
-import re, subprocess, sys, time, collections
+import collections
+import re
+import subprocess
+import sys
+import time
+
+from personastream_contracts.settings import resolve
 
 
 def main():
@@ -7,7 +13,7 @@ def main():
     pats = ("update_live_profile", "update_item_neighbours", "decide_offers", "grant_offers")
     tm = [p for p in subprocess.run(["pgrep", "-f", "TaskManagerRunner"], capture_output=True, text=True).stdout.split()
           if "java" in open(f"/proc/{p}/cmdline").read()][0]
-    J = "/usr/lib/jvm/java-17-openjdk-amd64/bin/jstack"
+    J = str(resolve().java_home / "bin" / "jstack")
     counts = {p: collections.Counter() for p in pats}
     timeline = []
     t0 = time.time()

@@ -1,12 +1,20 @@
 """CPU per Flink job over an interval: TaskManager threads (jstack cpu=) grouped by the job whose
 vertex names match the thread name, plus the process-mode Python workers (by their beam id)."""
-import re, subprocess, sys, time, json, urllib.request, os, collections
+import collections
+import os
+import re
+import subprocess
+import sys
+import time
+
+from personastream_contracts.settings import resolve
+from personastream_stack.flink import rest_get
 
 
 def main():
     interval = float(sys.argv[1]) if len(sys.argv) > 1 else 30
-    REST = "http://127.0.0.1:8081"
-    def get(p): return json.load(urllib.request.urlopen(REST + p))
+    settings = resolve()
+    def get(p): return rest_get(settings, p)
     jobs = {j["jid"]: j["name"] for j in get("/jobs/overview")["jobs"] if j["state"] == "RUNNING"}
     vertex_job = {}
     for jid, name in jobs.items():
@@ -14,7 +22,7 @@ def main():
             vertex_job[v["name"]] = name
     tm = subprocess.run(["pgrep", "-f", "TaskManagerRunner"], capture_output=True, text=True).stdout.split()
     tm = [p for p in tm if "java" in open(f"/proc/{p}/cmdline").read()]
-    JSTACK = "/usr/lib/jvm/java-17-openjdk-amd64/bin/jstack"
+    JSTACK = str(settings.java_home / "bin" / "jstack")
     def snap():
         out = {}
         for pid in tm:
