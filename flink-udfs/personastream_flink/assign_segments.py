@@ -67,7 +67,9 @@ def behaviour_vectors(env: StreamExecutionEnvironment, args, io,
     t_env = t_env or table_env(env, args, io)
     activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...), per minute
-    return (keyed_with_erasures(env, io, activity, lambda r: user_key(r.user_id, r.anonymous_id))
+    customers = activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
+                                key_type=Types.STRING())
+    return (keyed_with_erasures(env, io, customers)
             .process(BehaviourVector(args.clusterer, args.clusterer_version),
                      output_type=VECTOR_TYPE).name("behaviour_vector"))
 

@@ -10,6 +10,7 @@ Submit with ``personastream jobs submit build_profiles``.
 """
 from __future__ import annotations
 
+from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_contracts.identity import user_key
@@ -45,8 +46,9 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
                              idle_timeout_s=args.idle_timeout_s)
     activity = job_io.user_activity(t_env)
     # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ..., attribute_updates)
-    profiles = (keyed_with_erasures(env, io, activity,
-                                    lambda r: user_key(r.user_id, r.anonymous_id))
+    customers = activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
+                                key_type=Types.STRING())
+    profiles = (keyed_with_erasures(env, io, customers)
                 .process(UpdateProfile(args.session_gap_s, args.recent_items,
                                        args.affinity_half_life_s), output_type=OUTPUT.row_type)
                 .name("update_profile"))

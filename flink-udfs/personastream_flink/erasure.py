@@ -9,21 +9,24 @@ customer). ``live_activity``, ``build_profiles``, ``assign_segments`` and
 follows broadcast state: a row flagged ``erased`` clears its states); the item
 neighbours of ``live_activity`` hold no customer and stay.
 
-Wiring a job (``key_of``: the customer of an input row)::
+Wiring a job (``customers``: its input keyed by the customer)::
 
-    keyed_with_erasures(env, io, stream, key_of).process(MyFunction(...), output_type=...)
+    keyed_with_erasures(env, io, customers).process(MyFunction(...), output_type=...)
 """
 from __future__ import annotations
 
 from pyflink.common import Types
-from pyflink.datastream import DataStream, KeyedCoProcessFunction, StreamExecutionEnvironment
+from pyflink.datastream import (ConnectedStreams, KeyedCoProcessFunction, KeyedStream,
+                                StreamExecutionEnvironment)
 
 from personastream_contracts.erasures import erased_key
 
 
-def keyed_with_erasures(env: StreamExecutionEnvironment, io, stream: DataStream, key_of):
-    """``stream`` and ``io``'s erasure requests, both keyed by the customer (``user_key``)."""
-    return stream.connect(io.erasures(env)).key_by(key_of, erased_key, key_type=Types.STRING())
+def keyed_with_erasures(env: StreamExecutionEnvironment, io,
+                        customers: KeyedStream) -> ConnectedStreams:
+    """``customers`` (keyed by ``user_key``) and ``io``'s erasure requests keyed the same way."""
+    return ConnectedStreams(customers, io.erasures(env).key_by(erased_key,
+                                                               key_type=Types.STRING()))
 
 
 class ForgetsErased(KeyedCoProcessFunction):

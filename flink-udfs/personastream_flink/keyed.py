@@ -1,17 +1,24 @@
-"""A side output keyed with no Python between the operators.
+"""Streams keyed with no Python between the operators.
 
 In thread mode every Python function an element passes costs a crossing of the JVM-Python
-boundary under the TaskManager's one GIL. PyFlink's ``get_side_output(tag).key_by(f)`` runs two
-per element: an identity map after the side output, and ``f`` (its key_by adds
-``Row(f(x), x)`` in Python, then keys by that row's first field in Java). An operator that
-emits its side output already as ``Row(key, value)`` (a :func:`keyed_tag`) needs neither:
-:func:`keyed_side_output` keys it in Java, as PyFlink's key_by does after its Python step.
+boundary under the TaskManager's one GIL. PyFlink's ``key_by(f)`` runs one per element: it adds
+``Row(f(x), x)`` in a Python map, then keys by that row's first field in Java (and
+``get_side_output(tag).key_by(f)`` one more, an identity map after the side output). Rows that
+are already ``Row(key, value)`` need none of it, and Java keys them as PyFlink's key_by does
+after its Python step:
+
+- :func:`keyed_table`: a table's rows keyed by one of its columns, the pairs made in SQL;
+- :func:`keyed_side_output`: an operator's side output emitted as ``Row(key, value)`` (a
+  :func:`keyed_tag`).
 """
 from __future__ import annotations
 
 from pyflink.common import Types
+from pyflink.common.typeinfo import RowTypeInfo, _from_java_type
 from pyflink.datastream import DataStream, KeyedStream, OutputTag
 from pyflink.java_gateway import get_gateway
+from pyflink.table import StreamTableEnvironment, Table
+from pyflink.table.expressions import col, row
 
 
 def keyed_tag(name: str, key_type, value_type) -> OutputTag:
@@ -27,8 +34,30 @@ def keyed_tag(name: str, key_type, value_type) -> OutputTag:
 def keyed_side_output(stream: DataStream, tag: OutputTag) -> KeyedStream:
     """The values of ``stream``'s side output ``tag`` (a :func:`keyed_tag`), keyed by their
     keys: what ``stream.get_side_output(tag).key_by(...)`` makes, with no Python."""
-    key_type, value_type = tag.type_info.get_field_types()
     side = stream._j_data_stream.getSideOutput(tag.get_java_output_tag())
-    keyed = side.keyBy(get_gateway().jvm.KeyByKeySelector(),
-                       Types.ROW([key_type]).get_java_type_info())
-    return KeyedStream(keyed, value_type, DataStream(side))
+    return _keyed_pairs(side, tag.type_info, DataStream(side))
+
+
+def keyed_table(t_env: StreamTableEnvironment, table: Table, key: str) -> KeyedStream:
+    """``table``'s rows (named Rows of all its columns) keyed by its column ``key``: what
+    ``t_env.to_data_stream(table).key_by(lambda r: r[key])`` makes, with no Python. The pairs
+    ``Row(key, row)`` are made in SQL and the stream gets a ``RowTypeInfo`` (PyFlink's
+    embedded keyed operators take no other), hence the append-only conversion: ``table`` must
+    be insert-only, as a stream of events is."""
+    schema = table.get_schema()
+    pairs = table.select(col(key), row(*[col(n) for n in schema.get_field_names()])
+                         .cast(schema.to_row_data_type()))
+    converter = get_gateway().jvm.org.apache.flink.table.types.utils \
+        .LegacyTypeInfoDataTypeConverter
+    pair_type = _from_java_type(converter.toLegacyTypeInfo(
+        pairs._j_table.getResolvedSchema().toPhysicalRowDataType()))
+    stream = t_env.to_append_stream(pairs, pair_type)
+    return _keyed_pairs(stream._j_data_stream, pair_type, stream)
+
+
+def _keyed_pairs(j_stream, pair_type: RowTypeInfo, origin: DataStream) -> KeyedStream:
+    """``j_stream`` (Java elements ``Row(key, value)`` of ``pair_type``) keyed by the key."""
+    key_type, value_type = pair_type.get_field_types()
+    keyed = j_stream.keyBy(get_gateway().jvm.KeyByKeySelector(),
+                           Types.ROW([key_type]).get_java_type_info())
+    return KeyedStream(keyed, value_type, origin)

@@ -45,7 +45,7 @@ from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
 from personastream_flink.event_table import TIME_COLUMNS, customer_activity
-from personastream_flink.keyed import keyed_side_output, keyed_tag
+from personastream_flink.keyed import keyed_side_output, keyed_table, keyed_tag
 from personastream_flink.rows import Output
 from personastream_models.recommend import (bump_affinity, co_viewed_before, decayed,
                                             merge_neighbour, update_profile)
@@ -228,13 +228,14 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     writing through ``io``."""
     low_latency(env)
     t_env = job_io.table_env(env, io)
-    events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
+    events = keyed_table(t_env, t_env.sql_query(sql_template.render(
         "live_events", fragments={"event_ms": TIME_COLUMNS["client_ts_ms"],
                                   "customer_activity": customer_activity(),
-                                  "user_key": user_key_sql("user_id", "anonymous_id")})))
+                                  "user_key": user_key_sql("user_id", "anonymous_id")})),
+        "user_key")
     # stream: Row(user_key, event_type, item_id, category, brand, event_ms, items_json), one
-    # per event of a known or anonymous customer
-    profiles = (keyed_with_erasures(env, io, events, lambda r: r.user_key)
+    # per event of a known or anonymous customer, keyed by user_key
+    profiles = (keyed_with_erasures(env, io, events)
                 .process(UpdateLiveProfile(args.recent_items, args.affinity_half_life_s),
                          output_type=PROFILES.row_type)
                 .name("update_live_profile").uid("update_live_profile"))
