@@ -13,7 +13,8 @@ previous commit's (the baseline), each served by uvicorn on its own port.
   previous answer arrived: the most the API serves, and its latency meanwhile.
 - **Open loop** (``vegeta``, Go): requests at a fixed rate whatever the answers' delay, so a
   slow answer delays none of the next ones (no coordinated omission); latency percentiles
-  from every request's own time.
+  from every request's own time. At most ``rate_connections`` connections (vegeta's
+  ``-max-connections``): "2,000 req/s at 16 connections" is a rate held over 16 connections.
 - **Resources** of each API server (uvicorn's supervisor and workers): CPU (% of one core and
   ms per request) and resident memory, from ``/proc``; Cassandra's CPU beside it when it runs
   locally.
@@ -40,6 +41,7 @@ from typing import Callable, Iterator
 from personastream_bench.load import (VEGETA_MODULE, LoadError, cpu_seconds, git_archive, open_loop,
                                       process_tree, rss_mib, run_wrk, tool, vegeta)
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
+from personastream_contracts.settings import env_name
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
@@ -72,6 +74,7 @@ class Answers:
     compared: int
     equal: int
     first_difference: str | None
+    added: tuple[str, ...] = ()  # answer fields only this tree has (not compared)
 
 
 @dataclass
@@ -273,25 +276,42 @@ def answer_requests(users: list[str], n_items: int, seed: int = 7) -> list[str]:
 
 
 def compare_answers(servers: list[Server], paths: list[str]) -> Answers:
-    equal, first = 0, None
+    """Each path answered by both servers (baseline first), compared on the baseline's fields:
+    a field added since (e.g. ``offers``, issue 16) is listed in ``added``, not compared."""
+    equal, first, added = 0, None, set()
     for path in paths:
         answers = []
         for server in servers:
             with urllib.request.urlopen(server.url + path, timeout=10) as answer:
                 answers.append(json.loads(answer.read()))
-        if all(a == answers[0] for a in answers):
+        baseline, this = answers
+        this, new = same_fields(this, baseline)
+        added |= new
+        if this == baseline:
             equal += 1
         elif first is None:
-            first = f"{path}: {json.dumps(answers[0])[:300]} vs {json.dumps(answers[1])[:300]}"
-    return Answers(len(paths), equal, first)
+            first = f"{path}: {json.dumps(baseline)[:300]} vs {json.dumps(this)[:300]}"
+    return Answers(len(paths), equal, first, tuple(sorted(added)))
+
+
+def same_fields(answer: dict, baseline: dict) -> tuple[dict, set[str]]:
+    """``answer`` without the top-level fields ``baseline`` lacks, and those fields.
+
+    >>> same_fields({"items": [1], "offers": None}, {"items": [1]})
+    ({'items': [1]}, {'offers'})
+    """
+    added = set(answer) - set(baseline)
+    return {k: v for k, v in answer.items() if k not in added}, added
 
 
 # --- the run ---------------------------------------------------------------------------------
 
 def run(settings, connections: list[int], rates: list[int], duration_s: int, workers: int,
         k: int, baseline: str | None = PREVIOUS_DESIGN,
-        progress=lambda m: print(m, file=sys.stderr)) -> Report:
-    """Answers compared, then each load on each server in turn (baseline first)."""
+        progress=lambda m: print(m, file=sys.stderr), rate_connections: int = 16,
+        nices: list[int] | None = None) -> Report:
+    """Answers compared, then each load on each server in turn (baseline first), the servers
+    at each niceness of ``nices`` in turn (default: the ``api_nice`` setting)."""
     wrk = tool("wrk", "apt-get install wrk (Debian package)")
     vegeta_path = vegeta() if rates else None
     users = users_with_profiles(settings, 1000)
@@ -317,23 +337,31 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
         load_1m = os.getloadavg()[0]
         jobs_running = sorted(j.name for j in flink_jobs.list_jobs(settings)
                               if j.state == "RUNNING")
-        with _servers(settings, baseline, workers, work_dir / "load", {}) as servers:
-            for server in servers:  # warm up: connections, prepared statements, caches
-                run_wrk(script, server.url, 2, 3)
-            for c in connections:
-                for server in servers:
-                    progress(f"wrk, {c} connection(s), {duration_s}s: {server.name}")
-                    phases.append(_measure(server, f"{c} connection(s)", lambda: _closed_loop(
-                        script, server.url, c, duration_s), cassandra_pid, servers))
-            for rate in rates:
-                for n, server in enumerate(servers):
-                    targets = work_dir / f"targets-{n}.json"
-                    targets.write_text("".join(json.dumps({"method": "GET",
-                                                           "url": server.url + p}) + "\n"
-                                               for p in paths))
-                    progress(f"vegeta, {rate} req/s, {duration_s}s: {server.name}")
-                    phases.append(_measure(server, f"{rate} req/s", lambda: open_loop(
-                        vegeta_path, targets, rate, duration_s), cassandra_pid, servers))
+        for nice in nices or [settings.api_nice]:
+            label = f"nice {nice}, " if nices and len(nices) > 1 else ""
+            with _servers(settings, baseline, workers, work_dir / f"load-{nice}",
+                          {env_name("api_nice"): str(nice)}) as servers:
+                for server in servers:  # warm up: connections, prepared statements, caches
+                    run_wrk(script, server.url, 2, 3)
+                for c in connections:
+                    for server in servers:
+                        progress(f"wrk, {c} connection(s), {duration_s}s: {label}{server.name}")
+                        phases.append(_measure(
+                            server, f"{label}{c} connection(s)", lambda: _closed_loop(
+                                script, server.url, c, duration_s), cassandra_pid, servers))
+                for rate in rates:
+                    for n, server in enumerate(servers):
+                        targets = work_dir / f"targets-{n}.json"
+                        targets.write_text("".join(json.dumps({"method": "GET",
+                                                               "url": server.url + p}) + "\n"
+                                                   for p in paths))
+                        progress(f"vegeta, {rate} req/s over {rate_connections} connections, "
+                                 f"{duration_s}s: {label}{server.name}")
+                        phases.append(_measure(
+                            server, f"{label}{rate} req/s, {rate_connections} conn",
+                            lambda: open_loop(vegeta_path, targets, rate, duration_s,
+                                              f"-max-connections={rate_connections}"),
+                            cassandra_pid, servers))
         version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split()
         tools = (f"closed loop: {' '.join(version[:2]) or 'wrk'}; open loop: vegeta "
                  f"({VEGETA_MODULE.split('@')[1]})")
@@ -352,15 +380,17 @@ def report(result: Report, command: str) -> str:
         a = result.answers
         lines.append(f"answers, baseline vs this tree on a frozen copy of the tables: "
                      f"{a.equal}/{a.compared} identical"
+                     + (f" (fields added since, not compared: {', '.join(a.added)})"
+                        if a.added else "")
                      + (f"; first difference: {a.first_difference}" if a.first_difference
                         else ""))
-    header = (f"{'load':<17} {'API':<17} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
+    header = (f"{'load':<30} {'API':<17} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
               f"{'p99 ms':>7} {'p99.9 ms':>8} {'errors':>6} {'API CPU':>7} {'ms CPU/req':>10} "
               f"{'RSS MiB':>7} {'Cassandra CPU':>13}")
     lines += ["", header]
     for p in result.phases:
         cassandra = "-" if p.cassandra_cpu_percent is None else f"{p.cassandra_cpu_percent:.0f}%"
-        lines.append(f"{p.load:<17} {p.server:<17} {p.requests:>8} {p.requests_per_s:>7.0f} "
+        lines.append(f"{p.load:<30} {p.server:<17} {p.requests:>8} {p.requests_per_s:>7.0f} "
                      f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f} {p.p999_ms:>8.1f} {p.errors:>6} "
                      f"{p.api_cpu_percent:>6.0f}% {p.api_cpu_ms_per_request:>10.2f} "
                      f"{p.api_rss_mib:>7.0f} {cassandra:>13}")

@@ -32,6 +32,7 @@ GEOIP_FILE = "dbip-country.mmdb"
 PROFILE_ENV = ENV_PREFIX + "PROFILE"
 #: The highest Linux niceness: the least CPU a thread that wants it gets.
 LOWEST_NICE = 19
+HIGHEST_NICE = -20
 #: The largest batch of received requests the ingest flow hands its validating processor at
 #: once: NiFi's Python bridge (py4j) copies a FlowFile's content as one base64 string, and
 #: fails on one of about 256 MiB or more (int overflow), retrying it forever.
@@ -225,6 +226,10 @@ class Settings:
     api_token: str = _secret("", "bearer token of the API's write endpoints (erase); empty: "
                                  "they answer 503")
     api_cache_s: float = _opt(2.0, "how long the API reuses trending and popularity reads")
+    api_nice: int = _opt(
+        0, "niceness (-20-19) of the API's server processes; below 0 (needs root or "
+        "CAP_SYS_NICE; refused: it runs at its parent's, with a warning) its answers get the "
+        "CPU before the other servers of a shared machine (README, Measurements: the API's p99)")
     api_profile_cache: int = _opt(100_000, "live profiles each API worker keeps in memory (the "
                                   "least recently used go first); 0: read each from Cassandra")
     storefront_items: int = _opt(200, "items of the seeded sample catalogue")
@@ -255,6 +260,9 @@ class Settings:
                                 f"niceness), got "
                                 f"{self.flink_taskmanager_nice}; set "
                                 f"{env_name('flink_taskmanager_nice')}")
+        if not HIGHEST_NICE <= self.api_nice <= LOWEST_NICE:
+            raise SettingsError(f"api_nice must be {HIGHEST_NICE} to {LOWEST_NICE} (Linux "
+                                f"niceness), got {self.api_nice}; set {env_name('api_nice')}")
         if not self.ingest_max_body_bytes <= self.ingest_batch_max_bytes \
                 <= MAX_INGEST_BATCH_BYTES:
             raise SettingsError(

@@ -68,6 +68,21 @@ def renice(roots: list[int], nice: int) -> int:
     return len(pids)
 
 
+def set_own_niceness(nice: int) -> str | None:
+    """Set this thread's niceness (the threads and processes it starts afterwards inherit it);
+    return why not if the system refuses (a lower niceness needs root, CAP_SYS_NICE).
+
+    >>> set_own_niceness(os.getpriority(os.PRIO_PROCESS, 0)) is None
+    True
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except PermissionError as err:
+        return (f"cannot set niceness {nice} ({err}): lowering a niceness needs root "
+                "(CAP_SYS_NICE)")
+    return None
+
+
 def thread_niceness(pid: int) -> list[int]:
     """The niceness of each thread of ``pid`` (field 19 of its tasks' ``stat``)."""
     return [int(_stat(task / "stat")[16]) for task in Path(f"/proc/{pid}/task").iterdir()]

@@ -1,4 +1,5 @@
-"""The TaskManagers' niceness reaches every thread of every process of their tree."""
+"""The TaskManagers' niceness reaches every thread of every process of their tree; the API's,
+set in its own process before it starts anything, is inherited by what it starts."""
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import resolve
 from personastream_stack.errors import StackError
-from personastream_stack.priority import process_tree, renice, thread_niceness
+from personastream_stack.priority import process_tree, renice, set_own_niceness, thread_niceness
 
 # a process with three threads that starts a child process, then waits
 FAMILY = """
@@ -53,3 +54,35 @@ def test_the_setting_is_checked_and_names_its_variable():
     assert resolve(environ={}).flink_taskmanager_nice == 10
     with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_TASKMANAGER_NICE"):
         resolve(environ={"PERSONASTREAM_FLINK_TASKMANAGER_NICE": "-5"})
+
+
+# what `personastream serve` does: its own niceness first, then uvicorn's threads and workers
+SERVER = """
+import subprocess, sys, threading, time
+from personastream_stack.priority import set_own_niceness
+print(set_own_niceness(int(sys.argv[1])), flush=True)
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_apis_niceness_reaches_the_threads_and_workers_it_starts():
+    server = subprocess.Popen([sys.executable, "-c", SERVER, "6"], stdout=subprocess.PIPE,
+                              text=True)
+    applied, worker = server.stdout.readline().strip(), int(server.stdout.readline())
+    try:
+        assert applied == "None"  # raising a niceness needs no right
+        assert thread_niceness(server.pid) == [6] * 2 and thread_niceness(worker) == [6]
+    finally:
+        subprocess.run(["kill", str(worker), str(server.pid)], check=False)
+        server.wait()
+    assert set_own_niceness(os.getpriority(os.PRIO_PROCESS, 0)) is None
+
+
+def test_the_api_setting_is_checked_and_names_its_variable():
+    assert resolve(environ={}).api_nice == 0
+    assert resolve(environ={"PERSONASTREAM_API_NICE": "-10"}).api_nice == -10
+    with pytest.raises(SettingsError, match="PERSONASTREAM_API_NICE"):
+        resolve(environ={"PERSONASTREAM_API_NICE": "-21"})

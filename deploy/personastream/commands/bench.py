@@ -78,9 +78,14 @@ def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float
 @bench_group.command("api")
 @click.option("--connections", default="1,16", show_default=True,
               help="Closed loop (wrk): concurrent connections, one phase each.")
-@click.option("--rates", default="500", show_default=True,
+@click.option("--rates", default="500,2000", show_default=True,
               help="Open loop (vegeta): fixed request rates in req/s, one phase each; empty: "
                    "none.")
+@click.option("--rate-connections", default=16, show_default=True,
+              help="Open loop: at most this many connections (vegeta -max-connections).")
+@click.option("--api-nice", "nices", default=None,
+              help="Niceness of the API servers, each value a round of every load, e.g. 0,-10 "
+                   "(below 0 needs root).  [default: the api_nice setting]")
 @click.option("--duration", "duration_s", default=15, show_default=True,
               help="Seconds per phase.")
 @click.option("--workers", default=2, show_default=True, help="API server processes.")
@@ -90,8 +95,8 @@ def bench_ingest(settings, batch_sizes: str, connections: int, duration_s: float
                    "served the same way); 'none': this tree only.  [default: the request path "
                    "before issue 12]")
 @click.pass_obj
-def bench_api(settings, connections: str, rates: str, duration_s: int, workers: int, k: int,
-              baseline: str | None) -> None:
+def bench_api(settings, connections: str, rates: str, rate_connections: int, nices: str | None,
+              duration_s: int, workers: int, k: int, baseline: str | None) -> None:
     """Recommendation requests/s, latency p50/p99/p99.9, errors, API CPU and memory, under a
     closed loop (wrk) and a fixed rate (vegeta), this tree beside a baseline commit, on the
     running stack's data (run `personastream demo` first); both first answer every customer
@@ -104,9 +109,12 @@ def bench_api(settings, connections: str, rates: str, duration_s: int, workers: 
         settings, [int(c) for c in connections.split(",") if c.strip()],
         [int(r) for r in rates.split(",") if r.strip()], duration_s, workers, k,
         baseline=None if baseline.lower() == "none" else baseline,
-        progress=lambda message: click.echo(f"[bench] {message}", err=True))
+        progress=lambda message: click.echo(f"[bench] {message}", err=True),
+        rate_connections=rate_connections,
+        nices=[int(x) for x in nices.split(",") if x.strip()] if nices else None)
     click.echo(api_load.report(result, _reproduce(
-        "bench", "api", "--connections", connections, "--rates", rates, "--duration",
+        "bench", "api", "--connections", connections, "--rates", rates, "--rate-connections",
+        str(rate_connections), "--api-nice", nices or str(settings.api_nice), "--duration",
         str(duration_s), "--workers", str(workers), "--k", str(k), "--baseline", baseline)))
 
 

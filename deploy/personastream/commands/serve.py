@@ -31,6 +31,11 @@ def serve(settings, port: int | None, workers: int, background: bool, stop: bool
         return
     import os
 
+    from personastream_stack.priority import set_own_niceness
+
+    refused = set_own_niceness(settings.api_nice)  # before uvicorn starts threads and workers
+    if refused:
+        click.echo(f"warning: api_nice {settings.api_nice} not applied, {refused}", err=True)
     # every worker's metrics in files there, one worker or several (prometheus-client's
     # multiprocess mode): set before prometheus-client is first imported; workers inherit it
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(daemon.fresh_metrics_dir(settings))
