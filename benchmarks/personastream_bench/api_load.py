@@ -44,6 +44,7 @@ from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, 
 from personastream_contracts.settings import env_name
 from personastream_stack import flink_jobs, lifecycle
 from personastream_stack.kafka import admin_client, ensure_topics
+from personastream_stack.priority import thread_niceness
 from personastream_stack.process import Daemon, free_port, port_open, wait_for
 
 #: The request path before issue 12 (sync handlers, sequential blocking reads, response
@@ -155,6 +156,16 @@ def _servers(settings, baseline: str | None, workers: int, work_dir: Path,
     finally:
         for server in servers:
             _stop(server)
+
+
+def _check_niceness(server: Server, nice: int) -> None:
+    """Raise :class:`LoadError` unless every thread of the server's processes runs at ``nice``
+    (the API warns and goes on when the system refuses a negative one)."""
+    found = {n for pid in process_tree(server.daemon.running_pid())
+             for n in thread_niceness(pid)}
+    if found != {nice}:
+        raise LoadError(f"the {server.name} API runs at niceness {sorted(found)}, not {nice}: "
+                        "a niceness below 0 needs root (CAP_SYS_NICE); measure without it")
 
 
 def _stop(server: Server) -> None:
@@ -341,8 +352,9 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
             label = f"nice {nice}, " if nices and len(nices) > 1 else ""
             with _servers(settings, baseline, workers, work_dir / f"load-{nice}",
                           {env_name("api_nice"): str(nice)}) as servers:
-                for server in servers:  # warm up: connections, prepared statements, caches
-                    run_wrk(script, server.url, 2, 3)
+                for server in servers:
+                    _check_niceness(server, nice)
+                    run_wrk(script, server.url, 2, 3)  # warm up: connections, statements, caches
                 for c in connections:
                     for server in servers:
                         progress(f"wrk, {c} connection(s), {duration_s}s: {label}{server.name}")

@@ -69,14 +69,17 @@ def renice(roots: list[int], nice: int) -> int:
 
 
 def set_own_niceness(nice: int) -> str | None:
-    """Set this thread's niceness (the threads and processes it starts afterwards inherit it);
-    return why not if the system refuses (a lower niceness needs root, CAP_SYS_NICE).
+    """Set the niceness of every thread of this process (the threads and processes they start
+    afterwards inherit it); return why not if the system refuses (a lower niceness needs root,
+    CAP_SYS_NICE).
 
     >>> set_own_niceness(os.getpriority(os.PRIO_PROCESS, 0)) is None
     True
     """
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        for task in Path("/proc/self/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
     except PermissionError as err:
         return (f"cannot set niceness {nice} ({err}): lowering a niceness needs root "
                 "(CAP_SYS_NICE)")

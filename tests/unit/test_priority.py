@@ -1,5 +1,5 @@
 """The TaskManagers' niceness reaches every thread of every process of their tree; the API's,
-set in its own process before it starts anything, is inherited by what it starts."""
+set on every thread of its own process, is inherited by what it starts afterwards."""
 import os
 import subprocess
 import sys
@@ -60,6 +60,7 @@ def test_the_setting_is_checked_and_names_its_variable():
 SERVER = """
 import subprocess, sys, threading, time
 from personastream_stack.priority import set_own_niceness
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # one thread before
 print(set_own_niceness(int(sys.argv[1])), flush=True)
 threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -68,13 +69,13 @@ time.sleep(60)
 """
 
 
-def test_the_apis_niceness_reaches_the_threads_and_workers_it_starts():
+def test_the_apis_niceness_reaches_its_threads_and_the_workers_it_starts():
     server = subprocess.Popen([sys.executable, "-c", SERVER, "6"], stdout=subprocess.PIPE,
                               text=True)
     applied, worker = server.stdout.readline().strip(), int(server.stdout.readline())
     try:
         assert applied == "None"  # raising a niceness needs no right
-        assert thread_niceness(server.pid) == [6] * 2 and thread_niceness(worker) == [6]
+        assert thread_niceness(server.pid) == [6] * 3 and thread_niceness(worker) == [6]
     finally:
         subprocess.run(["kill", str(worker), str(server.pid)], check=False)
         server.wait()
