@@ -1,7 +1,8 @@
 """Job ``live_activity``: what the personalization API needs, within about a second of an event.
 
 Enriched events are read as they arrive (Flink SQL ``sql/live_events.sql``; no windows and no
-watermark: speed is the point), keyed by the customer (``user_key``, the ingest rule, in SQL).
+watermark: speed is the point), keyed by the customer (``user_key``, the ingest rule, in SQL;
+keyed in Java by :func:`~personastream_flink.keyed.keyed_table`, no Python per event).
 Each event is folded into the customer's :class:`~personastream_models.recommend.LiveProfile` in
 keyed state by ``recommend.update_profile`` (which also handles events out of order) and the
 profile is upserted into ``live_profiles`` and published to the compacted topic
@@ -19,11 +20,11 @@ its writes half of the job's cost (README, Measurements). An erasure request
 Topology (parallelism from settings)::
 
     kafka events_enriched (SQL) -> live_events (SQL projection)
-      -> key_by user_key -> update_live_profile --main--> cassandra_live_profiles
+      -> keyed by user_key (Java) -> update_live_profile --main--> cassandra_live_profiles
          (+ kafka users.erasures, keyed by user_key: forget the customer's profile)
                                                        --> kafka_live_profiles (upsert-kafka)
-                                                --side output co_views-->
-      -> key_by item_id -> update_item_neighbours -> cassandra_item_neighbours
+                                                  --side output co_views-->
+      -> keyed by item_id (Java) -> update_item_neighbours -> cassandra_item_neighbours
 
 The Python functions run in the TaskManager's JVM (``job_args.thread_mode``): in a separate
 Python process (PyFlink's process mode) each bundle paid a gRPC round trip per key to commit
