@@ -227,9 +227,10 @@ class Settings:
                                  "they answer 503")
     api_cache_s: float = _opt(2.0, "how long the API reuses trending and popularity reads")
     api_nice: int = _opt(
-        0, "niceness (-20-19) of the API's server processes; below 0 (needs root or "
-        "CAP_SYS_NICE; refused: it runs at its parent's, with a warning) its answers get the "
-        "CPU before the other servers of a shared machine (README, Measurements: the API's p99)")
+        0, "niceness (-20-19) of the API's server processes (0: the one it is started with); "
+        "below 0 (needs root or CAP_SYS_NICE; refused: it runs at its parent's, with a "
+        "warning) its answers get the CPU before the other servers of a shared machine "
+        "(README, Measurements: the API's p99)")
     api_profile_cache: int = _opt(100_000, "live profiles each API worker keeps in memory (the "
                                   "least recently used go first); 0: read each from Cassandra")
     storefront_items: int = _opt(200, "items of the seeded sample catalogue")

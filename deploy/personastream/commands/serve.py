@@ -33,7 +33,8 @@ def serve(settings, port: int | None, workers: int, background: bool, stop: bool
 
     from personastream_stack.priority import set_own_niceness
 
-    refused = set_own_niceness(settings.api_nice)  # before uvicorn starts threads and workers
+    # before uvicorn starts its threads and workers; 0: the niceness it was started with
+    refused = settings.api_nice and set_own_niceness(settings.api_nice)
     if refused:
         click.echo(f"warning: api_nice {settings.api_nice} not applied, {refused}", err=True)
     # every worker's metrics in files there, one worker or several (prometheus-client's
