@@ -160,11 +160,13 @@ def _servers(settings, baseline: str | None, workers: int, work_dir: Path,
 
 def _check_niceness(server: Server, nice: int) -> None:
     """Raise :class:`LoadError` unless every thread of the server's processes runs at ``nice``
-    (the API warns and goes on when the system refuses a negative one)."""
+    (the API warns and goes on when the system refuses a negative one; 0: this process's,
+    which the API keeps)."""
+    expected = nice or os.getpriority(os.PRIO_PROCESS, 0)
     found = {n for pid in process_tree(server.daemon.running_pid())
              for n in thread_niceness(pid)}
-    if found != {nice}:
-        raise LoadError(f"the {server.name} API runs at niceness {sorted(found)}, not {nice}: "
+    if found != {expected}:
+        raise LoadError(f"the {server.name} API runs at niceness {sorted(found)}, not {expected}: "
                         "a niceness below 0 needs root (CAP_SYS_NICE); measure without it")
 
 
@@ -352,9 +354,12 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
             label = f"nice {nice}, " if nices and len(nices) > 1 else ""
             with _servers(settings, baseline, workers, work_dir / f"load-{nice}",
                           {env_name("api_nice"): str(nice)}) as servers:
-                for server in servers:
+                for n, server in enumerate(servers):
                     _check_niceness(server, nice)
                     run_wrk(script, server.url, 2, 3)  # warm up: connections, statements, caches
+                    (work_dir / f"targets-{n}.json").write_text("".join(
+                        json.dumps({"method": "GET", "url": server.url + p}) + "\n"
+                        for p in paths))
                 for c in connections:
                     for server in servers:
                         progress(f"wrk, {c} connection(s), {duration_s}s: {label}{server.name}")
@@ -364,9 +369,6 @@ def run(settings, connections: list[int], rates: list[int], duration_s: int, wor
                 for rate in rates:
                     for n, server in enumerate(servers):
                         targets = work_dir / f"targets-{n}.json"
-                        targets.write_text("".join(json.dumps({"method": "GET",
-                                                               "url": server.url + p}) + "\n"
-                                                   for p in paths))
                         progress(f"vegeta, {rate} req/s over {rate_connections} connections, "
                                  f"{duration_s}s: {label}{server.name}")
                         phases.append(_measure(

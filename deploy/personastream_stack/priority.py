@@ -26,6 +26,9 @@ from pathlib import Path
 from personastream_contracts.settings import LOWEST_NICE
 from personastream_stack.errors import StackError
 
+#: Why the system refuses a niceness: said by every error that sets one.
+NEEDS_ROOT = "lowering a niceness needs root (CAP_SYS_NICE), raising it does not"
+
 
 def _stat(path: Path) -> list[str]:
     """The fields of a ``/proc`` ``stat`` file after the command name (field 3 onwards)."""
@@ -55,16 +58,11 @@ def renice(roots: list[int], nice: int) -> int:
         raise StackError(f"niceness must be 0 to {LOWEST_NICE}, got {nice}")
     pids = [p for root in roots for p in process_tree(root)]
     for pid in pids:
-        with contextlib.suppress(FileNotFoundError):  # a process or thread that just ended
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                try:
-                    os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
-                except ProcessLookupError:
-                    continue
-                except PermissionError as err:
-                    raise StackError(
-                        f"cannot set niceness {nice} on pid {pid}: {err}; lowering a niceness "
-                        "needs root (CAP_SYS_NICE), raising it does not") from None
+        try:
+            _set_threads(pid, nice)
+        except PermissionError as err:
+            raise StackError(f"cannot set niceness {nice} on pid {pid}: {err}; "
+                             f"{NEEDS_ROOT}") from None
     return len(pids)
 
 
@@ -77,13 +75,19 @@ def set_own_niceness(nice: int) -> str | None:
     True
     """
     try:
-        for task in Path("/proc/self/task").iterdir():
-            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+        _set_threads(os.getpid(), nice)
     except PermissionError as err:
-        return (f"cannot set niceness {nice} ({err}): lowering a niceness needs root "
-                "(CAP_SYS_NICE)")
+        return f"cannot set niceness {nice} ({err}): {NEEDS_ROOT}"
     return None
+
+
+def _set_threads(pid: int, nice: int) -> None:
+    """Set every thread of ``pid`` to ``nice``; a process or thread that just ended is skipped,
+    a refusal raises :class:`PermissionError`."""
+    with contextlib.suppress(FileNotFoundError):  # the process just ended
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):  # the thread just ended
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
 
 
 def thread_niceness(pid: int) -> list[int]:

@@ -19,7 +19,6 @@ from pyflink.common import Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io
 from personastream_flink.erasure import keyed_with_erasures
 from personastream_flink.placements import PLACEMENTS
@@ -66,10 +65,9 @@ def behaviour_vectors(env: StreamExecutionEnvironment, args, io,
     learns from; ``models train`` fits initial centres on the same vectors)."""
     t_env = t_env or table_env(env, args, io)
     activity = job_io.user_activity(t_env)
-    # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...), per minute
-    customers = activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
-                                key_type=Types.STRING())
-    return (keyed_with_erasures(env, io, customers)
+    # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...), per minute,
+    # keyed by user_key
+    return (keyed_with_erasures(env, io, activity)
             .process(BehaviourVector(args.clusterer, args.clusterer_version),
                      output_type=VECTOR_TYPE).name("behaviour_vector"))
 

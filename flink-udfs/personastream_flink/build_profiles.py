@@ -10,10 +10,8 @@ Submit with ``personastream jobs submit build_profiles``.
 """
 from __future__ import annotations
 
-from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
-from personastream_contracts.identity import user_key
 from personastream_flink import job_args, job_io, late_events
 from personastream_flink.erasure import keyed_with_erasures
 from personastream_flink.profile_updates import OUTPUT, UpdateProfile
@@ -45,10 +43,9 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
                              watermark_s=args.allowed_lateness_s,
                              idle_timeout_s=args.idle_timeout_s)
     activity = job_io.user_activity(t_env)
-    # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ..., attribute_updates)
-    customers = activity.key_by(lambda r: user_key(r.user_id, r.anonymous_id),
-                                key_type=Types.STRING())
-    profiles = (keyed_with_erasures(env, io, customers)
+    # stream: Row(user_id, anonymous_id, first_ms, last_ms, n_events, views, ...,
+    # attribute_updates), keyed by user_key
+    profiles = (keyed_with_erasures(env, io, activity)
                 .process(UpdateProfile(args.session_gap_s, args.recent_items,
                                        args.affinity_half_life_s), output_type=OUTPUT.row_type)
                 .name("update_profile"))

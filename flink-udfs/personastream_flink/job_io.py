@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
-from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsetsInitializer,
                                                  KafkaRecordSerializationSchema, KafkaSink,
                                                  KafkaSource)
@@ -41,6 +41,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from pyflink.table.expressions import col
 
 from personastream_contracts.cassandra import insert_statement
+from personastream_contracts.identity import user_key
 from personastream_flink import sql_template
 from personastream_flink.event_table import customer_activity, kafka_options, source_ddl
 from personastream_flink.rows import Output
@@ -259,10 +260,12 @@ def timed_events(t_env: StreamTableEnvironment, late: str) -> None:
                                 t_env.from_data_stream(t_env.to_data_stream(flagged), schema))
 
 
-def user_activity(t_env: StreamTableEnvironment) -> DataStream:
+def user_activity(t_env: StreamTableEnvironment) -> KeyedStream:
     """Per user id, anonymous id and minute of event time: counts, spend, item events and CRM
     updates (``sql/user_activity_per_minute.sql``) of the events on time by
-    :data:`BEHIND_WATERMARK` (declares ``events_timed``)."""
+    :data:`BEHIND_WATERMARK` (declares ``events_timed``), keyed by the customer (``user_key``,
+    for :func:`~personastream_flink.erasure.keyed_with_erasures`)."""
     timed_events(t_env, BEHIND_WATERMARK)
     return t_env.to_data_stream(t_env.sql_query(sql_template.render(
-        "user_activity_per_minute", fragments={"customer_activity": customer_activity()})))
+        "user_activity_per_minute", fragments={"customer_activity": customer_activity()}))) \
+        .key_by(lambda r: user_key(r.user_id, r.anonymous_id), key_type=Types.STRING())
