@@ -87,7 +87,19 @@ def healthy_stack(settings):
     report = lifecycle.status(settings)
     broken = {h.component: h.detail for h in report if not h.healthy}
     assert not broken, f"servers not healthy, run `personastream stack up` first: {broken}"
+    _cancel_leftover_instances(settings)
     return report
+
+
+def _cancel_leftover_instances(settings) -> None:
+    """Cancel and withdraw the jobs a test or benchmark run declared under an instance name
+    (``<job>_<instance>``) and never withdrew because it was interrupted: the reconciler would
+    otherwise resubmit each for ever onto topics that are gone, and /v1/health names it."""
+    path = declared_jobs.path_for(settings)
+    for name, declared in declared_jobs.read(path).items():
+        if name != declared.job:
+            print(f"cancelling {name}, left declared by an interrupted run")
+            flink_jobs.cancel(settings, name)
 
 
 @dataclasses.dataclass
