@@ -68,10 +68,12 @@ def environment(args):
     return StreamExecutionEnvironment.get_execution_environment(config)
 
 
-def thread_mode(config) -> None:
-    """Run the job's Python functions inside the TaskManager's JVM (PyFlink's thread mode,
-    an embedded CPython through pemja) instead of a Python process reached over gRPC: no
-    per-bundle round trips, and state reads and writes are calls instead of messages.
+def thread_mode(env) -> None:
+    """Run the Python functions of the job ``env`` declares inside the TaskManager's JVM
+    (PyFlink's thread mode, an embedded CPython through pemja) instead of a Python process
+    reached over gRPC: no per-bundle round trips, and state reads and writes are calls instead
+    of messages. A function that imports an extension module built with pybind11 (scipy's)
+    imports it with :func:`personastream_flink.embedded.call_in_own_thread`.
 
     The embedded interpreter does not read the virtual environment's ``.pth`` files, so its path
     is given explicitly: the folders of the project's packages and the environment's
@@ -82,14 +84,18 @@ def thread_mode(config) -> None:
     import os
     import site
 
+    from pyflink.common import Configuration
+
     import personastream_contracts
     import personastream_flink
     import personastream_models
 
     folders = [os.path.dirname(os.path.dirname(m.__file__))
                for m in (personastream_flink, personastream_models, personastream_contracts)]
+    config = Configuration()
     config.set_string("python.execution-mode", "thread")
     config.set_string("python.pythonpath", os.pathsep.join([*folders, *site.getsitepackages()]))
+    env.configure(config)
 
 
 def run(build, parse_args, argv: list[str] | None) -> None:

@@ -14,7 +14,7 @@ after its Python step:
 from __future__ import annotations
 
 from pyflink.common import Types
-from pyflink.common.typeinfo import RowTypeInfo, _from_java_type
+from pyflink.common.typeinfo import LocalTimeTypeInfo, RowTypeInfo, _from_java_type
 from pyflink.datastream import DataStream, KeyedStream, OutputTag
 from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment, Table
@@ -49,10 +49,28 @@ def keyed_table(t_env: StreamTableEnvironment, table: Table, key: str) -> KeyedS
                          .cast(schema.to_row_data_type()))
     converter = get_gateway().jvm.org.apache.flink.table.types.utils \
         .LegacyTypeInfoDataTypeConverter
-    pair_type = _from_java_type(converter.toLegacyTypeInfo(
-        pairs._j_table.getResolvedSchema().toPhysicalRowDataType()))
+    pair_type = _sql_timestamps(_from_java_type(converter.toLegacyTypeInfo(
+        pairs._j_table.getResolvedSchema().toPhysicalRowDataType())))
     stream = t_env.to_append_stream(pairs, pair_type)
     return _keyed_pairs(stream._j_data_stream, pair_type, stream)
+
+
+def _sql_timestamps(type_info):
+    """``type_info`` with its ``LocalDateTime`` fields as ``java.sql.Timestamp`` ones: in thread
+    mode a Python function gets the latter as a ``datetime`` (as in process mode), the former
+    as a Java object it cannot give back as a ``Timestamp`` column.
+
+    >>> local = LocalTimeTypeInfo(LocalTimeTypeInfo.TimeType.LOCAL_DATE_TIME)
+    >>> _sql_timestamps(Types.ROW([Types.STRING(), Types.ROW([local])]))
+    RowTypeInfo(f0: String, f1: RowTypeInfo(f0: TimestampTypeInfo))
+    """
+    if isinstance(type_info, LocalTimeTypeInfo) and \
+            type_info._time_type == LocalTimeTypeInfo.TimeType.LOCAL_DATE_TIME:
+        return Types.SQL_TIMESTAMP()
+    if isinstance(type_info, RowTypeInfo):
+        return RowTypeInfo([_sql_timestamps(t) for t in type_info.get_field_types()],
+                           type_info.get_field_names())
+    return type_info
 
 
 def _keyed_pairs(j_stream, pair_type: RowTypeInfo, origin: DataStream) -> KeyedStream:

@@ -38,7 +38,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from pyflink.common import Configuration, Row, Types
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
 from pyflink.datastream.state import ValueStateDescriptor
 
@@ -218,9 +218,7 @@ class UpdateItemNeighbours(KeyedProcessFunction):
 
 def low_latency(env: StreamExecutionEnvironment) -> None:
     """Python in the JVM and frequent buffer flushes (see the module's docstring)."""
-    config = Configuration()
-    job_args.thread_mode(config)
-    env.configure(config)
+    job_args.thread_mode(env)
     env.set_buffer_timeout(BUFFER_TIMEOUT_MS)
 
 

@@ -18,6 +18,8 @@ from pyflink.datastream import RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor
 
+from personastream_flink.embedded import call_in_own_thread
+
 log = logging.getLogger(__name__)
 
 #: Broadcast state of the control topic: model name -> placement record (JSON).
@@ -36,14 +38,20 @@ class FollowsPlacements(KeyedBroadcastProcessFunction):
     def __init__(self, spec_name: str, spec_version: str | None):
         self.spec_name, self.spec_version = spec_name, spec_version
         self.spec_of = self.default_spec = self._default = None
-        self._parsed = (None, None)  # (record, its placement): parsed once, not per element
+        # the placement in force: read from the broadcast state at the first element after
+        # open and after each record kept, not per element (a read is a JVM call in thread mode)
+        self._current = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from personastream_models import specs
         from personastream_models.registry import Placement
 
-        self.default_spec = specs.load(self.spec_name, self.spec_version or None)
-        self.spec_of = specs.loader(self.spec_name, self.default_spec)
+        def load(version: str | None):
+            # a spec imports its estimator's modules: in thread mode, safely (see ``embedded``)
+            return call_in_own_thread(specs.load, self.spec_name, version)
+
+        self.default_spec = load(self.spec_version or None)
+        self.spec_of = specs.loader(self.spec_name, self.default_spec, load_version=load)
         self._default = Placement.initial(self.spec_name, self.default_spec.version)
 
     def process_broadcast_element(self, value: str, ctx: KeyedBroadcastProcessFunction.Context):
@@ -58,14 +66,13 @@ class FollowsPlacements(KeyedBroadcastProcessFunction):
             return
         if placement is not None:
             ctx.get_broadcast_state(PLACEMENTS).put(self.spec_name, value)
+            self._current = None
 
     def placement(self, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
         """The current placement of the job's model."""
         from personastream_models.registry import Placement
 
-        record = ctx.get_broadcast_state(PLACEMENTS).get(self.spec_name)
-        if not record:
-            return self._default
-        if record != self._parsed[0]:
-            self._parsed = (record, Placement.from_json(record))
-        return self._parsed[1]
+        if self._current is None:
+            record = ctx.get_broadcast_state(PLACEMENTS).get(self.spec_name)
+            self._current = Placement.from_json(record) if record else self._default
+        return self._current

@@ -7,7 +7,10 @@ promote``). Every scored window is upserted into Cassandra ``item_trends`` and, 
 latest, into ``item_latest_trend`` (partition ``bucket = 'all'``: the API reads every item's
 current trend in one query); those above the live spec's threshold also go to Kafka
 ``trends.anomalies``. Views that arrive after their window closed are dead-lettered (reason
-``late_event``). Submit with ``personastream jobs submit score_trends``.
+``late_event``). The windows are keyed by item in Java (``keyed.keyed_table``) and the detectors
+run in the TaskManager's JVM (``job_args.thread_mode``): 2.5x the events/s of a Python process
+and ``key_by(lambda)`` (README, Measurements). Submit with
+``personastream jobs submit score_trends``.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from personastream_contracts.tables import LATEST_TREND_BUCKET
 from personastream_flink import job_args, job_io, late_events, sql_template
+from personastream_flink.keyed import keyed_table
 from personastream_flink.placements import PLACEMENTS
 from personastream_flink.rows import Output
 from personastream_flink.trend_scoring import OUTPUT, ScoreItemViews
@@ -53,15 +57,16 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     """Declare source, windows, scoring and sinks on ``env``, reading and writing through
     ``io``. Only the scoring is Python: the latest trend and the anomalies are projections of
     the scored rows in SQL."""
+    job_args.thread_mode(env)
     t_env = job_io.table_env(env, io, time_column="received_at_ms", watermark_s=args.watermark_s,
                              idle_timeout_s=args.idle_timeout_s)
     job_io.timed_events(t_env, job_io.window_closed(args.window_s))
     window = sql_template.interval(args.window_s)
-    views = t_env.to_data_stream(t_env.sql_query(
-        sql_template.render("item_views_per_window", fragments={"window": window})))
-    # stream: Row(item_id, window_start, window_end, views), one per item and window
+    views = keyed_table(t_env, t_env.sql_query(
+        sql_template.render("item_views_per_window", fragments={"window": window})), "item_id")
+    # keyed stream: Row(item_id, window_start, window_end, views), one per item and window
     placements = io.control(env).broadcast(PLACEMENTS)
-    scored = (views.key_by(lambda r: r.item_id, key_type=Types.STRING()).connect(placements)
+    scored = (views.connect(placements)
               .process(ScoreItemViews(args.detector, args.detector_version),
                        output_type=OUTPUT.row_type).name("score_item_views")
               .uid("score_item_views"))

@@ -18,11 +18,14 @@ from a checkpoint continues every learned model instead of starting cold.
 """
 from __future__ import annotations
 
+from importlib import import_module
+
 from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
+from personastream_flink.embedded import call_in_own_thread
 from personastream_flink.placements import FollowsPlacements
 from personastream_flink.rows import Output
 
@@ -38,6 +41,7 @@ class ScoreItemViews(FollowsPlacements):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
+        call_in_own_thread(import_module, "personastream_models.placement_scoring")
         # per item: version -> (detector, number of windows it learned)
         self.detectors = runtime_context.get_state(
             ValueStateDescriptor("detectors_by_version", Types.PICKLED_BYTE_ARRAY()))

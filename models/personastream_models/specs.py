@@ -471,9 +471,11 @@ def _read_published(name: str, version: str) -> Any:
         raise InvalidSpec(f"spec {name}/{version}: not valid JSON: {error}") from None
 
 
-def loader(name: str, *known: ModelSpec) -> Callable[[str], ModelSpec]:
+def loader(name: str, *known: ModelSpec,
+           load_version: Callable[[str], ModelSpec] | None = None) -> Callable[[str], ModelSpec]:
     """``version -> spec`` of model ``name``, each version loaded once (``known``: specs
-    already loaded), e.g. the spec of a placement's versions or of a stand-in.
+    already loaded; ``load_version``: how a version is loaded, by default
+    ``load(name, version)``), e.g. the spec of a placement's versions or of a stand-in.
 
     >>> spec_of = loader("trends_detector")
     >>> spec_of("3-5-0") is spec_of("3-5-0"), spec_of("3-5-0").stand_in.version
@@ -483,7 +485,7 @@ def loader(name: str, *known: ModelSpec) -> Callable[[str], ModelSpec]:
 
     def spec_of(version: str) -> ModelSpec:
         if version not in loaded:
-            loaded[version] = load(name, version)
+            loaded[version] = load_version(version) if load_version else load(name, version)
         return loaded[version]
 
     return spec_of
