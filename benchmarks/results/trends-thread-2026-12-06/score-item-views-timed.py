@@ -1,56 +1,87 @@
-"""ScoreItemViews alone in a mini-cluster, timed per part (written to ./timed.txt every 20,000 windows):
-connect(broadcast placements, none) -> ScoreItemViews -> blackhole."""
-import sys, time
+"""ScoreItemViews (trends_detector 3-4-0) alone in a mini-cluster in thread mode, timed per part
+(written to ./timed.txt every 20,000 windows): datagen windows -> keyed in Java ->
+connect(broadcast placements, none) -> ScoreItemViews -> blackhole.
+usage: python score-item-views-timed.py WINDOWS ITEMS"""
+import sys
+import time
+
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
+
 from personastream_flink import job_args
 from personastream_flink.keyed import keyed_table
 from personastream_flink.placements import PLACEMENTS
 from personastream_flink.trend_scoring import OUTPUT, ScoreItemViews
 
-import time as _t
+PARTS = ("value", "placement", "score", "update", "row")
+SQL_TYPES = ["STRING", "TIMESTAMP(3)", "TIMESTAMP(3)", "BIGINT", "DOUBLE", "BOOLEAN", "STRING",
+             "STRING", "BIGINT", "STRING", "DOUBLE", "BOOLEAN", "STRING"]
+
+
 class Timed(ScoreItemViews):
-    def open(self, ctx):
-        super().open(ctx); self.t = {"value": 0.0, "score": 0.0, "update": 0.0, "row": 0.0, "placement": 0.0, "n": 0, "total": 0.0}
+    """ScoreItemViews.process_element, each part timed."""
+
+    def open(self, runtime_context):
+        super().open(runtime_context)
+        self.spent, self.n = dict.fromkeys(PARTS, 0.0), 0
+
     def process_element(self, value, ctx):
         from personastream_models.placement_scoring import score_window
-        t = self.t; a = _t.perf_counter()
+
+        t0 = time.perf_counter()
         states = self.detectors.value() or {}
-        b = _t.perf_counter(); p = self.placement(ctx); c = _t.perf_counter()
-        result = score_window(states, p, self.spec_of, value.views)
-        d = _t.perf_counter(); self.detectors.update(states); e = _t.perf_counter()
+        t1 = time.perf_counter()
+        placement = self.placement(ctx)
+        t2 = time.perf_counter()
+        result = score_window(states, placement, self.spec_of, value.views)
+        t3 = time.perf_counter()
+        self.detectors.update(states)
+        t4 = time.perf_counter()
         row = OUTPUT.row({"item_id": value.item_id, "window_start": value.window_start,
-                          "window_end": value.window_end, "views": value.views, **result.columns()})
-        f = _t.perf_counter()
-        t["value"] += b - a; t["placement"] += c - b; t["score"] += d - c; t["update"] += e - d; t["row"] += f - e; t["n"] += 1
-        if t["n"] % 20000 == 0:
-            import sys
+                          "window_end": value.window_end, "views": value.views,
+                          **result.columns()})
+        t5 = time.perf_counter()
+        for part, spent in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            self.spent[part] += spent
+        self.n += 1
+        if self.n % 20000 == 0:
             with open("timed.txt", "a") as out:
-                out.write(" ".join(f"{k}={v / t['n'] * 1e6:.1f}us" for k, v in t.items() if k != "n") + f" n={t['n']}\n")
+                out.write(" ".join(f"{p}={s / self.n * 1e6:.1f}us" for p, s in self.spent.items())
+                          + f" n={self.n}\n")
         yield row
-N = int(sys.argv[1]); items = int(sys.argv[2]); mode = sys.argv[3]
-env = StreamExecutionEnvironment.get_execution_environment()
-env.set_parallelism(1)
-if mode == "thread":
+
+
+def main(n_windows: int, items: int) -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
     job_args.thread_mode(env)
-t_env = StreamTableEnvironment.create(env)
-t_env.execute_sql(f"""CREATE TABLE src (n BIGINT, v INT) WITH ('connector'='datagen',
-  'number-of-rows'='{N}', 'rows-per-second'='100000000', 'fields.n.kind'='sequence',
-  'fields.n.start'='1', 'fields.n.end'='{N}', 'fields.v.min'='0', 'fields.v.max'='20')""")
-t_env.execute_sql("CREATE TABLE ctl (s STRING) WITH ('connector'='datagen', 'number-of-rows'='0')")
-windows = t_env.sql_query(f"""SELECT CONCAT('item-', CAST(MOD(n, {items}) AS STRING)) AS item_id,
-  TIMESTAMPADD(MINUTE, CAST(n / {items} AS INT), TIMESTAMP '2026-01-01 00:00:00') AS window_start,
-  TIMESTAMPADD(MINUTE, CAST(n / {items} AS INT) + 1, TIMESTAMP '2026-01-01 00:00:00') AS window_end,
-  CAST(v AS BIGINT) AS `views` FROM src""")
-placements = t_env.to_data_stream(t_env.from_path("ctl")).map(lambda r: r[0], output_type=Types.STRING()).broadcast(PLACEMENTS)
-if mode == "thread":
-    keyed = keyed_table(t_env, windows, "item_id")
-else:
-    keyed = t_env.to_data_stream(windows).key_by(lambda r: r.item_id, key_type=Types.STRING())
-scored = keyed.connect(placements).process(Timed("trends_detector", "3-4-0"), output_type=OUTPUT.row_type)
-t_env.execute_sql("CREATE TABLE sink (" + ", ".join(f"`{c}` {t}" for c, t in zip(OUTPUT.columns, ["STRING","TIMESTAMP(3)","TIMESTAMP(3)","BIGINT","DOUBLE","BOOLEAN","STRING","STRING","BIGINT","STRING","DOUBLE","BOOLEAN","STRING"])) + ") WITH ('connector'='blackhole')")
-t0 = time.time()
-t_env.from_data_stream(scored).execute_insert("sink").wait()
-dt = time.time() - t0
-print(f"{mode}: {N} windows of {items} items in {dt:.1f}s = {N/dt:,.0f}/s, {dt/N*1e6:.1f} us/window")
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql(f"""CREATE TABLE src (n BIGINT, v INT) WITH ('connector'='datagen',
+      'number-of-rows'='{n_windows}', 'rows-per-second'='100000000', 'fields.n.kind'='sequence',
+      'fields.n.start'='1', 'fields.n.end'='{n_windows}', 'fields.v.min'='0',
+      'fields.v.max'='20')""")
+    t_env.execute_sql("CREATE TABLE ctl (s STRING) WITH ('connector'='datagen', "
+                      "'number-of-rows'='0')")
+    windows = t_env.sql_query(f"""SELECT CONCAT('item-', CAST(MOD(n, {items}) AS STRING))
+          AS item_id,
+      TIMESTAMPADD(MINUTE, CAST(n / {items} AS INT), TIMESTAMP '2026-01-01 00:00:00')
+          AS window_start,
+      TIMESTAMPADD(MINUTE, CAST(n / {items} AS INT) + 1, TIMESTAMP '2026-01-01 00:00:00')
+          AS window_end,
+      CAST(v AS BIGINT) AS `views` FROM src""")
+    placements = t_env.to_data_stream(t_env.from_path("ctl")).map(
+        lambda r: r[0], output_type=Types.STRING()).broadcast(PLACEMENTS)
+    scored = keyed_table(t_env, windows, "item_id").connect(placements).process(
+        Timed("trends_detector", "3-4-0"), output_type=OUTPUT.row_type)
+    columns = ", ".join(f"`{c}` {t}" for c, t in zip(OUTPUT.columns, SQL_TYPES))
+    t_env.execute_sql(f"CREATE TABLE sink ({columns}) WITH ('connector'='blackhole')")
+    start = time.time()
+    t_env.from_data_stream(scored).execute_insert("sink").wait()
+    seconds = time.time() - start
+    print(f"{n_windows} windows of {items} items in {seconds:.1f}s = "
+          f"{n_windows / seconds:,.0f}/s, {seconds / n_windows * 1e6:.1f} us/window")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

@@ -9,12 +9,18 @@ from personastream_bench.load import git_archive
 from personastream_contracts.settings import resolve
 from personastream_stack import flink_jobs
 
-settings = resolve()
-if flink_jobs.active_job(settings, "score_trends"):
-    flink_jobs.cancel(settings, "score_trends")
-code = None
-if sys.argv[1] != "tree":
-    into = git_archive(sys.argv[1], ["flink-udfs", "models", "contracts"],
-                       Path(tempfile.mkdtemp(prefix="score-trends-")))
-    code = [into / "flink-udfs", into / "models", into / "contracts"]
-print(flink_jobs.submit(settings, "score_trends", code=code))
+
+def main(design: str) -> None:
+    settings = resolve()
+    if flink_jobs.active_job(settings, "score_trends"):
+        flink_jobs.cancel(settings, "score_trends")
+    code = None
+    if design != "tree":
+        into = git_archive(design, ["flink-udfs", "models", "contracts"],
+                           Path(tempfile.mkdtemp(prefix="score-trends-")))
+        code = [into / "flink-udfs", into / "models", into / "contracts"]
+    print(flink_jobs.submit(settings, "score_trends", code=code))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
