@@ -1,12 +1,20 @@
-"""ScoreItemViews (trends_detector 3-4-0) alone in a mini-cluster in thread mode, timed per part
-(written to ./timed.txt every 20,000 windows): datagen windows -> keyed in Java ->
-connect(broadcast placements, none) -> ScoreItemViews -> blackhole.
-usage: python score-item-views-timed.py WINDOWS ITEMS"""
+"""score_trends' function and PyFlink's thread-mode path alone in a local mini-cluster (no Kafka,
+no Cassandra), from the repository root:
+
+- ``python mini_cluster.py overhead VARIANT ROWS``: datagen rows -> keyed in Java ->
+  KeyedProcessFunction (VARIANT: java = no Python operator, none = yields nothing, row = yields
+  a row, state = a value-state read and write, then a row) -> blackhole.
+- ``python mini_cluster.py score WINDOWS ITEMS``: ScoreItemViews (trends_detector 3-4-0),
+  each part timed (written to ./timed.txt every 20,000 windows): datagen windows -> keyed in
+  Java -> connect(broadcast placements, none) -> ScoreItemViews -> blackhole.
+"""
 import sys
 import time
 
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.functions import KeyedProcessFunction
+from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
 from personastream_flink import job_args
@@ -14,9 +22,26 @@ from personastream_flink.keyed import keyed_table
 from personastream_flink.placements import PLACEMENTS
 from personastream_flink.trend_scoring import OUTPUT, ScoreItemViews
 
+OUT = Types.ROW_NAMED(["k", "n"], [Types.STRING(), Types.LONG()])
 PARTS = ("value", "placement", "score", "update", "row")
 SQL_TYPES = ["STRING", "TIMESTAMP(3)", "TIMESTAMP(3)", "BIGINT", "DOUBLE", "BOOLEAN", "STRING",
              "STRING", "BIGINT", "STRING", "DOUBLE", "BOOLEAN", "STRING"]
+
+
+class Variant(KeyedProcessFunction):
+    def __init__(self, variant: str):
+        self.variant = variant
+        self.state = None
+
+    def open(self, runtime_context):
+        self.state = runtime_context.get_state(
+            ValueStateDescriptor("s", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx):
+        if self.variant == "state":
+            self.state.update((self.state.value() or 0) + 1)
+        if self.variant in ("state", "row"):
+            yield Row(k=value.k, n=value.n)
 
 
 class Timed(ScoreItemViews):
@@ -52,12 +77,39 @@ class Timed(ScoreItemViews):
         yield row
 
 
-def main(n_windows: int, items: int) -> None:
+def table_env(source_sql: str) -> StreamTableEnvironment:
+    """A thread-mode mini-cluster at parallelism 1 with the datagen table ``src``."""
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
     job_args.thread_mode(env)
     t_env = StreamTableEnvironment.create(env)
-    t_env.execute_sql(f"""CREATE TABLE src (n BIGINT, v INT) WITH ('connector'='datagen',
+    t_env.execute_sql(source_sql)
+    return t_env
+
+
+def drain(t_env, stream, columns: str, n: int, what: str) -> None:
+    """Run ``stream`` into a blackhole of ``columns``; print the time per element."""
+    t_env.execute_sql(f"CREATE TABLE sink ({columns}) WITH ('connector'='blackhole')")
+    start = time.time()
+    t_env.from_data_stream(stream).execute_insert("sink").wait()
+    seconds = time.time() - start
+    print(f"{what}: {n} in {seconds:.1f}s = {n / seconds:,.0f}/s, {seconds / n * 1e6:.1f} us each")
+
+
+def overhead(variant: str, rows: int) -> None:
+    t_env = table_env(f"""CREATE TABLE src (k STRING, n BIGINT) WITH ('connector'='datagen',
+      'number-of-rows'='{rows}', 'rows-per-second'='100000000', 'fields.k.length'='3',
+      'fields.n.kind'='sequence', 'fields.n.start'='1', 'fields.n.end'='{rows}')""")
+    if variant == "java":
+        out = t_env.to_data_stream(t_env.from_path("src"))
+    else:
+        out = keyed_table(t_env, t_env.from_path("src"), "k").process(Variant(variant),
+                                                                      output_type=OUT)
+    drain(t_env, out, "k STRING, n BIGINT", rows, f"{variant}: rows")
+
+
+def score(n_windows: int, items: int) -> None:
+    t_env = table_env(f"""CREATE TABLE src (n BIGINT, v INT) WITH ('connector'='datagen',
       'number-of-rows'='{n_windows}', 'rows-per-second'='100000000', 'fields.n.kind'='sequence',
       'fields.n.start'='1', 'fields.n.end'='{n_windows}', 'fields.v.min'='0',
       'fields.v.max'='20')""")
@@ -75,13 +127,9 @@ def main(n_windows: int, items: int) -> None:
     scored = keyed_table(t_env, windows, "item_id").connect(placements).process(
         Timed("trends_detector", "3-4-0"), output_type=OUTPUT.row_type)
     columns = ", ".join(f"`{c}` {t}" for c, t in zip(OUTPUT.columns, SQL_TYPES))
-    t_env.execute_sql(f"CREATE TABLE sink ({columns}) WITH ('connector'='blackhole')")
-    start = time.time()
-    t_env.from_data_stream(scored).execute_insert("sink").wait()
-    seconds = time.time() - start
-    print(f"{n_windows} windows of {items} items in {seconds:.1f}s = "
-          f"{n_windows / seconds:,.0f}/s, {seconds / n_windows * 1e6:.1f} us/window")
+    drain(t_env, scored, columns, n_windows, f"windows of {items} items")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    {"overhead": lambda v, n: overhead(v, int(n)),
+     "score": lambda w, i: score(int(w), int(i))}[sys.argv[1]](*sys.argv[2:])
