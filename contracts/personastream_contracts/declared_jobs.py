@@ -46,6 +46,18 @@ class Declared:
     declared_at: float = 0.0
     arguments: list[str] = field(default_factory=list)
 
+    @property
+    def instance(self) -> str | None:
+        """What names a second copy of the job (``<job>_<instance>``: a test's or a benchmark's),
+        None for the job itself.
+
+        >>> Declared("land_events_bench_1", "land_events").instance
+        'bench_1'
+        >>> Declared("land_events", "land_events").instance is None
+        True
+        """
+        return self.name[len(self.job) + 1:] if self.name != self.job else None
+
 
 def path_for(settings) -> Path:
     return settings.state_dir / "flink" / "declared-jobs.json"
@@ -204,7 +216,7 @@ def problems(declared: dict[str, Declared], states: dict[str, str],
         recent = (failures or {}).get(name, [])
         if state is None:
             how = (f" (`personastream jobs submit {d.job} --from-last-checkpoint`)"
-                   if name == d.job else "")
+                   if d.instance is None else "")
             out.append(f"{name} is not running{how}")
         elif state != "RUNNING":
             out.append(f"{name} is {state}")

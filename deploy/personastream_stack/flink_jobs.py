@@ -207,10 +207,9 @@ def reconcile(settings: Settings) -> list[tuple[JobInfo, str | None]]:
             checkpoint = last_checkpoint(settings, name)
         except JobError:
             checkpoint = None
-        instance = name[len(declared.job) + 1:] if name != declared.job else None
         log.info("%s declared but not running: submitting it from %s", name,
                  checkpoint or "its committed offsets")
-        info = submit(settings, declared.job, instance=instance, restore_from=checkpoint,
+        info = submit(settings, declared.job, instance=declared.instance, restore_from=checkpoint,
                       arguments=declared.arguments or None, declare=False)
         if name not in declared_jobs.read(path):  # `jobs cancel` while it was submitted
             _cancel_ids(settings, [info.job_id])

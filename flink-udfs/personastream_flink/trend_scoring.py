@@ -37,20 +37,19 @@ class ScoreItemViews(FollowsPlacements):
 
     def __init__(self, spec_name: str, spec_version: str | None):
         super().__init__(spec_name, spec_version)
-        self.detectors = None
+        self.detectors = self.score_window = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
-        call_in_own_thread(import_module, "personastream_models.placement_scoring")
+        self.score_window = call_in_own_thread(
+            import_module, "personastream_models.placement_scoring").score_window
         # per item: version -> (detector, number of windows it learned)
         self.detectors = runtime_context.get_state(
             ValueStateDescriptor("detectors_by_version", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
-        from personastream_models.placement_scoring import score_window
-
         states = self.detectors.value() or {}
-        result = score_window(states, self.placement(ctx), self.spec_of, value.views)
+        result = self.score_window(states, self.placement(ctx), self.spec_of, value.views)
         self.detectors.update(states)
         yield OUTPUT.row({"item_id": value.item_id, "window_start": value.window_start,
                           "window_end": value.window_end, "views": value.views,

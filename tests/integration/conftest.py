@@ -97,7 +97,7 @@ def _cancel_leftover_instances(settings) -> None:
     otherwise resubmit each for ever onto topics that are gone, and /v1/health names it."""
     path = declared_jobs.path_for(settings)
     for name, declared in declared_jobs.read(path).items():
-        if name != declared.job:
+        if declared.instance is not None:
             print(f"cancelling {name}, left declared by an interrupted run")
             flink_jobs.cancel(settings, name)
 

@@ -9,13 +9,16 @@ import csv
 import sys
 from collections import defaultdict
 
+from personastream_bench.load import percentile
+
 
 def main(path: str) -> None:
     rows = [(int(r[0]), int(r[2]) / 1e6) for r in csv.reader(open(path))]
     start = min(t for t, _ in rows)
     latencies = sorted(ms for _, ms in rows)
     n = len(latencies)
-    print(f"{n} answers, p50 {latencies[n // 2]:.1f} ms, p99 {latencies[int(n * .99)]:.1f} ms")
+    print(f"{n} answers, p50 {percentile(latencies, 50):.1f} ms, "
+          f"p99 {percentile(latencies, 99):.1f} ms")
     windows = defaultdict(list)
     for t, ms in rows:
         windows[(t - start) // 100_000_000].append(ms)

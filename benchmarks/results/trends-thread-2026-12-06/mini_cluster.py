@@ -52,14 +52,12 @@ class Timed(ScoreItemViews):
         self.spent, self.n = dict.fromkeys(PARTS, 0.0), 0
 
     def process_element(self, value, ctx):
-        from personastream_models.placement_scoring import score_window
-
         t0 = time.perf_counter()
         states = self.detectors.value() or {}
         t1 = time.perf_counter()
         placement = self.placement(ctx)
         t2 = time.perf_counter()
-        result = score_window(states, placement, self.spec_of, value.views)
+        result = self.score_window(states, placement, self.spec_of, value.views)
         t3 = time.perf_counter()
         self.detectors.update(states)
         t4 = time.perf_counter()
