@@ -61,8 +61,31 @@ def taskmanager_names(n: int) -> list[str]:
     return ["taskmanager", *(f"taskmanager-{i}" for i in range(2, n + 1))]
 
 
+def _debloat(target_ms: int) -> dict:
+    """Flink's buffer debloating options for ``target_ms`` (0: off).
+
+    >>> _debloat(500), _debloat(0)
+    ({'enabled': True, 'target': '500 ms'}, {'enabled': False})
+    """
+    return {"enabled": True, "target": f"{target_ms} ms"} if target_ms else {"enabled": False}
+
+
+class FlinkUnreachable(StackError, requests.ConnectionError):
+    """Flink's REST endpoint did not answer (still a ``requests.ConnectionError`` for callers
+    that wait for it)."""
+
+
 def rest_get(settings, path: str, timeout_s: float = 5) -> dict:
-    resp = requests.get(settings.flink_rest_url.rstrip("/") + path, timeout=timeout_s)
+    """GET ``path`` from Flink's REST API as JSON; :class:`FlinkUnreachable` says how to start
+    Flink when nothing listens."""
+    url = settings.flink_rest_url.rstrip("/") + path
+    try:
+        resp = requests.get(url, timeout=timeout_s)
+    except requests.ConnectionError as err:
+        raise FlinkUnreachable(
+            f"Flink did not answer at {settings.flink_rest_url} ({type(err).__name__}): start "
+            "it with `personastream stack up flink`, or point flink_rest_url at your "
+            "cluster") from err
     resp.raise_for_status()
     return resp.json()
 
@@ -112,6 +135,9 @@ class Flink(Component):
                             # a job's subtasks spread over the TaskManagers (default: the
                             # first one's slots fill first, and its Python GIL is shared)
                             "load-balance": {"mode": "SLOTS"},
+                            # bounded in-flight data: freshness under load (settings)
+                            "network": {"memory": {"buffer-debloat": _debloat(
+                                self.settings.flink_buffer_debloat_target_ms)}},
                             # task off-heap: the Cassandra sinks' driver (netty) allocates
                             # direct buffers, counted here (default 0: it ran out, "Cannot
                             # reserve 4194304 bytes of direct buffer memory", at 5 jobs)

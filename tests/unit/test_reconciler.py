@@ -2,10 +2,14 @@
 jobs' lags, and backs off (doubling, capped) after rounds that fail. Flink's REST answers are stubbed: pure logic."""
 from __future__ import annotations
 
+import socket
+from types import SimpleNamespace
+
 import pytest
 import requests
 
 from personastream_stack import flink_jobs
+from personastream_stack.flink import FlinkUnreachable, rest_get
 from personastream_stack.flink_jobs import JobError, JobInfo
 
 
@@ -66,3 +70,12 @@ def test_nothing_is_submitted_while_flink_has_no_taskmanager_or_does_not_answer(
     lines: list[str] = []
     flink_jobs.watch(None, interval_s=5, report=lines.append, rounds=2)
     assert sleeps == [5, 5] and lines == [] and lag_samples == []
+
+
+def test_an_unreachable_flink_says_how_to_start_it_and_stays_a_connection_error():
+    with socket.socket() as s:  # a loopback port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FlinkUnreachable, match="personastream stack up flink") as err:
+        rest_get(SimpleNamespace(flink_rest_url=f"http://127.0.0.1:{port}"), "/jobs/overview")
+    assert isinstance(err.value, requests.ConnectionError)  # the reconciler's waits still hold

@@ -3,6 +3,7 @@ import pytest
 
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import MASK, resolve, shown
+from personastream_stack.flink import Flink
 
 ENV = {"HOME": "/home/t"}
 
@@ -51,3 +52,14 @@ def test_secrets_masked_when_shown():
     s = resolve(environ={**ENV, "PERSONASTREAM_NIFI_CLIENT_KEY": "/secret/place/admin.key"})
     assert shown(s)["nifi_client_key"] == MASK
     assert "/secret/place" not in repr(shown(s))
+
+
+def test_buffer_debloat_target_reaches_flink_config_and_a_negative_one_is_refused():
+    default = resolve(environ=ENV)
+    on = Flink(default).config()["taskmanager"]["network"]["memory"]
+    off = Flink(resolve(environ=ENV, overrides={"flink_buffer_debloat_target_ms": "0"})).config()
+    assert on["buffer-debloat"] == {"enabled": True,
+                                    "target": f"{default.flink_buffer_debloat_target_ms} ms"}
+    assert off["taskmanager"]["network"]["memory"]["buffer-debloat"] == {"enabled": False}
+    with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_BUFFER_DEBLOAT_TARGET_MS"):
+        resolve(environ=ENV, overrides={"flink_buffer_debloat_target_ms": "-1"})

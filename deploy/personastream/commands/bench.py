@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from personastream_bench import ingest, monitoring
+from personastream_bench.pipeline import PROBE_POLL_MAX_S, PROBE_POLL_S
 from personastream_flows.definitions import FLOWS
 from personastream_flows.deploy import deploy as deploy_flow
 from personastream_stack import lifecycle
@@ -270,13 +271,19 @@ def _udf_lines(u) -> list[str]:
               help="Share of the requests that are bad input (dead-lettered).")
 @click.option("--probe-interval", "probe_interval_s", type=click.FloatRange(min=0.05),
               default=0.5, show_default=True, help="Seconds between freshness probes.")
+@click.option("--probe-poll-max", "probe_poll_max_s", type=click.FloatRange(min=PROBE_POLL_S),
+              default=PROBE_POLL_MAX_S, show_default=True,
+              help=f"Longest wait between polls of a probe not seen within the freshness goal "
+                   f"({PROBE_POLL_S:g}: every {PROBE_POLL_S * 1000:g} ms throughout, the probes' "
+                   f"load growing with their delay).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the charts and summary.json go.  [default: <state_dir>/bench/"
                    "pipeline-<time>]")
 @click.option("--seed", default=11, show_default=True)
 @click.pass_obj
 def bench_pipeline(settings, rates: str, step_s: int, batch: int, bad_share: float,
-                   probe_interval_s: float, out_dir: Path | None, seed: int) -> None:
+                   probe_interval_s: float, probe_poll_max_s: float, out_dir: Path | None,
+                   seed: int) -> None:
     """The whole stack under sustained load: simulated shoppers POST through NiFi at stepped
     rates while every job runs and the API is queried; per second: accepted events, every
     job's consumer lag, freshness (send -> live profile row, -> API), CPU and RSS per server;
@@ -294,10 +301,12 @@ def bench_pipeline(settings, rates: str, step_s: int, batch: int, bad_share: flo
     out_dir = out_dir or settings.state_dir / "bench" / time.strftime("pipeline-%Y%m%d-%H%M%S")
     summary = pipeline.run(settings, vegeta, [int(r) for r in rates.split(",")], step_s, out_dir,
                            batch, bad_share, probe_interval_s, seed=seed,
-                           progress=lambda message: click.echo(f"[bench] {message}", err=True))
+                           progress=lambda message: click.echo(f"[bench] {message}", err=True),
+                           probe_poll_max_s=probe_poll_max_s)
     summary.command = _reproduce("bench", "pipeline", "--rates", rates, "--step", str(step_s),
                                  "--batch", str(batch), "--bad-share", f"{bad_share:g}",
-                                 "--probe-interval", f"{probe_interval_s:g}", "--seed", str(seed))
+                                 "--probe-interval", f"{probe_interval_s:g}",
+                                 "--probe-poll-max", f"{probe_poll_max_s:g}", "--seed", str(seed))
     path = pipeline.write_summary(summary, out_dir)
     click.echo(pipeline.report(summary, path))
 
