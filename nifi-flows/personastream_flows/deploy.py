@@ -90,9 +90,9 @@ def deploy(settings, flow: str, env: str | None = None, group_name: str | None =
 def undeploy(settings, flow: str, group_name: str, env: str, timeout_s: float = 120) -> None:
     """Delete process group ``group_name`` (whatever it still queues) and the parameter
     context of ``flow`` in ``env``: the end of a group deployed for a test or a benchmark. Its
-    processors
-    are stopped first and given ``timeout_s`` to finish their tasks (a busy Python processor
-    takes longer than nipyapi's 3 s)."""
+    processors are stopped first and given ``timeout_s`` to finish their tasks (a busy Python
+    processor takes longer than nipyapi's 3 s), and its controller services as long to be
+    disabled (a left group kept later groups' services from enabling)."""
     connect(settings)
     group = find_group(group_name)
     if group is not None:
@@ -104,11 +104,32 @@ def undeploy(settings, flow: str, group_name: str, env: str, timeout_s: float = 
                 raise FlowError(f"process group {group_name} still runs tasks {timeout_s:.0f}s "
                                 "after being stopped; delete it in the NiFi UI")
             time.sleep(0.5)
-        nipyapi.canvas.delete_process_group(group, force=True)
+        _delete_group(group, group_name, deadline)
     context = nipyapi.parameters.get_parameter_context(flow_context_name(flow, env), "name",
                                                        greedy=False)
     if context is not None:
         nipyapi.parameters.delete_parameter_context(context)
+
+
+def _delete_group(group, group_name: str, deadline: float) -> None:
+    """Delete ``group`` (stopped), asking again until ``deadline`` while NiFi refuses because a
+    controller service is still being disabled (409: "cannot be deleted because it is not
+    disabled") or nipyapi's own wait for that times out (ValueError): under load it was not
+    always long enough, and the group stayed."""
+    while group is not None:
+        try:
+            nipyapi.canvas.delete_process_group(group, force=True)
+            return
+        except (nipyapi.nifi.rest.ApiException, ValueError) as error:
+            status = getattr(error, "status", 409)
+            detail = (f"{status} {error.reason}: {error.body}"
+                      if isinstance(error, nipyapi.nifi.rest.ApiException) else str(error))
+            if status != 409 or time.monotonic() > deadline:
+                raise FlowError(f"process group {group_name} could not be deleted ({detail}); "
+                                "delete it in the NiFi UI") from error
+            log.info("process group %s not deletable yet: %s", group_name, detail)
+            time.sleep(1.0)
+            group = find_group(group_name)
 
 
 def ensure_thread_pool(threads: int) -> None:

@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 
+import nipyapi
 import pytest
 
 from personastream_bench.traffic import sample_events
@@ -17,6 +18,7 @@ from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
 from personastream_contracts.settings import renamed, resolve, with_ingest_ports
 from personastream_contracts.topics import cdc_topics, pipeline_topics
+from personastream_flows.client import connect
 from personastream_flows.definitions import flow_context_name
 from personastream_flows.deploy import deploy, undeploy
 from personastream_stack import flink_jobs, lifecycle
@@ -47,6 +49,8 @@ def promoted():
     return keys
 
 
+#: Names of the process groups the tests deploy the ingest flow as (``ingest_test_<uid>``).
+TEST_GROUP_PREFIX = "ingest_test_"
 #: Rows of the fault suite's table (test_faults), printed at the end of the run.
 FAULT_ROWS: list[tuple[str, float, int, int, int]] = []
 
@@ -88,6 +92,7 @@ def healthy_stack(settings):
     broken = {h.component: h.detail for h in report if not h.healthy}
     assert not broken, f"servers not healthy, run `personastream stack up` first: {broken}"
     _cancel_leftover_instances(settings)
+    _remove_leftover_groups(settings)
     return report
 
 
@@ -100,6 +105,19 @@ def _cancel_leftover_instances(settings) -> None:
         if declared.instance is not None:
             print(f"cancelling {name}, left declared by an interrupted run")
             flink_jobs.cancel(settings, name)
+
+
+def _remove_leftover_groups(settings) -> None:
+    """Delete the test ingest groups (``ingest_test_<uid>``) and their parameter contexts that a
+    run could not delete: one left on the canvas kept every later test's controller services
+    from enabling ("Timed Out waiting for _all_controllers_in_state")."""
+    connect(settings)
+    root = nipyapi.canvas.get_root_pg_id()
+    for group in nipyapi.nifi.ProcessGroupsApi().get_process_groups(root).process_groups:
+        name = group.component.name
+        if name.startswith(TEST_GROUP_PREFIX):
+            print(f"deleting process group {name}, left by an earlier run")
+            undeploy(settings, "ingest", name, name.removeprefix("ingest_"))
 
 
 @dataclasses.dataclass
@@ -127,7 +145,7 @@ def isolated(settings, healthy_stack):
     ensure_topics(s, pipeline_topics(s) + cdc_topics(s))  # the API follows customer changes
     ensure_schema(s)
     migrate(s)
-    iso = Isolated(uid, s, f"ingest_test_{uid}", f"test_{uid}")
+    iso = Isolated(uid, s, f"{TEST_GROUP_PREFIX}{uid}", f"test_{uid}")
     yield iso
     _cleanup(iso)
 
