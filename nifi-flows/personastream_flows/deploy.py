@@ -121,10 +121,9 @@ def _delete_group(group, group_name: str, deadline: float) -> None:
             nipyapi.canvas.delete_process_group(group, force=True)
             return
         except (nipyapi.nifi.rest.ApiException, ValueError) as error:
-            status = getattr(error, "status", 409)
-            detail = (f"{status} {error.reason}: {error.body}"
-                      if isinstance(error, nipyapi.nifi.rest.ApiException) else str(error))
-            if status != 409 or time.monotonic() > deadline:
+            refused = isinstance(error, nipyapi.nifi.rest.ApiException)
+            detail = f"{error.status} {error.reason}: {error.body}" if refused else str(error)
+            if (refused and error.status != 409) or time.monotonic() > deadline:
                 raise FlowError(f"process group {group_name} could not be deleted ({detail}); "
                                 "delete it in the NiFi UI") from error
             log.info("process group %s not deletable yet: %s", group_name, detail)

@@ -51,6 +51,13 @@ def promoted():
 
 #: Names of the process groups the tests deploy the ingest flow as (``ingest_test_<uid>``).
 TEST_GROUP_PREFIX = "ingest_test_"
+
+
+def isolated_names(uid: str) -> tuple[str, str]:
+    """A test's process group and environment (its topics' and parameter context's suffix)."""
+    return f"{TEST_GROUP_PREFIX}{uid}", f"test_{uid}"
+
+
 #: Rows of the fault suite's table (test_faults), printed at the end of the run.
 FAULT_ROWS: list[tuple[str, float, int, int, int]] = []
 
@@ -117,7 +124,7 @@ def _remove_leftover_groups(settings) -> None:
         name = group.component.name
         if name.startswith(TEST_GROUP_PREFIX):
             print(f"deleting process group {name}, left by an earlier run")
-            undeploy(settings, "ingest", name, name.removeprefix("ingest_"))
+            undeploy(settings, "ingest", *isolated_names(name.removeprefix(TEST_GROUP_PREFIX)))
 
 
 @dataclasses.dataclass
@@ -141,11 +148,12 @@ class Isolated:
 @pytest.fixture
 def isolated(settings, healthy_stack):
     uid = uuid.uuid4().hex[:8]
-    s = with_ingest_ports(renamed(settings, f"test_{uid}"), free_port(), free_port())
+    group_name, env = isolated_names(uid)
+    s = with_ingest_ports(renamed(settings, env), free_port(), free_port())
     ensure_topics(s, pipeline_topics(s) + cdc_topics(s))  # the API follows customer changes
     ensure_schema(s)
     migrate(s)
-    iso = Isolated(uid, s, f"{TEST_GROUP_PREFIX}{uid}", f"test_{uid}")
+    iso = Isolated(uid, s, group_name, env)
     yield iso
     _cleanup(iso)
 

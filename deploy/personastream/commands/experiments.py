@@ -110,18 +110,16 @@ def report(settings, name: str, lift: float, alpha: float, power: float, as_json
 def _attribution_knows(settings, name: str, job_name: str) -> None:
     """Fail unless the running attribution job ``job_name`` was submitted with experiment
     ``name`` (its plan holds the name's literal in the assignment's CASE)."""
-    import requests
-
     from personastream_stack import flink_jobs
+    from personastream_stack.flink import rest_get
 
     job = flink_jobs.active_job(settings, job_name)
     if job is None:
         raise click.ClickException(f"{job_name} is not running; submit it: "
                                    "personastream jobs submit attribute_experiments")
-    plan = requests.get(f"{settings.flink_rest_url.rstrip('/')}/jobs/{job.job_id}/plan",
-                        timeout=10)
-    plan.raise_for_status()
-    if f"'{name}'" not in plan.text:
+    plan = json.dumps(rest_get(settings, f"/jobs/{job.job_id}/plan", timeout_s=10),
+                      ensure_ascii=False)
+    if f"'{name}'" not in plan:
         raise click.ClickException(
             f"{job_name} ({job.job_id}) was submitted before experiment {name!r} "
             "was published and would not count it; resubmit it from a savepoint: "
