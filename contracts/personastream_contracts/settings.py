@@ -32,6 +32,9 @@ GEOIP_FILE = "dbip-country.mmdb"
 PROFILE_ENV = ENV_PREFIX + "PROFILE"
 #: The highest Linux niceness: the least CPU a thread that wants it gets.
 LOWEST_NICE = 19
+#: The TaskManagers' JIT compiler choices (setting ``flink_taskmanager_compiler``) and the JVM
+#: options each adds.
+TASKMANAGER_COMPILERS = {"tiered": "", "c1": "-XX:TieredStopAtLevel=1"}
 HIGHEST_NICE = -20
 #: The largest batch of received requests the ingest flow hands its validating processor at
 #: once: NiFi's Python bridge (py4j) copies a FlowFile's content as one base64 string, and
@@ -187,6 +190,9 @@ class Settings:
         10, "niceness (0-19) of the local TaskManagers and their Python workers: when the jobs "
         "are behind they get the CPU the collector and the API leave idle, not theirs "
         "(personastream_stack.priority); 0: the same priority as every server")
+    flink_taskmanager_compiler: str = _opt(
+        "tiered", "the local TaskManagers' JIT compilers: tiered (the JVM's default, C1 then C2) "
+        "or c1 (C1 alone: -XX:TieredStopAtLevel=1; less CPU compiling, slower compiled code)")
     flink_task_slots: int = _opt(12, "task slots of each local TaskManager (a job takes one per "
                                     "parallel subtask)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
@@ -266,6 +272,11 @@ class Settings:
                                 f"niceness), got "
                                 f"{self.flink_taskmanager_nice}; set "
                                 f"{env_name('flink_taskmanager_nice')}")
+        if self.flink_taskmanager_compiler not in TASKMANAGER_COMPILERS:
+            raise SettingsError(f"flink_taskmanager_compiler must be one of "
+                                f"{', '.join(TASKMANAGER_COMPILERS)}, got "
+                                f"{self.flink_taskmanager_compiler!r}; set "
+                                f"{env_name('flink_taskmanager_compiler')}")
         if self.flink_buffer_debloat_target_ms < 0:
             raise SettingsError(f"flink_buffer_debloat_target_ms must be 0 (off) or more, got "
                                 f"{self.flink_buffer_debloat_target_ms}; set "

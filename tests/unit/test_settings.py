@@ -63,3 +63,12 @@ def test_buffer_debloat_target_reaches_flink_config_and_a_negative_one_is_refuse
     assert off["taskmanager"]["network"]["memory"]["buffer-debloat"] == {"enabled": False}
     with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_BUFFER_DEBLOAT_TARGET_MS"):
         resolve(environ=ENV, overrides={"flink_buffer_debloat_target_ms": "-1"})
+
+
+def test_taskmanager_compiler_reaches_its_java_options_and_an_unknown_one_is_refused():
+    tiered = Flink(resolve(environ=ENV)).config()["env"]["java"]["opts"]
+    c1 = Flink(resolve(environ=ENV, overrides={"flink_taskmanager_compiler": "c1"})).config()
+    assert "taskmanager" not in tiered
+    assert c1["env"]["java"]["opts"] == {**tiered, "taskmanager": "-XX:TieredStopAtLevel=1"}
+    with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_TASKMANAGER_COMPILER"):
+        resolve(environ=ENV, overrides={"flink_taskmanager_compiler": "c2"})
