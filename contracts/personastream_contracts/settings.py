@@ -32,10 +32,10 @@ GEOIP_FILE = "dbip-country.mmdb"
 PROFILE_ENV = ENV_PREFIX + "PROFILE"
 #: The highest Linux niceness: the least CPU a thread that wants it gets.
 LOWEST_NICE = 19
+HIGHEST_NICE = -20
 #: The TaskManagers' JIT compiler choices (setting ``flink_taskmanager_compiler``) and the JVM
 #: options each adds.
 TASKMANAGER_COMPILERS = {"tiered": "", "c1": "-XX:TieredStopAtLevel=1"}
-HIGHEST_NICE = -20
 #: The largest batch of received requests the ingest flow hands its validating processor at
 #: once: NiFi's Python bridge (py4j) copies a FlowFile's content as one base64 string, and
 #: fails on one of about 256 MiB or more (int overflow), retrying it forever.
