@@ -4,7 +4,6 @@ non-frozen map (the table today) against a frozen one, alternating rounds, the s
 
     python frozen_maps.py CASSANDRA_PID [WRITES] [ROUNDS]
 """
-import os
 import random
 import sys
 import time
@@ -12,17 +11,11 @@ import time
 from cassandra.cluster import Cluster
 from cassandra.concurrent import execute_concurrent_with_args
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu(pid: str) -> float:
-    """The process's CPU seconds so far."""
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICK
+from personastream_bench.load import cpu_seconds
 
 
 def main() -> None:
-    pid = sys.argv[1]
+    pid = int(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     s = Cluster(["127.0.0.1"], port=9042).connect()
@@ -46,16 +39,16 @@ def main() -> None:
         for k in kinds:
             ins = s.prepare(f"INSERT INTO bench_frozen.{k} (item_id, neighbours, views, "
                             "updated_at) VALUES (?, ?, ?, ?)")
-            c0, t0 = cpu(pid), time.time()
+            c0, t0 = cpu_seconds([pid]), time.time()
             execute_concurrent_with_args(s, ins, rows, concurrency=64)
-            c1, t1 = cpu(pid), time.time()
+            c1, t1 = cpu_seconds([pid]), time.time()
             time.sleep(5)
-            c2 = cpu(pid)
+            c2 = cpu_seconds([pid])
             sel = s.prepare(f"SELECT * FROM bench_frozen.{k} WHERE item_id = ?")
             keys = [(rng.choice(items[:500]),) for _ in range(5000)]
-            c3 = cpu(pid)
+            c3 = cpu_seconds([pid])
             execute_concurrent_with_args(s, sel, keys, concurrency=16)
-            c4 = cpu(pid)
+            c4 = cpu_seconds([pid])
             print(f"round {r} {k:9}: write {n / (t1 - t0):7.0f}/s, server "
                   f"{1e6 * (c1 - c0) / n:6.1f} us CPU per upsert (+{c2 - c1:.2f} s in the 5 s "
                   "after); read 5000 keys: "

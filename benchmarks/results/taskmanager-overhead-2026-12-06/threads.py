@@ -7,20 +7,24 @@ what the JIT compilers, the metrics reporter, gRPC to Python workers and the tas
 import collections
 import os
 import re
-import subprocess
 import sys
 import time
+
+from personastream_contracts.settings import resolve
+from personastream_stack.flink import Flink, taskmanager_names
 
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def taskmanagers() -> list[str]:
-    pids = subprocess.run(["pgrep", "-f", "TaskManagerRunner"], capture_output=True,
-                          text=True).stdout.split()
-    return [p for p in pids if "java" in open(f"/proc/{p}/cmdline").read()]
+def taskmanagers() -> list[int]:
+    """The local TaskManagers' JVMs, as the stack runs them."""
+    settings = resolve()
+    names = taskmanager_names(settings.flink_taskmanagers)
+    return [pid for d in Flink(settings).daemons
+            if d.name in names and (pid := d.running_pid()) is not None]
 
 
-def thread_cpu(pid: str) -> dict[str, float]:
+def thread_cpu(pid: int) -> dict[str, tuple[str, float]]:
     """CPU seconds so far per thread id (name, seconds)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
