@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 import random
+from collections import deque
 
 import pytest
 
@@ -82,10 +83,11 @@ def test_runs_older_than_the_memory_are_new_again():
 def test_memory_forgets_exactly_what_fell_out_of_it():
     detector = SequenceNoveltyDetector(learning_period=20, memory=50, relearn_window=30)
     _run(detector, _noisy(2000, seed=2))
-    assert len(detector._learned) == 50
+    assert len(detector.remembered_runs()) == 50
+    assert len(detector._history) <= 50 + detector.order + 1
     assert len(detector._runs) <= 50 * (detector.order + 1)
     expected = {}
-    for levels in detector._learned:
+    for levels in detector.remembered_runs():
         for k in range(len(levels)):
             expected[levels[k:]] = expected.get(levels[k:], 0) + 1
     assert detector._runs == expected
@@ -101,7 +103,7 @@ def test_the_grid_is_refitted_only_when_a_value_falls_off_it():
     low, step = detector._grid
     assert low == pytest.approx(-10.0 - 0.3 * 1010.0)
     assert step == pytest.approx(1010.0 * 1.6 / 8)
-    assert len(detector._learned) == 6  # the recent values learned again on the new grid
+    assert len(detector.remembered_runs()) == 6  # the recent values learned again on it
 
 
 def test_rate_damping_divides_scores_by_the_rate_of_high_raw_scores():
@@ -129,6 +131,27 @@ def test_pickle_round_trip_mid_stream_gives_identical_scores():
     expected = _run(detector, values[700:])
     assert _run(restored, values[700:]) == expected
     assert _run(twin, values[700:]) == expected
+
+
+def test_a_detector_pickled_as_a_deque_of_runs_restores_and_scores_the_same():
+    """Checkpoints taken before the history was flat hold ``_learned`` (a deque of the run
+    ending at each remembered value) and ``_recent`` as a deque."""
+    values = _noisy(2500, seed=4)
+    detector = SequenceNoveltyDetector(learning_period=50, memory=300, relearn_window=200)
+    _run(detector, values[:1800])
+    old = {k: v for k, v in vars(detector).items() if k not in ("_history", "_since_fit")}
+    old.update(_learned=deque(detector.remembered_runs()),
+               _recent=deque(detector._recent, maxlen=detector.relearn_window))
+    restored = SequenceNoveltyDetector.__new__(SequenceNoveltyDetector)
+    restored.__setstate__(copy.deepcopy(old))
+    assert _run(restored, values[1800:]) == _run(detector, values[1800:])
+
+
+def test_the_pickled_state_is_flat():
+    detector = SequenceNoveltyDetector(memory=4000, relearn_window=750)
+    _run(detector, _noisy(6000, seed=6))
+    # levels as 2-byte ints, values as doubles, the runs' counts: no object per value
+    assert len(pickle.dumps(detector)) < 2 * 4004 + 8 * 750 + 40 * len(detector._runs) + 2000
 
 
 def test_score_one_does_not_change_state():
@@ -168,7 +191,7 @@ def test_non_finite_values_are_rejected(value):
         detector.learn_one({"count": value})
 
 
-@pytest.mark.parametrize("params", [{"n_bins": 0}, {"order": 0}, {"relearn_window": 0},
+@pytest.mark.parametrize("params", [{"n_bins": 0}, {"n_bins": 40_000}, {"order": 0}, {"relearn_window": 0},
                                     {"memory": -1}])
 def test_sizes_out_of_range_are_rejected(params):
     with pytest.raises(ValueError, match="must be"):

@@ -1,0 +1,23 @@
+#!/bin/bash
+# score_trends with items' detectors that learned thousands of windows: REV's
+# models/personastream_models/sequence.py against this tree's, each design in a freshly restarted
+# Flink cluster (the TaskManager's one embedded Python interpreter imports a module once, from
+# the working tree), RUNS runs per restart, designs alternating, ROUNDS rounds. REV's file is put
+# in the working tree for its runs and HEAD's put back after. Extra arguments go to `bench jobs`.
+# usage (from the repository root): ab.sh REV ROUNDS RUNS [bench jobs options]
+set -e
+rev=$1; rounds=$2; runs=$3; shift 3
+file=models/personastream_models/sequence.py
+trap 'git checkout HEAD -- $file' EXIT
+for round in $(seq "$rounds"); do
+    for design in "$rev" HEAD; do
+        git show "$design:$file" > "$file"
+        .venv/bin/personastream stack down flink >/dev/null
+        .venv/bin/personastream stack up flink >/dev/null
+        for run in $(seq "$runs"); do
+            echo "== round $round, $file of $design, run $run after a Flink restart"
+            .venv/bin/personastream bench jobs --jobs score_trends --baseline none "$@" 2>&1 \
+                | grep -E "^score_trends|busy +[0-9]+% +score_item_views|us/window|bare|Flink:"
+        done
+    done
+done

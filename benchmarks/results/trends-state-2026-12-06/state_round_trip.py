@@ -1,0 +1,78 @@
+"""trends_detector 4-1-0's state, flat (this tree) against a deque of runs (REV), over NAB.
+
+Both detectors run side by side over every NAB series (each series one item of the trends
+job); their scores must be identical. At the end of each series, each detector's pickle is
+timed as the trends job pays it per window (``pickle.loads`` of the item's state, then
+``pickle.dumps``), median of REPEAT rounds, alternating which goes first.
+
+Run from the repository root:
+``.venv/bin/python benchmarks/results/trends-state-2026-12-06/state_round_trip.py 49b1dfb``
+"""
+from __future__ import annotations
+
+import pickle
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+from personastream_bench.nab.corpus import DEFAULT_NAB_DIR
+from personastream_bench.nab.runner import load_corpus
+from personastream_models import specs
+from personastream_models.detectors import score_then_learn
+
+REPEAT = 21
+
+
+def module_at(rev: str) -> types.ModuleType:
+    """``personastream_models.sequence`` as it was at git revision ``rev``."""
+    source = subprocess.run(["git", "show", f"{rev}:models/personastream_models/sequence.py"],
+                            check=True, capture_output=True, text=True).stdout
+    module = types.ModuleType("sequence_before")
+    sys.modules[module.__name__] = module  # pickle finds its classes by module name
+    exec(compile(source, f"{rev}:sequence.py", "exec"), module.__dict__)
+    return module
+
+
+def round_trip_us(detector) -> float:
+    """Median µs of ``pickle.loads`` then ``pickle.dumps`` of ``detector``'s pickle."""
+    blob = pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL)
+    times = []
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        pickle.dumps(pickle.loads(blob), protocol=pickle.HIGHEST_PROTOCOL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
+
+
+def main(rev: str) -> None:
+    spec = specs.load("trends_detector", "4-1-0")
+    before_class = module_at(rev).SequenceNoveltyDetector
+    corpus = load_corpus(DEFAULT_NAB_DIR)
+    rows, mismatches, scored = [], 0, 0
+    for data in corpus.data:
+        new, old = specs.build(spec), before_class(**spec.params)
+        for value in data.values:
+            x = {"count": float(value)}
+            mismatches += score_then_learn(new, x) != score_then_learn(old, x)
+            scored += 1
+        pair = [("before", old), ("flat", new)]
+        timed = {name: round_trip_us(d) for name, d in (pair if len(rows) % 2 else pair[::-1])}
+        rows.append((len(data), len(pickle.dumps(old, protocol=5)),
+                     len(pickle.dumps(new, protocol=5)), timed["before"], timed["flat"]))
+        print(f"{data.relative_path}: {len(data):,} values, {rows[-1][1]:,} -> {rows[-1][2]:,} "
+              f"B, round trip {timed['before']:.0f} -> {timed['flat']:.0f} us", flush=True)
+    print(f"\nscores compared: {scored:,} values of {len(rows)} series, {mismatches} differ")
+    mature = [r for r in rows if r[0] >= 4000]
+    for label, group in (("all series", rows), ("series of >= 4,000 values", mature)):
+        size_b, size_f = (statistics.median(r[i] for r in group) for i in (1, 2))
+        trip_b, trip_f = (statistics.median(r[i] for r in group) for i in (3, 4))
+        print(f"{label} ({len(group)}): median pickle {size_b:,.0f} -> {size_f:,.0f} B; "
+              f"median loads+dumps {trip_b:.0f} -> {trip_f:.0f} us ({trip_b / trip_f:.1f}x)")
+    print("command: .venv/bin/python benchmarks/results/trends-state-2026-12-06/"
+          f"state_round_trip.py {rev}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "49b1dfb")
