@@ -24,24 +24,27 @@ tens of thousands of values per second on one core:
   that often makes new runs raises fewer alarms for one);
 - nothing is scored before ``learning_period`` values were learned.
 
-The state is a few numbers, two flat arrays (the last ``relearn_window`` values; the levels of
-the last ``memory`` values, from which the run ending at each is read) and the runs' counts (at
-most ``memory * (order + 1)`` keys). The trends job unpickles and pickles an item's detector on
-every window, so the state is kept flat: 4-1-0 at the end of a NAB series of 4,000 values or
-more pickles to ~15 KB and round-trips in ~30 µs, against 52 KB and ~0.8 ms when each
-remembered run was a tuple in a deque (``benchmarks/results/trends-state-2026-12-06/``).
+The state is a few numbers and flat arrays: the last ``relearn_window`` values; the levels of
+the last ``memory`` values (the run ending at each is read from them); the runs' codes, sorted,
+and their counts (:class:`RunCounts`, at most ``memory * (order + 1)`` runs). The trends job
+unpickles and pickles an item's detector on every window, and objects are what a pickle pays
+for: 4-1-0 at the end of a NAB series of 4,000 values or more pickles to ~15 KB and round-trips
+in ~20 µs, against 52 KB and ~0.8 ms with a tuple per remembered run in a deque and a dict of
+runs (``benchmarks/results/trends-state-2026-12-06/``).
 """
 
 from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
+from functools import lru_cache
 
 from river import anomaly
 
 from personastream_models.contextual import size_weight
 
-__all__ = ["SequenceNoveltyDetector", "level", "share_new"]
+__all__ = ["RunCounts", "SequenceNoveltyDetector", "level", "share_new"]
 
 #: Farthest position, in bins, that :func:`level` tells apart (beyond: the same overflow level).
 _FAR = 2.0 ** 62
@@ -69,18 +72,110 @@ def level(value: float, low: float, step: float, n_bins: int) -> int:
     return b
 
 
-def share_new(runs: dict, recent: tuple) -> float:
+class RunCounts:
+    """How many times each run of levels was learned, flat: each run's code
+    (:meth:`code`: its levels, offset to be positive, ``bits`` bits each) in one sorted array,
+    the counts in another. It pickles as two arrays, where a dict held a tuple per run.
+
+    >>> runs = RunCounts(bits=8)
+    >>> runs.add((0, 1, 2), 1)  # the runs (2,), (1, 2) and (0, 1, 2)
+    >>> runs.add((5, 1, 2), 1)
+    >>> runs.as_dict()
+    {(2,): 2, (1, 2): 2, (0, 1, 2): 1, (5, 1, 2): 1}
+    >>> runs.add((0, 1, 2), -1)
+    >>> runs.holds(runs.code((0, 1, 2))), runs.holds(runs.code((1, 2)))
+    (False, True)
+    """
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.codes = array("Q")
+        self.counts = array("l")
+
+    def code(self, levels: tuple) -> int:
+        """One int for a run of levels; its suffix of ``n`` levels is ``code & mask(n)``."""
+        code, bits, offset = 0, self.bits, 1 << (self.bits - 1)
+        for lv in levels:
+            code = (code << bits) | (lv + offset)
+        return code
+
+    def mask(self, n: int) -> int:
+        """The bits of a code's last ``n`` levels."""
+        return _masks(self.bits)[n]
+
+    def holds(self, code: int) -> bool:
+        codes = self.codes
+        i = bisect_left(codes, code)
+        return i < len(codes) and codes[i] == code
+
+    def add(self, levels: tuple, change: int) -> None:
+        """Add ``change`` to the count of each run ending ``levels`` (its suffixes); a run whose
+        count falls to 0 is dropped."""
+        codes, counts, code = self.codes, self.counts, self.code(levels)
+        for n, mask in enumerate(_masks(self.bits)[len(levels):0:-1]):
+            key = code & mask
+            i = bisect_left(codes, key)
+            if i < len(codes) and codes[i] == key:
+                counts[i] += change
+                if counts[i] <= 0:
+                    del codes[i], counts[i]
+            elif change > 0:
+                codes.insert(i, key)
+                counts.insert(i, change)
+            else:
+                raise KeyError(f"run {levels[n:]} was not counted")
+
+    def as_dict(self) -> dict[tuple, int]:
+        """``{run of levels: count}``, shortest runs first."""
+        offset, digit = 1 << (self.bits - 1), self.mask(1)
+        runs = {}
+        for code, count in zip(self.codes, self.counts):
+            levels = []
+            while code:
+                levels.append((code & digit) - offset)
+                code >>= self.bits
+            runs[tuple(reversed(levels))] = count
+        return runs
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@lru_cache(maxsize=None)
+def _masks(bits: int) -> tuple[int, ...]:
+    """``masks[n]``: the bits of a code's last ``n`` levels."""
+    return tuple((1 << (bits * n)) - 1 for n in range(64 // bits + 1))
+
+
+def level_bits(n_bins: int) -> int:
+    """Bits a level takes in a run's code: levels go from -63 to ``n_bins + 63``
+    (:func:`level`), offset to be positive.
+
+    >>> level_bits(8), level_bits(200)
+    (8, 9)
+    """
+    return (n_bins + 127).bit_length()
+
+
+def share_new(runs: RunCounts, recent: tuple) -> float:
     """The share of the contexts ending ``recent`` (its suffixes of two levels or more) that
     ``runs`` does not hold (0 when ``recent`` holds a single level).
 
-    >>> runs = {(1, 2): 1, (0, 1, 2): 1}
+    >>> runs = RunCounts(bits=8)
+    >>> runs.add((0, 1, 2), 1)
     >>> share_new(runs, (0, 1, 2)), share_new(runs, (3, 1, 2)), share_new(runs, (1, 3))
     (0.0, 0.5, 1.0)
     """
     n_contexts = len(recent) - 1
     if n_contexts <= 0:
         return 0.0
-    return sum(recent[k:] not in runs for k in range(n_contexts)) / n_contexts
+    code, masks, codes = runs.code(recent), _masks(runs.bits), runs.codes
+    new = 0
+    for n in range(2, len(recent) + 1):  # runs.holds, inlined: called twice per window
+        key = code & masks[n]
+        i = bisect_left(codes, key)
+        new += i == len(codes) or codes[i] != key
+    return new / n_contexts
 
 
 class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
@@ -156,6 +251,9 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
         if not 1 <= n_bins <= MAX_BINS or order < 1 or relearn_window < 1 or memory < 0:
             raise ValueError(f"n_bins must be 1 to {MAX_BINS:,}, order and relearn_window >= 1, "
                              f"memory >= 0 (got {n_bins}, {order}, {relearn_window}, {memory})")
+        if (order + 1) * level_bits(n_bins) > 64:
+            raise ValueError(f"a run of order + 1 = {order + 1} levels of {level_bits(n_bins)} "
+                             f"bits (n_bins {n_bins}) must fit 64 bits: lower order or n_bins")
         self.feature = feature
         self.n_bins = n_bins
         self.order = order
@@ -175,7 +273,7 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
         self._lo = self._hi = 0.0  # learned range
         self._grid: tuple[float, float] | None = None  # (low end, bin width)
         self._recent = array("d")  # the last relearn_window values learned
-        self._runs: dict[tuple, int] = {}  # run of levels -> times learned among the memory
+        self._runs = RunCounts(level_bits(n_bins))  # times each run was learned in the memory
         # the levels of the values remembered since the grid was fitted (_since_fit of them),
         # the last memory + order + 1 at most: the run ending at each remembered value
         self._history = array(LEVEL_TYPECODE)
@@ -213,7 +311,7 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
 
     def remembered_runs(self) -> list[tuple]:
         """The run of levels ending at each remembered value (the last ``memory``, or all since
-        the grid was fitted), oldest first: what ``_runs`` counts.
+        the grid was fitted), oldest first: what :meth:`runs` counts.
 
         >>> d = SequenceNoveltyDetector(n_bins=2, memory=3, learning_period=0)
         >>> for v in (0.0, 10.0, 0.0, 10.0, 10.0):
@@ -230,21 +328,19 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
                 for p in range(self._since_fit - kept, self._since_fit)]
 
     def _count(self, levels: tuple, change: int) -> None:
-        runs = self._runs
-        for k in range(len(levels)):
-            run = levels[k:]
-            n = runs.get(run, 0) + change
-            if n > 0:
-                runs[run] = n
-            else:
-                del runs[run]
+        self._runs.add(levels, change)
+
+    def runs(self) -> dict[tuple, int]:
+        """``{run of levels: times learned among the memory}``."""
+        return self._runs.as_dict()
 
     def _refit(self) -> None:
         """Fit the grid to the learned range; learn the recent values again on it."""
         span = self._hi - self._lo
         width = span * (1 + 2 * self.margin)
         self._grid = (self._lo - self.margin * span, width / self.n_bins if width > 0 else 1.0)
-        self._runs, self._history, self._since_fit, self._levels = {}, array(LEVEL_TYPECODE), 0, ()
+        self._runs = RunCounts(level_bits(self.n_bins))
+        self._history, self._since_fit, self._levels = array(LEVEL_TYPECODE), 0, ()
         for value in self._recent:
             self._remember(value)
 
@@ -333,20 +429,28 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
 
 def _flat(state: dict) -> dict:
     """A detector's state pickled before 2026-12-06 (a deque of the remembered runs, a deque of
-    the recent values) in the flat form: the same detector, as a checkpoint restores it.
+    the recent values, a dict of the runs' counts) in the flat form: the same detector, as a
+    checkpoint restores it.
 
     >>> from collections import deque
-    >>> old = {"_learned": deque([(0,), (0, 1), (0, 1, 0)]), "_levels": (0, 1, 0),
-    ...        "_recent": deque([0.0, 10.0, 0.0], maxlen=750)}
+    >>> old = {"n_bins": 8, "_learned": deque([(0,), (0, 1), (0, 1, 0)]), "_levels": (0, 1, 0),
+    ...        "_recent": deque([0.0, 10.0, 0.0], maxlen=750),
+    ...        "_runs": {(0,): 2, (1,): 1, (0, 1): 1, (1, 0): 1, (0, 1, 0): 1}}
     >>> new = _flat(old)
     >>> new["_history"], new["_since_fit"], new["_recent"]
     (array('h', [0, 1, 0]), 3, array('d', [0.0, 10.0, 0.0]))
+    >>> new["_runs"].as_dict() == old["_runs"]
+    True
     """
     state = dict(state)
     learned = state.pop("_learned")
     # the oldest remembered run holds the levels before it; each later one adds its last level
     levels = [*learned[0], *(run[-1] for run in list(learned)[1:])] if learned \
         else list(state["_levels"])
+    runs = RunCounts(level_bits(state["n_bins"]))
+    for code, count in sorted((runs.code(run), count) for run, count in state["_runs"].items()):
+        runs.codes.append(code)
+        runs.counts.append(count)
     state.update(_history=array(LEVEL_TYPECODE, levels), _since_fit=len(levels),
-                 _recent=array("d", state["_recent"]))
+                 _recent=array("d", state["_recent"]), _runs=runs)
     return state

@@ -85,12 +85,12 @@ def test_memory_forgets_exactly_what_fell_out_of_it():
     _run(detector, _noisy(2000, seed=2))
     assert len(detector.remembered_runs()) == 50
     assert len(detector._history) <= 50 + detector.order + 1
-    assert len(detector._runs) <= 50 * (detector.order + 1)
+    assert len(detector.runs()) <= 50 * (detector.order + 1)
     expected = {}
     for levels in detector.remembered_runs():
         for k in range(len(levels)):
             expected[levels[k:]] = expected.get(levels[k:], 0) + 1
-    assert detector._runs == expected
+    assert detector.runs() == expected
 
 
 def test_the_grid_is_refitted_only_when_a_value_falls_off_it():
@@ -140,7 +140,7 @@ def test_a_detector_pickled_as_a_deque_of_runs_restores_and_scores_the_same():
     detector = SequenceNoveltyDetector(learning_period=50, memory=300, relearn_window=200)
     _run(detector, values[:1800])
     old = {k: v for k, v in vars(detector).items() if k not in ("_history", "_since_fit")}
-    old.update(_learned=deque(detector.remembered_runs()),
+    old.update(_learned=deque(detector.remembered_runs()), _runs=detector.runs(),
                _recent=deque(detector._recent, maxlen=detector.relearn_window))
     restored = SequenceNoveltyDetector.__new__(SequenceNoveltyDetector)
     restored.__setstate__(copy.deepcopy(old))
@@ -150,8 +150,9 @@ def test_a_detector_pickled_as_a_deque_of_runs_restores_and_scores_the_same():
 def test_the_pickled_state_is_flat():
     detector = SequenceNoveltyDetector(memory=4000, relearn_window=750)
     _run(detector, _noisy(6000, seed=6))
-    # levels as 2-byte ints, values as doubles, the runs' counts: no object per value
-    assert len(pickle.dumps(detector)) < 2 * 4004 + 8 * 750 + 40 * len(detector._runs) + 2000
+    # levels as 2-byte ints, values as doubles, runs and counts as 8-byte ints: no object per
+    # value or run
+    assert len(pickle.dumps(detector)) < 2 * 4004 + 8 * 750 + 16 * len(detector.runs()) + 2000
 
 
 def test_score_one_does_not_change_state():
@@ -191,10 +192,11 @@ def test_non_finite_values_are_rejected(value):
         detector.learn_one({"count": value})
 
 
-@pytest.mark.parametrize("params", [{"n_bins": 0}, {"n_bins": 40_000}, {"order": 0}, {"relearn_window": 0},
+@pytest.mark.parametrize("params", [{"n_bins": 0}, {"n_bins": 40_000}, {"order": 0},
+                                    {"order": 7, "n_bins": 200}, {"relearn_window": 0},
                                     {"memory": -1}])
 def test_sizes_out_of_range_are_rejected(params):
-    with pytest.raises(ValueError, match="must be"):
+    with pytest.raises(ValueError, match="must (be|fit)"):
         SequenceNoveltyDetector(**params)
 
 
