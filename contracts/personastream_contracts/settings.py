@@ -40,6 +40,8 @@ TASKMANAGER_COMPILERS = {"tiered": "", "c1": "-XX:TieredStopAtLevel=1"}
 #: once: NiFi's Python bridge (py4j) copies a FlowFile's content as one base64 string, and
 #: fails on one of about 256 MiB or more (int overflow), retrying it forever.
 MAX_INGEST_BATCH_BYTES = 64 * 1024 * 1024
+#: The most timer slack a local server's threads may be given (µs).
+MAX_TIMER_SLACK_US = 10_000
 MASK = "********"
 
 
@@ -114,6 +116,10 @@ class Settings:
     cassandra_port: int = _opt(9042, "Cassandra native transport port")
     cassandra_storage_port: int = _opt(7000, "inter-node port of the local Cassandra")
     cassandra_heap: str = _opt("1g", "heap of the local Cassandra")
+    cassandra_timer_slack_us: int = _opt(
+        500, "Linux timer slack (µs) of the local Cassandra's threads: how late its idle "
+        "request workers' 10 µs polling sleeps may end (personastream_stack.timer_slack); 0: "
+        "the kernel's default (50)")
     cassandra_local_dc: str = _opt("datacenter1", "datacenter the driver prefers (SimpleSnitch's)")
     cassandra_keyspace: str = _opt("personastream", "keyspace holding every table")
     cassandra_replication: str = _opt("SimpleStrategy:1",
@@ -277,6 +283,10 @@ class Settings:
                                 f"{', '.join(TASKMANAGER_COMPILERS)}, got "
                                 f"{self.flink_taskmanager_compiler!r}; set "
                                 f"{env_name('flink_taskmanager_compiler')}")
+        if not 0 <= self.cassandra_timer_slack_us <= MAX_TIMER_SLACK_US:
+            raise SettingsError(f"cassandra_timer_slack_us must be 0 to {MAX_TIMER_SLACK_US:,} "
+                                f"(µs), got {self.cassandra_timer_slack_us}; set "
+                                f"{env_name('cassandra_timer_slack_us')}")
         if self.flink_buffer_debloat_target_ms < 0:
             raise SettingsError(f"flink_buffer_debloat_target_ms must be 0 (off) or more, got "
                                 f"{self.flink_buffer_debloat_target_ms}; set "

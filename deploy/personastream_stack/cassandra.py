@@ -9,6 +9,7 @@ from personastream_stack import jmx_exporter, maven
 from personastream_stack.component import Component, render_template
 from personastream_stack.process import port_open
 from personastream_stack.supervision import Program
+from personastream_stack.timer_slack import with_timer_slack
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Cassandra(Component):
                         storage_port=self.settings.cassandra_storage_port, data_dir=data_dir)
         logback = render_template("cassandra-logback.xml", self.run_dir / "logback.xml")
         heap = self.settings.cassandra_heap
-        argv = [str(self.settings.java_home / "bin/java"), f"-Xms{heap}", f"-Xmx{heap}",
+        java = [str(self.settings.java_home / "bin/java"), f"-Xms{heap}", f"-Xmx{heap}",
                 *JVM17_OPTIONS, *(f"-javaagent:{j}" for j in jamm[:1]),
                 jmx_exporter.agent_option(self.settings, "cassandra", host,
                                           self.settings.cassandra_metrics_port, self.run_dir),
@@ -81,7 +82,7 @@ class Cassandra(Component):
                 "-Dcassandra.skip_wait_for_gossip_to_settle=0",
                 "-Dcassandra.jmx.local.port=" + str(self.settings.cassandra_storage_port + 199),
                 "-cp", f"{libs}/*", MAIN_CLASS]
-        self.daemons[0].start(argv)
+        self.daemons[0].start(with_timer_slack(java, self.settings.cassandra_timer_slack_us))
 
     def probe(self) -> str:
         if not port_open(self.settings.cassandra_contact_points[0], self.port):

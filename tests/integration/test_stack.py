@@ -8,6 +8,7 @@ from personastream_stack import lifecycle
 from personastream_stack.kafka import admin_client
 from personastream_stack.priority import thread_niceness
 from personastream_stack.process import cmdline
+from personastream_stack.timer_slack import timer_slack_ns
 
 MAIN_CLASSES = {
     "kafka": ["kafka.Kafka"],
@@ -75,6 +76,12 @@ def test_taskmanagers_give_way_to_the_request_path(healthy_stack, settings):
     finally:
         cli("stack", "up", "flink")
     assert niceness(taskmanager) == {settings.flink_taskmanager_nice}
+
+
+def test_cassandra_runs_with_its_timer_slack(healthy_stack, settings):
+    cassandra = status()["cassandra"]["pids"][0]
+    assert "CassandraDaemon" in cmdline(cassandra)  # the launcher ran it in its place
+    assert timer_slack_ns(cassandra) == settings.cassandra_timer_slack_us * 1000
 
 
 def test_down_stops_only_what_it_names_and_keeps_data(healthy_stack, settings):

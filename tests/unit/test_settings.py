@@ -72,3 +72,9 @@ def test_taskmanager_compiler_reaches_its_java_options_and_an_unknown_one_is_ref
     assert c1["env"]["java"]["opts"] == {**tiered, "taskmanager": "-XX:TieredStopAtLevel=1"}
     with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_TASKMANAGER_COMPILER"):
         resolve(environ=ENV, overrides={"flink_taskmanager_compiler": "c2"})
+
+
+@pytest.mark.parametrize("slack_us", [-1, 10_001])
+def test_cassandra_timer_slack_out_of_range_is_refused(slack_us):
+    with pytest.raises(SettingsError, match="PERSONASTREAM_CASSANDRA_TIMER_SLACK_US"):
+        resolve(environ=ENV, overrides={"cassandra_timer_slack_us": slack_us})
