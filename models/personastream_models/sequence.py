@@ -51,6 +51,8 @@ _FAR = 2.0 ** 62
 #: Levels are kept as 2-byte ints: from -63 to ``n_bins + 63`` (:func:`level`).
 LEVEL_TYPECODE = "h"
 MAX_BINS = 2 ** 15 - 64
+#: Added to a level in a run's code, so that every level's bits are positive (levels >= -63).
+_LEVEL_OFFSET = 64
 
 
 def level(value: float, low: float, step: float, n_bins: int) -> int:
@@ -74,7 +76,7 @@ def level(value: float, low: float, step: float, n_bins: int) -> int:
 
 class RunCounts:
     """How many times each run of levels was learned, flat: each run's code
-    (:meth:`code`: its levels, offset to be positive, ``bits`` bits each) in one sorted array,
+    (:meth:`code`: its levels plus 64, ``bits`` bits each) in one sorted array,
     the counts in another. It pickles as two arrays, where a dict held a tuple per run.
 
     >>> runs = RunCounts(bits=8)
@@ -94,9 +96,9 @@ class RunCounts:
 
     def code(self, levels: tuple) -> int:
         """One int for a run of levels; its suffix of ``n`` levels is ``code & mask(n)``."""
-        code, bits, offset = 0, self.bits, 1 << (self.bits - 1)
+        code, bits = 0, self.bits
         for lv in levels:
-            code = (code << bits) | (lv + offset)
+            code = (code << bits) | (lv + _LEVEL_OFFSET)
         return code
 
     def mask(self, n: int) -> int:
@@ -127,12 +129,11 @@ class RunCounts:
 
     def as_dict(self) -> dict[tuple, int]:
         """``{run of levels: count}``, shortest runs first."""
-        offset, digit = 1 << (self.bits - 1), self.mask(1)
-        runs = {}
+        digit, runs = self.mask(1), {}
         for code, count in zip(self.codes, self.counts):
             levels = []
             while code:
-                levels.append((code & digit) - offset)
+                levels.append((code & digit) - _LEVEL_OFFSET)
                 code >>= self.bits
             runs[tuple(reversed(levels))] = count
         return runs
@@ -149,10 +150,14 @@ def _masks(bits: int) -> tuple[int, ...]:
 
 def level_bits(n_bins: int) -> int:
     """Bits a level takes in a run's code: levels go from -63 to ``n_bins + 63``
-    (:func:`level`), offset to be positive.
+    (:func:`level`), plus 64: from 1 to ``n_bins + 127``.
 
-    >>> level_bits(8), level_bits(200)
-    (8, 9)
+    >>> level_bits(8), level_bits(100), level_bits(200)
+    (8, 8, 9)
+    >>> runs = RunCounts(level_bits(100))  # the lowest and the highest levels, side by side
+    >>> runs.add((-63, 163), 1)
+    >>> runs.as_dict()
+    {(163,): 1, (-63, 163): 1}
     """
     return (n_bins + 127).bit_length()
 
