@@ -105,7 +105,21 @@ class RunCounts:
         """The bits of a code's last ``n`` levels."""
         return _masks(self.bits)[n]
 
+    @classmethod
+    def from_dict(cls, bits: int, runs: dict[tuple, int]) -> RunCounts:
+        """The counts ``{run of levels: count}`` (:meth:`as_dict`'s form) in flat form.
+
+        >>> RunCounts.from_dict(8, {(1, 2): 3, (2,): 3}).as_dict()
+        {(2,): 3, (1, 2): 3}
+        """
+        counts = cls(bits)
+        for code, count in sorted((counts.code(run), count) for run, count in runs.items()):
+            counts.codes.append(code)
+            counts.counts.append(count)
+        return counts
+
     def holds(self, code: int) -> bool:
+        """Whether the run of code ``code`` is counted."""
         codes = self.codes
         i = bisect_left(codes, code)
         return i < len(codes) and codes[i] == code
@@ -174,13 +188,8 @@ def share_new(runs: RunCounts, recent: tuple) -> float:
     n_contexts = len(recent) - 1
     if n_contexts <= 0:
         return 0.0
-    code, masks, codes = runs.code(recent), _masks(runs.bits), runs.codes
-    new = 0
-    for n in range(2, len(recent) + 1):  # runs.holds, inlined: called twice per window
-        key = code & masks[n]
-        i = bisect_left(codes, key)
-        new += i == len(codes) or codes[i] != key
-    return new / n_contexts
+    code, masks = runs.code(recent), _masks(runs.bits)
+    return sum(not runs.holds(code & masks[n]) for n in range(2, len(recent) + 1)) / n_contexts
 
 
 class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
@@ -302,7 +311,7 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
     def _remember(self, value: float) -> None:
         """Count the runs ending with ``value``; forget those of the value ``memory`` ago."""
         self._levels = self._ending_with(value)
-        self._count(self._levels, 1)
+        self._runs.add(self._levels, 1)
         history = self._history
         history.append(self._levels[-1])
         self._since_fit += 1
@@ -310,7 +319,7 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
         if self.memory and forgotten >= 0:
             start = self._since_fit - len(history)
             first = max(0, forgotten - self.order)
-            self._count(tuple(history[first - start:forgotten - start + 1]), -1)
+            self._runs.add(tuple(history[first - start:forgotten - start + 1]), -1)
         if len(history) > self.memory + self.order + 1:
             del history[0]
 
@@ -331,9 +340,6 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
         kept = min(self._since_fit, self.memory)
         return [tuple(self._history[max(0, p - self.order) - start:p + 1 - start])
                 for p in range(self._since_fit - kept, self._since_fit)]
-
-    def _count(self, levels: tuple, change: int) -> None:
-        self._runs.add(levels, change)
 
     def runs(self) -> dict[tuple, int]:
         """``{run of levels: times learned among the memory}``."""
@@ -452,10 +458,7 @@ def _flat(state: dict) -> dict:
     # the oldest remembered run holds the levels before it; each later one adds its last level
     levels = [*learned[0], *(run[-1] for run in list(learned)[1:])] if learned \
         else list(state["_levels"])
-    runs = RunCounts(level_bits(state["n_bins"]))
-    for code, count in sorted((runs.code(run), count) for run, count in state["_runs"].items()):
-        runs.codes.append(code)
-        runs.counts.append(count)
     state.update(_history=array(LEVEL_TYPECODE, levels), _since_fit=len(levels),
-                 _recent=array("d", state["_recent"]), _runs=runs)
+                 _recent=array("d", state["_recent"]),
+                 _runs=RunCounts.from_dict(level_bits(state["n_bins"]), state["_runs"]))
     return state
