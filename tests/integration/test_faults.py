@@ -238,7 +238,7 @@ def test_model_state_continues_from_the_checkpoint_when_the_jobmanager_is_lost(
     uninterrupted pass of the same detector over the same series (a detector started afresh
     would count n_learned from 1 again). The table's counts are scored windows: expected,
     equal to the uninterrupted pass, and rows stored twice (none: one row per window)."""
-    workload = jobs.build_workload(n_events=150_000, n_items=500, n_windows=30,
+    workload = jobs.build_workload(n_events=600_000, n_items=500, n_windows=120,
                                    n_partitions=settings.kafka_partitions,
                                    window_s=settings.trends_window_s,
                                    watermark_s=settings.trends_watermark_s, seed=59)
