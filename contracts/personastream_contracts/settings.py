@@ -36,6 +36,8 @@ HIGHEST_NICE = -20
 #: The TaskManagers' JIT compiler choices (setting ``flink_taskmanager_compiler``) and the JVM
 #: options each adds.
 TASKMANAGER_COMPILERS = {"tiered": "", "c1": "-XX:TieredStopAtLevel=1"}
+#: Where the local Flink cluster loads the connectors' classes from (``flink_connector_classes``).
+CONNECTOR_CLASSES = ("shared", "per-job")
 #: The largest batch of received requests the ingest flow hands its validating processor at
 #: once: NiFi's Python bridge (py4j) copies a FlowFile's content as one base64 string, and
 #: fails on one of about 256 MiB or more (int overflow), retrying it forever.
@@ -199,6 +201,11 @@ class Settings:
     flink_taskmanager_compiler: str = _opt(
         "tiered", "the local TaskManagers' JIT compilers: tiered (the JVM's default, C1 then C2) "
         "or c1 (C1 alone: -XX:TieredStopAtLevel=1; less CPU compiling, slower compiled code)")
+    flink_connector_classes: str = _opt(
+        "shared", "where the local cluster loads the connector jars' classes (Kafka, Cassandra "
+        "and their libraries) from: shared (its lib/, parent-first, one copy for every job to "
+        "JIT-compile and keep in metaspace) or per-job (from the jars each job ships, as on a "
+        "cluster whose lib/ lacks them)")
     flink_task_slots: int = _opt(12, "task slots of each local TaskManager (a job takes one per "
                                     "parallel subtask)")
     flink_parallelism: int = _opt(1, "default parallelism of submitted jobs")
@@ -287,6 +294,11 @@ class Settings:
             raise SettingsError(f"cassandra_timer_slack_us must be 0 to {MAX_TIMER_SLACK_US:,} "
                                 f"(µs), got {self.cassandra_timer_slack_us}; set "
                                 f"{env_name('cassandra_timer_slack_us')}")
+        if self.flink_connector_classes not in CONNECTOR_CLASSES:
+            raise SettingsError(f"flink_connector_classes must be one of "
+                                f"{', '.join(CONNECTOR_CLASSES)}, got "
+                                f"{self.flink_connector_classes!r}; set "
+                                f"{env_name('flink_connector_classes')}")
         if self.flink_buffer_debloat_target_ms < 0:
             raise SettingsError(f"flink_buffer_debloat_target_ms must be 0 (off) or more, got "
                                 f"{self.flink_buffer_debloat_target_ms}; set "

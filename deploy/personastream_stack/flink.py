@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import sys
+import zipfile
 from pathlib import Path
 
 import requests
@@ -60,6 +61,31 @@ def connector_jars(settings) -> list[Path]:
 def fetch_connectors(settings) -> list[Path]:
     maven.fetch(settings, "flink", ["dependency:copy-dependencies"])
     return connector_jars(settings)
+
+
+def class_packages(jars: list[Path]) -> list[str]:
+    """The packages (first three names, as prefixes) of the classes in ``jars``: Flink's
+    ``classloader.parent-first-patterns.additional`` for jars in the cluster's ``lib/``, so that
+    a job's own copy of them is never loaded beside (a Kafka client class loaded by name through
+    the job's class loader must be the one the connector in ``lib/`` casts it to).
+
+    >>> import tempfile, zipfile
+    >>> jar = Path(tempfile.mkdtemp()) / "k.jar"
+    >>> with zipfile.ZipFile(jar, "w") as z:
+    ...     for name in ("org/apache/kafka/clients/A.class", "org/apache/kafka/B.class",
+    ...                  "module-info.class", "META-INF/versions/9/x/Y.class", "a/b.txt"):
+    ...         z.writestr(name, b"")
+    >>> class_packages([jar])
+    ['org.apache.kafka.']
+    """
+    packages = set()
+    for jar in jars:
+        with zipfile.ZipFile(jar) as z:
+            for name in z.namelist():
+                parts = name.split("/")[:-1]
+                if name.endswith(".class") and parts and parts[0] != "META-INF":
+                    packages.add(".".join(parts[:3]) + ".")
+    return sorted(packages)
 
 
 def taskmanager_names(n: int) -> list[str]:
@@ -138,7 +164,11 @@ class Flink(Component):
         compiler = TASKMANAGER_COMPILERS[self.settings.flink_taskmanager_compiler]
         if compiler:
             opts = {**opts, "taskmanager": compiler}
+        shared = class_packages(self._shared_jars())
         return {
+            # connectors in lib/ (flink_connector_classes): one copy of their classes
+            **({"classloader": {"parent-first-patterns": {"additional": shared}}}
+               if shared else {}),
             "env": {"java": {"opts": opts}, "log": {"dir": str(state / "log")},
                     "pid": {"dir": str(state / "pid")}},
             "jobmanager": {"bind-host": host, "rpc": {"address": host, "port": 6123},
@@ -155,10 +185,10 @@ class Flink(Component):
                             # task off-heap: the Cassandra sinks' driver (netty) allocates
                             # direct buffers, counted here (default 0: it ran out, "Cannot
                             # reserve 4194304 bytes of direct buffer memory", at 5 jobs)
-                            # metaspace (default 256m): each job loads the connector jars
-                            # in a class loader of its own; with nine declared jobs and the
-                            # tests' instances it ran out ("OutOfMemoryError: Metaspace"), and
-                            # the TaskManager exited every 1-2 minutes
+                            # metaspace (default 256m): with the connector jars loaded per
+                            # job (flink_connector_classes per-job), nine declared jobs and
+                            # the tests' instances ran out ("OutOfMemoryError: Metaspace"),
+                            # and the TaskManager exited every 1-2 minutes
                             "memory": {"process": {"size": "4096m"},
                                        "jvm-metaspace": {"size": "1024m"},
                                        "managed": {"fraction": 0.3},
@@ -183,15 +213,25 @@ class Flink(Component):
             "web": {"submit": {"enable": True}, "cancel": {"enable": True}},
         }
 
+    def _shared_jars(self) -> list[Path]:
+        """Connector jars the cluster loads from ``lib/`` for every job
+        (``flink_connector_classes`` shared): with a class loader per job, each of the eight
+        jobs had its own copy of the Kafka client and the Cassandra driver, each JIT-compiled
+        on its own (README, Measurements)."""
+        shared = self.settings.flink_connector_classes == "shared"
+        return connector_jars(self.settings) if shared else []
+
     def _link_lib(self) -> Path:
         """``lib/`` = the package's lib jars plus ``opt/flink-python`` (needed by Python UDFs),
-        as Flink's docs say to do on a cluster, without touching site-packages. Links are
-        only added or removed, so a running JobManager keeps its jars."""
+        as Flink's docs say to do on a cluster, without touching site-packages, and the shared
+        connector jars (:meth:`_shared_jars`). Links are only added or removed, so a running
+        JobManager keeps its jars."""
         lib = self.run_dir / "lib"
         lib.mkdir(parents=True, exist_ok=True)
         home = flink_home()
         jars = {j.name: j for j in [*(home / "lib").glob("*.jar"),
-                                    *(home / "opt").glob("flink-python*.jar")]}
+                                    *(home / "opt").glob("flink-python*.jar"),
+                                    *self._shared_jars()]}
         for link in lib.iterdir():
             if link.name not in jars or link.resolve() != jars[link.name].resolve():
                 link.unlink()

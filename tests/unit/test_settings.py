@@ -1,8 +1,11 @@
 """Settings resolver: precedence, validation, masking."""
+import zipfile
+
 import pytest
 
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import MASK, resolve, shown
+from personastream_stack import flink
 from personastream_stack.flink import Flink
 
 ENV = {"HOME": "/home/t"}
@@ -72,6 +75,21 @@ def test_taskmanager_compiler_reaches_its_java_options_and_an_unknown_one_is_ref
     assert c1["env"]["java"]["opts"] == {**tiered, "taskmanager": "-XX:TieredStopAtLevel=1"}
     with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_TASKMANAGER_COMPILER"):
         resolve(environ=ENV, overrides={"flink_taskmanager_compiler": "c2"})
+
+
+def test_connector_classes_shared_put_the_jars_in_lib_parent_first(tmp_path, monkeypatch):
+    jar = tmp_path / "kafka-clients.jar"
+    with zipfile.ZipFile(jar, "w") as z:
+        z.writestr("org/apache/kafka/clients/consumer/KafkaConsumer.class", b"")
+    monkeypatch.setattr(flink, "connector_jars", lambda settings: [jar])
+    shared = Flink(resolve(environ=ENV))
+    per_job = Flink(resolve(environ=ENV, overrides={"flink_connector_classes": "per-job"}))
+    assert shared.config()["classloader"] == {
+        "parent-first-patterns": {"additional": ["org.apache.kafka."]}}
+    assert shared._shared_jars() == [jar]
+    assert "classloader" not in per_job.config() and per_job._shared_jars() == []
+    with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_CONNECTOR_CLASSES"):
+        resolve(environ=ENV, overrides={"flink_connector_classes": "child-first"})
 
 
 @pytest.mark.parametrize("slack_us", [-1, 10_001])
