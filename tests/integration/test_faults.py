@@ -161,11 +161,11 @@ LAND_EVENTS_UNDER_FAULT = 1_000_000
 
 
 def land_events_under_fault(settings, fault_table, fault: str, inject, seed: int,
-                            observe=None, n_events: int = LAND_EVENTS_UNDER_FAULT) -> Counter:
-    """:func:`job_under_fault` for land_events: every event must land once; returns how often
-    each landed."""
+                            observe=None) -> Counter:
+    """:func:`job_under_fault` for land_events (:data:`LAND_EVENTS_UNDER_FAULT` events): every
+    event must land once; returns how often each landed."""
     job = jobs.JOBS_UNDER_TEST["land_events"]
-    workload = land_events_workload(settings, n_events=n_events, seed=seed)
+    workload = land_events_workload(settings, n_events=LAND_EVENTS_UNDER_FAULT, seed=seed)
     recovery_s, landed_ids = job_under_fault(
         settings, job.name, workload, inject, observe,
         collect=lambda s: landed_event_ids(s, job, workload.user_keys))
