@@ -17,7 +17,8 @@ previous commit's (the baseline), each served by uvicorn on its own port.
   ``-max-connections``): "2,000 req/s at 16 connections" is a rate held over 16 connections.
 - **Resources** of each API server (uvicorn's supervisor and workers): CPU (% of one core and
   ms per request) and resident memory, from ``/proc``; Cassandra's CPU beside it when it runs
-  locally.
+  locally; its workers' full garbage collections (every request waits for one) from its
+  ``/metrics``, where it exports them.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from personastream_bench.load import (VEGETA_MODULE, LoadError, cpu_seconds, git_archive, open_loop,
                                       process_tree, rss_mib, run_wrk, tool, vegeta)
 from personastream_contracts.cassandra import ensure_schema, keyspace, migrate, session
@@ -50,6 +53,8 @@ from personastream_stack.process import Daemon, free_port, port_open, wait_for
 #: The request path before issue 12 (sync handlers, sequential blocking reads, response
 #: models validated per request, ``rank()`` over the catalogue in Python).
 PREVIOUS_DESIGN = "464f0bd43111571d6696a4b893c20f4eae865c4c"
+#: The histogram of the API's garbage collection pauses (``personastream_serving.metrics``).
+GC_METRIC = "personastream_api_gc_pause_seconds"
 #: The tables the API reads per request or shares between requests (copied for the answers).
 READ_TABLES = ("live_profiles", "item_neighbours", "item_latest_trend")
 
@@ -68,6 +73,8 @@ class Phase:
     api_cpu_ms_per_request: float
     api_rss_mib: float
     cassandra_cpu_percent: float | None
+    full_collections: int | None = None  # the workers' generation-2 collections in the phase
+    full_collection_ms: float | None = None  # their mean pause
 
 
 @dataclass
@@ -220,20 +227,52 @@ def _await_idle(servers: list[Server], timeout_s: float = 60, busy: float = 0.1)
             return
 
 
+def full_collections(metrics_text: str) -> tuple[int, float] | None:
+    """The full (generation 2) garbage collections so far and their seconds in all, from an
+    API's ``/metrics`` text (every worker's); None if it exports no such metric.
+
+    >>> full_collections('personastream_api_gc_pause_seconds_count{generation="2"} 3.0\\n'
+    ...                  'personastream_api_gc_pause_seconds_sum{generation="2"} 0.25\\n')
+    (3, 0.25)
+    >>> full_collections('other_metric 1.0\\n') is None
+    True
+    """
+    found = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name.startswith(GC_METRIC) and sample.labels.get("generation") == "2":
+                found[sample.name[len(GC_METRIC):]] = sample.value
+    if "_count" not in found:
+        return None
+    return int(found["_count"]), found.get("_sum", 0.0)
+
+
+def _full_collections(server: Server) -> tuple[int, float] | None:
+    try:
+        with urllib.request.urlopen(server.url + "/metrics", timeout=5) as answer:
+            return full_collections(answer.read().decode())
+    except OSError:  # a design without /metrics
+        return None
+
+
 def _measure(server: Server, load: str, run: Callable[[], dict],
              cassandra_pid: int | None, servers: list[Server]) -> Phase:
     _await_idle(servers)
     pids = process_tree(server.daemon.running_pid())
+    gc0 = _full_collections(server)
     cpu0, cass0, t0 = cpu_seconds(pids), cpu_seconds([cassandra_pid] if cassandra_pid else []), \
         time.monotonic()
     result = run()
     wall = time.monotonic() - t0
     cpu = cpu_seconds(pids) - cpu0
     cassandra = (cpu_seconds([cassandra_pid]) - cass0) if cassandra_pid else None
+    gc1 = _full_collections(server)
+    n_full, full_s = (gc1[0] - gc0[0], gc1[1] - gc0[1]) if gc0 and gc1 else (None, None)
     return Phase(server.name, load, result["requests"], result["requests"] / result["seconds"],
                  result["p50_ms"], result["p99_ms"], result["p999_ms"], result["errors"],
                  100 * cpu / wall, 1000 * cpu / max(result["requests"], 1), rss_mib(pids),
-                 None if cassandra is None else 100 * cassandra / wall)
+                 None if cassandra is None else 100 * cassandra / wall, n_full,
+                 1000 * full_s / n_full if n_full else None)
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -400,15 +439,19 @@ def report(result: Report, command: str) -> str:
                         else ""))
     header = (f"{'load':<30} {'API':<17} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
               f"{'p99 ms':>7} {'p99.9 ms':>8} {'errors':>6} {'API CPU':>7} {'ms CPU/req':>10} "
-              f"{'RSS MiB':>7} {'Cassandra CPU':>13}")
+              f"{'RSS MiB':>7} {'Cassandra CPU':>13} {'full GCs':>8} {'ms each':>7}")
     lines += ["", header]
     for p in result.phases:
         cassandra = "-" if p.cassandra_cpu_percent is None else f"{p.cassandra_cpu_percent:.0f}%"
+        n_full = "-" if p.full_collections is None else str(p.full_collections)
+        full_ms = "-" if p.full_collection_ms is None else f"{p.full_collection_ms:.1f}"
         lines.append(f"{p.load:<30} {p.server:<17} {p.requests:>8} {p.requests_per_s:>7.0f} "
                      f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f} {p.p999_ms:>8.1f} {p.errors:>6} "
                      f"{p.api_cpu_percent:>6.0f}% {p.api_cpu_ms_per_request:>10.2f} "
-                     f"{p.api_rss_mib:>7.0f} {cassandra:>13}")
+                     f"{p.api_rss_mib:>7.0f} {cassandra:>13} {n_full:>8} {full_ms:>7}")
     lines += ["", f"CPU in % of one core over the phase (API: supervisor and workers); RSS at "
-                  f"the phase's end; tools: {result.tools}",
+                  f"the phase's end; full GCs: the workers' full garbage collections in the "
+                  f"phase and their mean pause (- where the API exports none); tools: "
+                  f"{result.tools}",
               f"reproduce: {command}"]
     return "\n".join(lines)

@@ -18,12 +18,20 @@ background task, and answers serialized once with orjson (the response models st
 them in the OpenAPI schema). Every request is counted and timed for Prometheus
 (:mod:`~personastream_serving.metrics`, ``GET /metrics``).
 
+Once started (the store open, the first shared read done), a worker moves every object it holds
+then, ~185,000 of them (modules, the app, the catalogue, the driver), out of the cyclic garbage
+collector's reach (``gc.freeze()``): they live as long as the worker, and a full collection,
+during which every request waits, walked them all (73 ms on this machine; after it, with the
+live profiles held as bytes (:mod:`~personastream_serving.profile_replica`), 2 ms with 100,000
+customers cached).
+
 Start it with ``personastream serve``.
 """
 
 import asyncio
 import collections
 import contextlib
+import gc
 import hmac
 import logging
 import time
@@ -306,6 +314,7 @@ def create_app(settings, open_store: Callable[[], Store] | None = None,
         db = state["store"] = open_store()
         state["shared"] = await read_shared(db)
         time_collections()
+        gc.freeze()  # what the worker holds from its start on (module docstring)
         refresher = asyncio.create_task(keep_shared_fresh(db))
         yield
         refresher.cancel()

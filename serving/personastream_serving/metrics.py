@@ -86,6 +86,8 @@ def time_collections() -> None:
     True
     """
     if _observe_collection not in gc.callbacks:
+        for generation in range(len(gc.get_count())):  # each series from the start, 0 if none
+            GC_PAUSE.labels(str(generation))
         gc.callbacks.append(_observe_collection)
 
 

@@ -33,7 +33,7 @@ from personastream_models.recommend import LiveProfile, co_view_neighbours
 from personastream_serving.consent import ConsentReplica, consent_entry
 from personastream_serving.offers import OfferReplica, from_row, offer_entry
 from personastream_serving.profile_replica import (ProfileCache, ProfileFollower, TombstoneError,
-                                                   live_profile, tombstone)
+                                                   from_record, live_profile, to_record, tombstone)
 
 log = logging.getLogger(__name__)
 
@@ -197,16 +197,15 @@ class CassandraStore:
     async def live_profile(self, user_key: str) -> tuple[LiveProfile | None, object]:
         following = self.follower is not None and self.follower.following
         if following and (cached := self.cache.get(user_key)) is not None:
-            return cached
+            return from_record(cached)
         rows = await self._rows(self._live, [user_key])
         if not rows:
             return None, None
         recent, categories, brands, purchased, n_events, updated_at = rows[0]
-        found = (live_profile(recent, _as_dict(categories), _as_dict(brands), purchased,
-                              n_events), updated_at)
+        found = live_profile(recent, _as_dict(categories), _as_dict(brands), purchased, n_events)
         if following:
-            self.cache.read(user_key, found)
-        return found
+            self.cache.read(user_key, to_record(found, updated_at))
+        return found, updated_at
 
     def _prepare_consent(self, ks: str):
         """The consent read, or None while ``profiles`` lacks layout 3's columns (consent then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import itertools
 import json
 import random
@@ -355,6 +356,7 @@ class ApiServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        gc.unfreeze()  # the app's startup froze what it held, a worker's whole life: not ours
 
 
 @pytest.fixture

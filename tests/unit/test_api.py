@@ -6,6 +6,7 @@ import asyncio
 import collections
 import dataclasses
 import datetime as dt
+import gc
 import os
 import random
 import socket
@@ -102,6 +103,20 @@ def client(store):
     with TestClient(create_app(settings, lambda: store)) as test_client:
         yield test_client
     assert store.closed
+
+
+@pytest.fixture(autouse=True)
+def unfrozen():
+    """Each app's startup freezes what the process holds (a worker's whole life): not this
+    test process's."""
+    yield
+    gc.unfreeze()
+
+
+def test_a_started_worker_keeps_what_it_holds_from_the_collector(store):
+    gc.unfreeze()
+    with TestClient(create_app(resolve(environ={"HOME": "/home/t"}), lambda: store)):
+        assert gc.get_freeze_count() > 100_000  # the modules, the app, the catalogue
 
 
 def test_recommendations_follow_the_live_profile(client):
