@@ -36,7 +36,7 @@ PROCESSORS = ("ValidateEnrichEvents.py", "PublishToKafka.py")
 BUNDLED = "NAR-INF/bundled-dependencies"
 #: (package, the paths of it the processors need), copied into ``<target>/NAR-INF/...``.
 PACKAGES = (
-    ("personastream_flows", ("__init__.py", "ingest")),
+    ("personastream_flows", ("__init__.py", "ingest", "results.py")),
     ("personastream_contracts", ("__init__.py", "identity.py", "deadletters.py",
                                  "event_schemas.py", "schemaver.py", "formats.py", "schemas")),
 )

@@ -14,10 +14,11 @@ with ``event_id`` for consumers to deduplicate).
 """
 import time
 
-from nifiapi.flowfiletransform import FlowFileTransform, FlowFileTransformResult
+from nifiapi.flowfiletransform import FlowFileTransform
 from nifiapi.properties import ExpressionLanguageScope, PropertyDescriptor, StandardValidators
 
 from personastream_flows.ingest.records import parse_lines
+from personastream_flows.results import TransformResult
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
@@ -124,10 +125,10 @@ class PublishToKafka(FlowFileTransform):
         except Exception as err:  # bad line, unknown outcome, KafkaException: routed
             errors.append(f"{type(err).__name__}: {err}")
         if errors:
-            return FlowFileTransformResult(relationship="failure",
+            return TransformResult(relationship="failure",
                                            attributes={"kafka.error": "; ".join(errors[:5])})
         attributes = {f"kafka.records.{topic}": str(n) for topic, n in counts.items()}
-        return FlowFileTransformResult(relationship="success", attributes=attributes)
+        return TransformResult(relationship="success", attributes=attributes)
 
     def _produce(self, topic, key, value, on_delivery):
         """produce(), serving delivery callbacks while librdkafka's local queue is full."""

@@ -10,12 +10,13 @@ letter of the whole body, so nothing received is lost.
 """
 import time
 
-from nifiapi.flowfiletransform import FlowFileTransform, FlowFileTransformResult
+from nifiapi.flowfiletransform import FlowFileTransform
 from nifiapi.properties import PropertyDescriptor, StandardValidators
 
 from personastream_flows.ingest import packages
 from personastream_flows.ingest.event_ingest import (SCHEMA_DIR, IngestResult, Ingestor,
                                                      request_source)
+from personastream_flows.results import TransformResult
 
 RECEIVED_AT = "received.at.ms"
 """Attribute the flow stamps on each request when it arrives (epoch ms)."""
@@ -89,7 +90,7 @@ class ValidateEnrichEvents(FlowFileTransform):
             attributes = {name: flowfile.getAttribute(name) for name in SOURCE_ATTRIBUTES}
             results = [self._process(content, request_source(attributes, now_ms))]
         first = next((r.first_reason for r in results if r.first_reason), None)
-        return FlowFileTransformResult(
+        return TransformResult(
             relationship="success", contents="".join(r.lines() for r in results),
             attributes={"events.accepted": str(sum(r.accepted for r in results)),
                         "events.rejected": str(sum(r.rejected for r in results)),
