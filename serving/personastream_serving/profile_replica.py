@@ -8,7 +8,7 @@ least recently used dropped first. A request takes the profile from the cache; a
 in it is read from Cassandra once and kept (a read-through).
 
 The cache holds each profile as the record's bytes (a row read from Cassandra encoded the same
-way, :func:`to_record`), decoded per request by :func:`from_record` (~5 µs): bytes are not
+way, :func:`to_record`), decoded per request by :func:`from_record` (5-9 µs): bytes are not
 tracked by Python's cyclic garbage collector, so a full collection does not walk the cache
 while every request waits for it. With 100,000 profiles decoded objects made a full
 collection take 270-290 ms and held 175 MiB, bytes 1.6 ms and 71 MiB
