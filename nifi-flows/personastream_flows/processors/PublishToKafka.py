@@ -126,7 +126,7 @@ class PublishToKafka(FlowFileTransform):
             errors.append(f"{type(err).__name__}: {err}")
         if errors:
             return TransformResult(relationship="failure",
-                                           attributes={"kafka.error": "; ".join(errors[:5])})
+                                   attributes={"kafka.error": "; ".join(errors[:5])})
         attributes = {f"kafka.records.{topic}": str(n) for topic, n in counts.items()}
         return TransformResult(relationship="success", attributes=attributes)
 
