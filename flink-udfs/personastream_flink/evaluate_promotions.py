@@ -71,7 +71,7 @@ from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.event_table import TIME_COLUMNS
 from personastream_flink.live_activity import low_latency
-from personastream_flink.rows import Output
+from personastream_flink.rows import Output, utc
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ def event_of(row) -> dict:
 
 
 def _utc(ms: int | None) -> dt.datetime | None:
-    return None if ms is None else \
-        dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None)
+    return None if ms is None else utc(ms)
 
 
 def table_row(offer: dict) -> dict:

@@ -34,7 +34,6 @@ Submit with ``personastream jobs submit live_activity``.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 
@@ -47,7 +46,7 @@ from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
 from personastream_flink.event_table import TIME_COLUMNS, customer_activity
 from personastream_flink.keyed import keyed_side_output, keyed_table, keyed_tag
-from personastream_flink.rows import Output
+from personastream_flink.rows import Output, utc, utc_now
 from personastream_models.recommend import (bump_affinity, co_viewed_before, decayed,
                                             merge_neighbour, update_profile)
 
@@ -150,14 +149,6 @@ def item_row(item_id: str, state: ItemState, half_life_s: float) -> dict:
             "updated_ms": state.updated_ms}
 
 
-def _utc(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 # -- Flink functions ------------------------------------------------------------------------
 
 class UpdateLiveProfile(ForgetsErased):
@@ -182,13 +173,13 @@ class UpdateLiveProfile(ForgetsErased):
         profile = update_profile(before, event, half_life_s=self.half_life_s,
                                  max_recent=self.recent_items)
         self.state.update(profile)
-        yield PROFILES.row({"user_key": ctx.get_current_key(),
+        yield PROFILES.row({"user_key": value.user_key,
                             "recent_items": profile.recent_items,
                             "category_affinity": profile.category_affinity,
                             "brand_affinity": profile.brand_affinity,
                             "purchased": profile.purchased,
-                            "updated_at": _utc(profile.updated_ms),
-                            "n_events": profile.n_events, "written_at": _now()})
+                            "updated_at": utc(profile.updated_ms),
+                            "n_events": profile.n_events, "written_at": utc_now()})
         update = item_update(before.recent_items if before else [], event)
         if update is not None:
             co_views, viewed = update
@@ -212,8 +203,8 @@ class UpdateItemNeighbours(KeyedProcessFunction):
         state = fold_item(self.state.value(), dict(value.co_views or {}), bool(value.viewed),
                           int(value.event_ms), self.half_life_s)
         self.state.update(state)
-        row = item_row(ctx.get_current_key(), state, self.half_life_s)
-        yield NEIGHBOURS.row({**row, "updated_at": _utc(row["updated_ms"])})
+        row = item_row(value.item_id, state, self.half_life_s)
+        yield NEIGHBOURS.row({**row, "updated_at": utc(row["updated_ms"])})
 
 
 def low_latency(env: StreamExecutionEnvironment) -> None:

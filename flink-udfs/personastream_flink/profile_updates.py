@@ -3,8 +3,6 @@ state, updated by each minute of activity; emits the user's ``profiles`` row; fo
 state of an erased user (:mod:`personastream_flink.erasure`)."""
 from __future__ import annotations
 
-import datetime as dt
-
 from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
@@ -12,13 +10,9 @@ from pyflink.datastream.state import ValueStateDescriptor
 from personastream_flink.erasure import ForgetsErased
 from personastream_flink.profiles import (Activity, ProfileRules, ProfileState, apply,
                                           parse_attribute_updates, parse_item_events, profile_row)
-from personastream_flink.rows import Output
+from personastream_flink.rows import Output, utc, utc_now
 
 OUTPUT = Output("profiles", "build_profiles")
-
-
-def _utc(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None)
 
 
 class UpdateProfile(ForgetsErased):
@@ -45,7 +39,7 @@ class UpdateProfile(ForgetsErased):
             attribute_updates=parse_attribute_updates(value.attribute_updates)), self.rules)
         self.state.update(state)
         row = profile_row(ctx.get_current_key(), state, self.rules)
-        yield OUTPUT.row({**row, "first_seen": _utc(row["first_seen_ms"]),
-                          "last_seen": _utc(row["last_seen_ms"]),
-                          "session_start": _utc(row["session_start_ms"]),
-                          "updated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)})
+        yield OUTPUT.row({**row, "first_seen": utc(row["first_seen_ms"]),
+                          "last_seen": utc(row["last_seen_ms"]),
+                          "session_start": utc(row["session_start_ms"]),
+                          "updated_at": utc_now()})

@@ -13,7 +13,9 @@ writes (in table order) and their Flink types, from the registry, never retyped 
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 from pyflink.common import Row, Types
 
@@ -35,6 +37,23 @@ SQL_TYPES = {
 }
 """The Flink SQL type of each CQL type the registry uses (a row published to Kafka)."""
 
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def utc(ms: int) -> dt.datetime:
+    """Epoch milliseconds as a timestamp column's value, a naive UTC datetime (twice as fast
+    as ``datetime.fromtimestamp`` with a time zone, and the same value).
+
+    >>> utc(1_700_000_000_123)
+    datetime.datetime(2023, 11, 14, 22, 13, 20, 123000)
+    """
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def utc_now() -> dt.datetime:
+    """Now, as a timestamp column's value (a naive UTC datetime)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
 
 @dataclass(frozen=True)
 class Output:
@@ -47,8 +66,9 @@ class Output:
     def table(self) -> Table:
         return TABLES[self.table_name]
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
+        """Computed once: :meth:`row` runs per event."""
         return self.table.columns_for(self.writer)
 
     @property

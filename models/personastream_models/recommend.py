@@ -34,7 +34,7 @@ An anonymous or new customer has no profile parts, so trending and popular items
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from personastream_models.features import AFFINITY_WEIGHTS
@@ -96,27 +96,49 @@ def _front(items: list[str], new: Iterable[str], limit: int) -> list[str]:
 
 def update_profile(profile: LiveProfile | None, event: Mapping, *, half_life_s: float,
                    max_recent: int = 20, max_purchased: int = 50) -> LiveProfile:
-    """Fold one enriched event into the customer's live profile (a new object)."""
-    p = replace(profile) if profile is not None else LiveProfile()
+    """Fold one enriched event into the customer's live profile (a new object; ``profile``
+    is not changed). Every affinity is decayed to the newer of the profile's and the event's
+    time, one factor for all; an older event adds its weight decayed (``bump_affinity``'s
+    rule, the same floating-point result).
+
+    >>> p = update_profile(None, {"event_type": "add_to_cart", "item_id": "a",
+    ...                           "category": "shoes", "client_ts_ms": 3_600_000},
+    ...                    half_life_s=3600)
+    >>> p = update_profile(p, {"event_type": "product_view", "item_id": "b",
+    ...                        "category": "bags", "client_ts_ms": 0}, half_life_s=3600)
+    >>> p.category_affinity, p.recent_items, p.updated_ms, p.n_events
+    ({'shoes': 3.0, 'bags': 0.5}, ['a'], 3600000, 2)
+    """
+    p = profile if profile is not None else LiveProfile()
     at = int(event.get("client_ts_ms") or 0)
     kind = event.get("event_type")
-    weight = AFFINITY_WEIGHTS.get(kind, 0.0)
-    categories = {k: (v, p.updated_ms) for k, v in p.category_affinity.items()}
-    brands = {k: (v, p.updated_ms) for k, v in p.brand_affinity.items()}
-    if weight and event.get("category"):
-        bump_affinity(categories, event["category"], weight, at, half_life_s)
-    if weight and event.get("brand"):
-        bump_affinity(brands, event["brand"], weight, at, half_life_s)
     now = max(p.updated_ms, at)
-    p.category_affinity = {k: decayed(s, t, now, half_life_s) for k, (s, t) in categories.items()}
-    p.brand_affinity = {k: decayed(s, t, now, half_life_s) for k, (s, t) in brands.items()}
+    categories = _decayed_all(p.category_affinity, p.updated_ms, now, half_life_s)
+    brands = _decayed_all(p.brand_affinity, p.updated_ms, now, half_life_s)
+    weight = AFFINITY_WEIGHTS.get(kind, 0.0)
+    if weight:
+        added = decayed(weight, at, now, half_life_s)
+        for affinities, key in ((categories, event.get("category")),
+                                (brands, event.get("brand"))):
+            if key:
+                affinities[key] = affinities.get(key, 0.0) + added
+    recent = p.recent_items
     if event.get("item_id") and at >= p.updated_ms:
-        p.recent_items = _front(p.recent_items, [event["item_id"]], max_recent)
+        recent = _front(recent, [event["item_id"]], max_recent)
+    purchased = p.purchased
     if kind == "purchase":
-        p.purchased = _front(p.purchased, [line.get("item_id") for line in
-                                           event.get("items") or ()], max_purchased)
-    p.updated_ms, p.n_events = now, p.n_events + 1
-    return p
+        purchased = _front(purchased, [line.get("item_id") for line in
+                                       event.get("items") or ()], max_purchased)
+    return LiveProfile(recent, categories, brands, purchased, now, p.n_events + 1)
+
+
+def _decayed_all(affinities: dict[str, float], as_of_ms: int, at_ms: int,
+                 half_life_s: float) -> dict[str, float]:
+    """A copy of ``affinities`` (valid at ``as_of_ms``) decayed to ``at_ms``, one factor."""
+    if at_ms == as_of_ms:
+        return dict(affinities)
+    factor = decayed(1.0, as_of_ms, at_ms, half_life_s)
+    return {k: v * factor for k, v in affinities.items()}
 
 
 def co_viewed_before(recent_before: list[str], item: str,

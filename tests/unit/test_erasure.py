@@ -14,8 +14,8 @@ CTX = SimpleNamespace(get_current_key=lambda: "u-1")
 
 
 def view(item: str, ms: int):
-    return SimpleNamespace(event_type="product_view", item_id=item, category="shoes",
-                           brand="acme", event_ms=ms, items_json=None)
+    return SimpleNamespace(user_key="u-1", event_type="product_view", item_id=item,
+                           category="shoes", brand="acme", event_ms=ms, items_json=None)
 
 
 def minute(ms: int, views: int):
