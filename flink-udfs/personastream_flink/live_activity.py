@@ -14,8 +14,12 @@ recent views (decayed with the affinities' half-life), and the item's row is ups
 ``item_neighbours``. Each co-viewed pair is thus kept once, on the later item's row, and readers
 take neighbours both ways (``recommend.co_view_neighbours``): one item update per event instead
 of one for each of its up to six items (with the items before it), which made the item fold and
-its writes half of the job's cost (README, Measurements). An erasure request
-(:mod:`personastream_flink.erasure`) forgets the customer's live profile.
+its writes half of the job's cost (README, Measurements). An item's row is written at most once
+every :data:`NEIGHBOURS_ROW_EVERY_MS`: the first update after a quiet interval at once, the
+ones after it by one processing-time timer, with the item's state as of then. A popular item
+holds up to 100 neighbours, a map each row rewrites whole, and the API re-reads the table only
+every ``api_cache_s``. An erasure request (:mod:`personastream_flink.erasure`) forgets the
+customer's live profile.
 
 Topology (parallelism from settings)::
 
@@ -24,7 +28,7 @@ Topology (parallelism from settings)::
          (+ kafka users.erasures, keyed by user_key: forget the customer's profile)
                                                        --> kafka_live_profiles (upsert-kafka)
                                                   --side output co_views-->
-      -> keyed by item_id (Java) -> update_item_neighbours -> cassandra_item_neighbours
+      -> keyed by item_id (Java) -> update_item_neighbours (+ timers) -> cassandra_item_neighbours
 
 The Python functions run in the TaskManager's JVM (``job_args.thread_mode``): in a separate
 Python process (PyFlink's process mode) each bundle paid a gRPC round trip per key to commit
@@ -35,6 +39,7 @@ Submit with ``personastream jobs submit live_activity``.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 from pyflink.common import Row, Types
@@ -55,6 +60,8 @@ PROFILES = Output("live_profiles", JOB_NAME)
 NEIGHBOURS = Output("item_neighbours", JOB_NAME)
 #: Network buffers flushed at least this often (ms).
 BUFFER_TIMEOUT_MS = 10
+#: An item's ``item_neighbours`` row is written at most this often (ms of processing time).
+NEIGHBOURS_ROW_EVERY_MS = 1000
 #: Events whose item co-occurs with the customer's recent items.
 CO_VIEW_EVENTS = frozenset({"product_view", "add_to_cart"})
 VIEW_EVENT = "product_view"
@@ -81,6 +88,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--profiles-topic", required=True, help="live profiles (compacted)")
     p.add_argument("--recent-items", type=int, required=True)
     p.add_argument("--affinity-half-life-s", type=int, required=True)
+    p.add_argument("--neighbours-row-every-ms", type=int, default=NEIGHBOURS_ROW_EVERY_MS,
+                   help="write an item's row at most this often (0: on every update, as a "
+                        "bounded run needs: processing-time timers do not fire at its end)")
     return p.parse_args(argv)
 
 
@@ -111,11 +121,14 @@ def item_update(recent_before: list[str], event: dict) -> tuple[dict, bool] | No
 @dataclass
 class ItemState:
     """An item's neighbours and recent views ``(score, as of ms)``; ``updated_ms``: the newest
-    event time that touched it."""
+    event time that touched it. ``row_written_ms``: the processing time its row was last
+    written; ``row_due_ms``: when a timer writes it next (0: no timer set)."""
 
     neighbours: dict[str, float] = field(default_factory=dict)
     views: tuple[float, int] = (0.0, 0)
     updated_ms: int = 0
+    row_written_ms: int = 0
+    row_due_ms: int = 0
 
 
 def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool, at_ms: int,
@@ -129,8 +142,8 @@ def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool,
     >>> item_row("i", s, 3600)["views"]
     1.5
     """
-    s = ItemState(dict(state.neighbours), state.views, state.updated_ms) \
-        if state is not None else ItemState(updated_ms=at_ms)
+    s = ItemState(dict(state.neighbours), state.views, state.updated_ms, state.row_written_ms,
+                  state.row_due_ms) if state is not None else ItemState(updated_ms=at_ms)
     for other, weight in co_views.items():
         merge_neighbour(s.neighbours, other, weight)
     if viewed:
@@ -139,6 +152,25 @@ def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool,
         s.views = views["v"]
     s.updated_ms = max(s.updated_ms, at_ms)
     return s
+
+
+def next_row_write(state: ItemState, now_ms: int, every_ms: int) -> int:
+    """When to write the item's row after an update at processing time ``now_ms``, at most once
+    every ``every_ms``: ``now_ms`` (at once), a later time (by a timer), 0 (a timer is set).
+
+    >>> s = ItemState()
+    >>> next_row_write(s, 5_000, 1_000)
+    5000
+    >>> s.row_written_ms = 5_000
+    >>> next_row_write(s, 5_300, 1_000)
+    6000
+    >>> s.row_due_ms = 6_000
+    >>> next_row_write(s, 5_600, 1_000)
+    0
+    """
+    if state.row_due_ms:
+        return 0
+    return max(now_ms, state.row_written_ms + every_ms)
 
 
 def item_row(item_id: str, state: ItemState, half_life_s: float) -> dict:
@@ -189,10 +221,11 @@ class UpdateLiveProfile(ForgetsErased):
 
 
 class UpdateItemNeighbours(KeyedProcessFunction):
-    """Merge each item update into the item's state; emit its ``item_neighbours`` row."""
+    """Merge each item update into the item's state; emit its ``item_neighbours`` row at most
+    once every ``every_ms`` (:func:`next_row_write`; a processing-time timer writes the rest)."""
 
-    def __init__(self, half_life_s: int):
-        self.half_life_s = half_life_s
+    def __init__(self, half_life_s: int, every_ms: int = NEIGHBOURS_ROW_EVERY_MS):
+        self.half_life_s, self.every_ms = half_life_s, every_ms
         self.state = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -202,9 +235,26 @@ class UpdateItemNeighbours(KeyedProcessFunction):
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
         state = fold_item(self.state.value(), dict(value.co_views or {}), bool(value.viewed),
                           int(value.event_ms), self.half_life_s)
+        now_ms = int(time.time() * 1000)  # the clock of Flink's processing-time timers
+        at_ms = next_row_write(state, now_ms, self.every_ms)
+        if at_ms == now_ms:
+            state.row_written_ms = now_ms
+        elif at_ms:
+            state.row_due_ms = at_ms
+            ctx.timer_service().register_processing_time_timer(at_ms)
         self.state.update(state)
-        row = item_row(value.item_id, state, self.half_life_s)
-        yield NEIGHBOURS.row({**row, "updated_at": utc(row["updated_ms"])})
+        if at_ms == now_ms:
+            yield self._row(value.item_id, state)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        state = self.state.value()
+        state.row_written_ms, state.row_due_ms = timestamp, 0
+        self.state.update(state)
+        yield self._row(ctx.get_current_key(), state)
+
+    def _row(self, item_id: str, state: ItemState):
+        row = item_row(item_id, state, self.half_life_s)
+        return NEIGHBOURS.row({**row, "updated_at": utc(row["updated_ms"])})
 
 
 def low_latency(env: StreamExecutionEnvironment) -> None:
@@ -233,7 +283,8 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
     io.write_rows(profiles, PROFILES, "cassandra_live_profiles")
     io.publish_rows(t_env, profiles, PROFILES, args.profiles_topic, "kafka_live_profiles")
     neighbours = (keyed_side_output(profiles, ITEM_UPDATES)
-                  .process(UpdateItemNeighbours(args.affinity_half_life_s),
+                  .process(UpdateItemNeighbours(args.affinity_half_life_s,
+                                                args.neighbours_row_every_ms),
                            output_type=NEIGHBOURS.row_type)
                   .name("update_item_neighbours").uid("update_item_neighbours"))
     # stream: Row(item_id, neighbours, views, updated_at), the item's whole row

@@ -207,8 +207,9 @@ def test_live_activity_updates_live_profiles_and_co_viewed_neighbours(tmp_path, 
               enrich.event("click", T0_MS + 5000, user="u-1", placement="recommendations",
                            item_id="z", position=0)]
     io = FileIO(tmp_path, events)
+    # every update written at once: the input ends before a processing-time timer would fire
     run(live_activity, io, "--profiles-topic", "profiles.live", "--recent-items", "5",
-        "--affinity-half-life-s", "86400")
+        "--affinity-half-life-s", "86400", "--neighbours-row-every-ms", "0")
     live = {}
     for row in io.rows("live_profiles"):
         live[row["user_key"]] = row
