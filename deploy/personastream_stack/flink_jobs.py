@@ -57,15 +57,17 @@ def active_job(settings: Settings, name: str) -> JobInfo | None:
 
 def _arguments_of(code: list[Path], name: str, settings: Settings, job_name: str) -> list[str]:
     """Job ``name``'s arguments as the design in ``code`` builds them from ``settings`` (its
-    own ``job_arguments``, which may differ from this tree's), in a process of its own."""
-    script = ("import importlib, json; from personastream_contracts.settings import resolve; "
-              "from personastream_stack.flink import fetch_connectors; s = resolve(); "
-              f"m = importlib.import_module({JOBS[name]!r}); "
-              f"print(json.dumps(m.job_arguments(s, fetch_connectors(s), job_name={job_name!r})))")
+    own ``job_arguments``, which may differ from this tree's), in a process of its own. The
+    connector jars are this tree's, fetched here: the process imports only the design's own
+    packages, which need not match this tree's deploy code."""
+    script = ("import importlib, json, sys; from personastream_contracts.settings import resolve; "
+              f"m = importlib.import_module({JOBS[name]!r}); print(json.dumps(m.job_arguments("
+              f"resolve(), json.loads(sys.argv[1]), job_name={job_name!r})))")
+    jars = json.dumps([str(jar) for jar in fetch_connectors(settings)])
     env = {**os.environ, **as_environ(settings), "PYTHONPATH": os.pathsep.join(
         [*map(str, code), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([settings.flink_python, "-c", script], capture_output=True, text=True,
-                          env=env)
+    done = subprocess.run([settings.flink_python, "-c", script, jars], capture_output=True,
+                          text=True, env=env)
     if done.returncode != 0:
         raise JobError(f"the arguments of {name} in {code[0].parent} could not be built: "
                        f"{done.stderr[-2000:]}")

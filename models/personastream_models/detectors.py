@@ -21,8 +21,9 @@ share one module so that a spec's ``estimator`` path is ``personastream_models.d
 from __future__ import annotations
 
 import math
+from collections import deque
 
-from river import anomaly, cluster, preprocessing, stats, utils
+from river import anomaly, cluster, preprocessing, stats
 
 __all__ = ["GaussianTail", "ScaledHalfSpaceTrees", "ScoreOutOfRange", "SeededKMeans",
            "score_then_learn"]
@@ -173,20 +174,47 @@ class GaussianTail(anomaly.base.AnomalyDetector):
         self.min_std = min_std
         self.two_sided = two_sided
         self.feature = feature
-        self._var = utils.Rolling(stats.Var(), window_size=window_size)
+        self._window: deque = deque(maxlen=window_size)  # the last values
+        self._var = stats.Var()  # of the values in the window
         self._n = 0
 
     def learn_one(self, x: dict) -> None:
-        self._var.update(x[self.feature])
+        # river's utils.Rolling(stats.Var()) without its (args, kwargs) pair per value
+        value = x[self.feature]
+        if len(self._window) == self.window_size:
+            self._var.revert(self._window[0])
+        self._var.update(value)
+        self._window.append(value)
         self._n += 1
 
     def score_one(self, x: dict) -> float:
         if self._n < self.warmup:
             return 0.0
         std = max(math.sqrt(max(self._var.get(), 0.0)), self.min_std)
-        z = (x[self.feature] - self._var.obj.mean.get()) / std
+        z = (x[self.feature] - self._var.mean.get()) / std
         cdf = 0.5 * (1.0 + math.erf((abs(z) if self.two_sided else z) / math.sqrt(2.0)))
         return min(1.0, max(0.0, 2.0 * cdf - 1.0 if self.two_sided else cdf))
+
+    def __getstate__(self) -> tuple:
+        """Plain numbers, no River objects: the trends job pickles an item's detectors on every
+        window (this one as 4-x's stand-in for an item's first windows)."""
+        var = self._var
+        return (self.window_size, self.warmup, self.min_std, self.two_sided, self.feature,
+                self._n, list(self._window), var.ddof, var.mean.n, var.mean._mean, var._S)
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, dict):  # pickled before 2026-12-07, with river's Rolling
+            rolling = state.pop("_var")
+            state["_window"] = deque((args[0] for args, _ in rolling.window),
+                                     maxlen=state["window_size"])
+            state["_var"] = rolling.obj
+            self.__dict__.update(state)
+            return
+        (self.window_size, self.warmup, self.min_std, self.two_sided, self.feature, self._n,
+         values, ddof, n, mean, sum_squares) = state
+        self._window = deque(values, maxlen=self.window_size)
+        self._var = stats.Var(ddof)
+        self._var.mean.n, self._var.mean._mean, self._var._S = n, mean, sum_squares
 
     @classmethod
     def _unit_test_params(cls):

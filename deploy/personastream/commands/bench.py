@@ -140,7 +140,9 @@ class JobNames(click.ParamType):
 
 @bench_group.command("jobs")
 @click.option("--events", "n_events", type=click.IntRange(min=100), default=100_000,
-              show_default=True, help="Enriched events in Kafka before each job starts.")
+              show_default=True, help="Enriched events in Kafka before each job starts "
+                                      "(a job's first ~10 s run slower: the JIT, imports, "
+                                      "connections; 300000 measures a sustained rate).")
 @click.option("--items", "n_items", type=click.IntRange(min=1), default=5_000, show_default=True,
               help="Items the product views spread over (the trends job's keys; above "
                    "python.state.cache-size, 1,000, the detectors do not all fit the cache).")
