@@ -22,9 +22,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
+import types
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -102,6 +104,29 @@ def git_archive(rev: str, folders: list[str], into: Path) -> Path:
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
+
+
+def module_at(rev: str, path: str, name: str) -> types.ModuleType:
+    """The Python file ``path`` of this repository as it was at commit ``rev``, run as module
+    ``name`` (registered in ``sys.modules``, where pickle finds its classes): a previous
+    design's code beside this tree's in one process, for a benchmark that compares them.
+
+    >>> module_at("HEAD", "contracts/personastream_contracts/errors.py", "errors_at_head"
+    ...           ).PersonastreamError.__name__
+    'PersonastreamError'
+    """
+    here = Path(__file__).resolve().parent
+    try:
+        source = subprocess.run(["git", "-C", str(here), "show", f"{rev}:{path}"], check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", None) or str(error)
+        raise LoadError(f"cannot read {path} at {rev!r} with git show ({detail.strip()}); run "
+                        "from a git checkout or pass another revision") from error
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    return module
 
 
 def run_wrk(lua: str, url: str, connections: int, duration_s: float, timeout_s: int = 10) -> dict:

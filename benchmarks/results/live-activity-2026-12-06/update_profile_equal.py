@@ -4,28 +4,14 @@ one fold of each.
 
 usage: python update_profile_equal.py [REV]   (from the repository root; REV: 798f7b4)
 """
-import importlib.util
 import random
-import subprocess
 import sys
-import tempfile
 import time
 
+from personastream_bench.load import module_at
 from personastream_models import recommend as new
 
 KINDS = ["product_view", "add_to_cart", "purchase", "page_view", "search"]
-
-
-def load(rev: str):
-    source = subprocess.run(["git", "show", f"{rev}:models/personastream_models/recommend.py"],
-                            check=True, capture_output=True, text=True).stdout
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(source)
-    spec = importlib.util.spec_from_file_location("recommend_at_rev", f.name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def fields(p):
@@ -34,7 +20,7 @@ def fields(p):
 
 
 def main(rev: str = "798f7b4") -> None:
-    old = load(rev)
+    old = module_at(rev, "models/personastream_models/recommend.py", "recommend_at_rev")
     rng = random.Random(3)
     n = 0
     for _ in range(3000):

@@ -17,27 +17,16 @@ import math
 import pickle
 import random
 import statistics
-import subprocess
 import sys
 import time
-import types
 
+from personastream_bench.load import module_at
 from personastream_bench.nab.corpus import DEFAULT_NAB_DIR
 from personastream_bench.nab.runner import load_corpus
 from personastream_models import specs
 from personastream_models.detectors import score_then_learn
 
 REPEAT = 21
-
-
-def module_at(rev: str) -> types.ModuleType:
-    """``personastream_models.sequence`` as it was at git revision ``rev``."""
-    source = subprocess.run(["git", "show", f"{rev}:models/personastream_models/sequence.py"],
-                            check=True, capture_output=True, text=True).stdout
-    module = types.ModuleType("sequence_before")
-    sys.modules[module.__name__] = module  # pickle finds its classes by module name
-    exec(compile(source, f"{rev}:sequence.py", "exec"), module.__dict__)
-    return module
 
 
 def round_trip_us(detector) -> float:
@@ -61,7 +50,8 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 def main(rev: str) -> None:
     spec = specs.load("trends_detector", "4-1-0")
-    before_class = module_at(rev).SequenceNoveltyDetector
+    before_class = module_at(rev, "models/personastream_models/sequence.py",
+                             "sequence_before").SequenceNoveltyDetector
     corpus = load_corpus(DEFAULT_NAB_DIR)
     rows, mismatches, scored, spent = [], 0, 0, {"before": 0.0, "flat": 0.0}
     for data in corpus.data:

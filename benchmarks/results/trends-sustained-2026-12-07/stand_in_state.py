@@ -12,59 +12,39 @@ Run from the repository root:
 """
 from __future__ import annotations
 
-import math
 import pickle
-import random
 import statistics
-import subprocess
 import sys
 import time
-import types
 
+import numpy as np
+
+from personastream_bench.load import module_at
 from personastream_models import specs
 from personastream_models.detectors import GaussianTail, score_then_learn
 
 REPEAT, ITEMS = 15, 200
 
 
-def previous_gaussian_tail(rev: str) -> type:
-    """``GaussianTail`` as it was at git revision ``rev`` (its own module, found by pickle)."""
-    source = subprocess.run(["git", "show", f"{rev}:models/personastream_models/detectors.py"],
-                            check=True, capture_output=True, text=True).stdout
-    module = types.ModuleType("detectors_before")
-    sys.modules[module.__name__] = module
-    exec(compile(source, f"{rev}:detectors.py", "exec"), module.__dict__)
-    return module.GaussianTail
-
-
-def poisson(rng: random.Random, mean: float) -> int:
-    k, p, limit = 0, 1.0, math.exp(-mean)
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
-
-
-def states(stand_in_class: type, windows: int, seed: int) -> list[dict]:
-    """ITEMS items' states after ``windows`` windows; each item's scores, to compare."""
+def states(stand_in_class: type, windows: int, seed: int) -> list[tuple[dict, list[float]]]:
+    """ITEMS items' states after ``windows`` windows, each with its scores (to compare)."""
     spec, stand_spec = specs.load("trends_detector", "4-1-0"), specs.load("trends_detector",
                                                                            "2-0-0")
     out = []
     for item in range(ITEMS):
-        rng = random.Random(seed * 100_003 + item)
+        counts = np.random.default_rng(seed * 100_003 + item).poisson(2.0, windows)
         detector = specs.build(spec)
         stand_in = stand_in_class(**stand_spec.params)
         scores = []
-        for _ in range(windows):
-            x = {"count": float(poisson(rng, 2.0))}
+        for count in counts:
+            x = {"count": float(count)}
             score_then_learn(detector, dict(x))
             scores.append(score_then_learn(stand_in, x))
         out.append(({"4-1-0": (detector, windows, stand_in)}, scores))
     return out
 
 
-def round_trip_us(items: list[dict]) -> float:
+def round_trip_us(items: list[tuple[dict, list[float]]]) -> float:
     blobs = [pickle.dumps(state) for state, _ in items]
     started = time.perf_counter()
     for blob in blobs:
@@ -74,7 +54,8 @@ def round_trip_us(items: list[dict]) -> float:
 
 def main() -> None:
     rev = sys.argv[1]
-    before = previous_gaussian_tail(rev)
+    before = module_at(rev, "models/personastream_models/detectors.py",
+                       "detectors_before").GaussianTail
     print(f"4-1-0 + 2-0-0 stand-in, {ITEMS} items of Poisson(2) minute counts; "
           f"loads + dumps per item, median of {REPEAT} rounds")
     print(f"{'windows':>7} {'bytes ' + rev[:7]:>14} {'bytes tree':>10} {rev[:7] + ' us':>11} "
