@@ -134,6 +134,16 @@ def insert_statement(table: str, columns: list[str] | tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
+def insert_json_statement(table: str) -> str:
+    """CQL upsert of a row given as one JSON object (one bind marker); columns it leaves out
+    keep their values, as with :func:`insert_statement`.
+
+    >>> insert_json_statement("ks.live_profiles")
+    'INSERT INTO ks.live_profiles JSON ? DEFAULT UNSET'
+    """
+    return f"INSERT INTO {table} JSON ? DEFAULT UNSET"
+
+
 def read_profile(settings, user_key: str) -> dict | None:
     """A customer's ``profiles`` row through the one reader
     (:func:`~personastream_contracts.tables.profile_from_row`), or None."""

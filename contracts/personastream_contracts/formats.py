@@ -21,6 +21,7 @@ from typing import Any
 _RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
                       r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _MILLISECOND = timedelta(milliseconds=1)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -75,6 +76,23 @@ def iso_ms(epoch_millis: Any) -> str:
     seconds, millis = divmod(epoch_millis, 1000)
     stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
     return f"{stamp:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def naive_utc(value: str | int) -> datetime:
+    """A naive UTC ``datetime`` (as the Cassandra driver reads a timestamp) of epoch milliseconds
+    or of an ISO-8601 timestamp with an offset or without one (taken as UTC).
+
+    >>> naive_utc(1796289528999) == naive_utc("2026-12-03T09:18:48.999Z") == \\
+    ...     naive_utc("2026-12-03T09:18:48.999") == naive_utc("2026-12-03T10:18:48.999+01:00")
+    True
+    >>> naive_utc(1796289528999).isoformat()
+    '2026-12-03T09:18:48.999000'
+    """
+    if isinstance(value, int):
+        return _NAIVE_EPOCH + value * _MILLISECOND
+    stamp = datetime.fromisoformat(value)
+    return stamp if stamp.tzinfo is None else \
+        stamp.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def format_checker():

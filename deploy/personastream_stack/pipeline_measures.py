@@ -55,6 +55,7 @@ from personastream_contracts.deadletter_replay import OUTCOMES
 from personastream_contracts.deadletters import REASON_CODES
 from personastream_contracts.event_schemas import event_types, load_schemas
 from personastream_contracts.event_trace import LATE, late_job_of
+from personastream_contracts.formats import naive_utc
 from personastream_flink.catalog import JOBS
 from personastream_models.registry import Placement
 
@@ -99,34 +100,32 @@ def placed_versions(placement: Placement) -> list[tuple[str, str, str]]:
 
 
 def freshness_s(profile: dict) -> float:
-    """Seconds from the newest event's client time to the live profile's write (naive UTC
-    ISO-8601 timestamps, as Flink's JSON format writes them), at least 0.
+    """Seconds from the newest event's client time to the live profile's write (epoch
+    milliseconds as ``live_activity`` writes them, or ISO-8601 text as it did before
+    2026-12-07), at least 0.
 
+    >>> freshness_s({"updated_at": 1796289528999, "written_at": 1796289529349})
+    0.35
     >>> freshness_s({"updated_at": "2026-12-03T09:18:48.999", "written_at":
     ...              "2026-12-03T09:18:49.349"})
     0.35
     """
-    written = dt.datetime.fromisoformat(profile["written_at"])
-    return max(0.0, (written - dt.datetime.fromisoformat(profile["updated_at"])).total_seconds())
+    written = naive_utc(profile["written_at"])
+    return max(0.0, (written - naive_utc(profile["updated_at"])).total_seconds())
 
 
 def profile_with_freshness(user_key: str, written_at: dt.datetime, age_s: float) -> dict:
-    """A live profile record as Flink's JSON format writes it (timestamps naive UTC, ms),
-    written at ``written_at`` for an event ``age_s`` older: what :func:`freshness_s` reads back
-    (tests feed the exporter with it).
+    """A live profile record as ``live_activity`` writes it, written at ``written_at`` for an
+    event ``age_s`` older: what :func:`freshness_s` reads back (tests feed the exporter with it).
 
     >>> written = dt.datetime(2026, 12, 3, 9, 18, 49, 349000, tzinfo=dt.timezone.utc)
     >>> freshness_s(profile_with_freshness("u-1", written, 0.35))
     0.35
     """
-    def iso(t: dt.datetime) -> str:
-        return t.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(
-            timespec="milliseconds")
-
+    written_ms = round(written_at.timestamp() * 1000)
     return {"user_key": user_key, "recent_items": [], "category_affinity": {},
             "brand_affinity": {}, "purchased": [], "n_events": 1,
-            "updated_at": iso(written_at - dt.timedelta(seconds=age_s)),
-            "written_at": iso(written_at)}
+            "updated_at": written_ms - round(age_s * 1000), "written_at": written_ms}
 
 
 class DeclaredJobs(Collector):

@@ -15,9 +15,13 @@ An ``io`` gives:
   flagged windows (JSON strings), broadcast in ``evaluate_promotions``;
 - ``write_rows(stream, output, name)``: upsert each row of ``stream`` into ``output``'s table
   (:class:`~personastream_flink.rows.Output`);
+- ``write_json_rows(t_env, stream, output, name)``: the same for a stream of
+  ``Output.json_row`` (each row one JSON string);
 - ``write_strings(stream, topic, name)``: publish each string of ``stream`` to ``topic``;
 - ``publish_rows(t_env, stream, output, topic, name)``: publish each row of ``stream`` to the
   compacted ``topic``, keyed by ``output``'s partition key (the latest row per key);
+- ``publish_json_rows(t_env, stream, topic, name)``: the same for a stream of
+  ``Output.json_row``, each JSON string the record's value as it is;
 - ``changes_options(topic)``: the connector options of a change data capture topic's table
   (Debezium envelopes, read committed);
 - ``records_options(topic)``: the connector options of a table over a topic of JSON records a
@@ -40,7 +44,7 @@ from pyflink.datastream.connectors.kafka import (DeliveryGuarantee, KafkaOffsets
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from pyflink.table.expressions import col
 
-from personastream_contracts.cassandra import insert_statement
+from personastream_contracts.cassandra import insert_json_statement, insert_statement
 from personastream_contracts.identity import user_key
 from personastream_flink import sql_template
 from personastream_flink.event_table import customer_activity, kafka_options, source_ddl
@@ -131,6 +135,21 @@ class KafkaCassandra:
                                          Duration.of_seconds(WRITE_SLOT_TIMEOUT_S)) \
             .build().name(name).uid(name)
 
+    def write_json_rows(self, t_env: StreamTableEnvironment, stream: DataStream, output: Output,
+                        name: str) -> None:
+        """:meth:`write_rows` for a stream of :meth:`Output.json_row
+        <personastream_flink.rows.Output.json_row>`: Cassandra reads each row from its JSON
+        (``INSERT ... JSON``); the JSON is picked from the pair in Java."""
+        self.execute_rows(_json_values(t_env, stream), insert_json_statement(
+            f"{self.args.keyspace}.{output.table_name}"), name)
+
+    def publish_json_rows(self, t_env: StreamTableEnvironment, stream: DataStream, topic: str,
+                          name: str) -> None:
+        """:meth:`publish_rows` for a stream of :meth:`Output.json_row
+        <personastream_flink.rows.Output.json_row>`: each row's JSON the record's value, its
+        key the record's key. The sink runs in a task of its own (see :meth:`publish_rows`)."""
+        self.publish_keyed(t_env, t_env.from_data_stream(stream.rescale()), topic, name)
+
     def changes_options(self, topic: str) -> dict[str, str]:
         """The change topic from the consumer group's offsets (its first run: the topic's
         start, the connector's snapshot), committed records only (Connect writes each batch of
@@ -207,6 +226,13 @@ def _committed_else_earliest() -> KafkaOffsetsInitializer:
     initializer = jvm.org.apache.flink.connector.kafka.source.enumerator.initializer
     return KafkaOffsetsInitializer(initializer.OffsetsInitializer.committedOffsets(
         jvm.org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST))
+
+
+def _json_values(t_env: StreamTableEnvironment, stream: DataStream) -> DataStream:
+    """The JSON strings of a stream of ``Row(key, value)`` (:data:`~personastream_flink.rows.
+    JSON_ROW_TYPE`), as one-field rows, picked in Java (a Table projection, no Python)."""
+    return t_env.to_append_stream(t_env.from_data_stream(stream).select(col("value")),
+                                  Types.ROW_NAMED(["value"], [Types.STRING()]))
 
 
 def table_rows(t_env: StreamTableEnvironment, table, output: Output) -> DataStream:

@@ -50,18 +50,22 @@ def _plain(value):
 
 
 class _Capture(MapFunction):
-    """Append each element (a named row as a dict, or a string) to a JSON-lines file."""
+    """Append each element (a named row as a dict, or a string; with ``json_rows``, a
+    ``Row(key, value)`` of ``Output.json_row`` as its JSON value) to a JSON-lines file."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, json_rows: bool = False):
+        self.path, self.json_rows = path, json_rows
         self._file = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._file = open(self.path, "a", encoding="utf-8")
 
     def map(self, value):
-        doc = value if isinstance(value, str) else _plain(value.as_dict())
-        self._file.write(json.dumps(doc) + "\n")
+        if self.json_rows:
+            self._file.write(value.value + "\n")
+        else:
+            doc = value if isinstance(value, str) else _plain(value.as_dict())
+            self._file.write(json.dumps(doc) + "\n")
         self._file.flush()
         return value
 
@@ -133,15 +137,22 @@ class FileIO:
     def publish_keyed(self, t_env, table, topic: str, name: str) -> None:
         self._capture(t_env.to_data_stream(table), topic, name)
 
-    def _capture(self, stream: DataStream, name: str, label: str) -> None:
-        stream.map(_Capture(str(self.folder / f"{name}.jsonl")), output_type=stream.get_type()) \
-            .name(label).sink_to(Sink(DISCARDING_SINK))
+    def _capture(self, stream: DataStream, name: str, label: str,
+                 json_rows: bool = False) -> None:
+        stream.map(_Capture(str(self.folder / f"{name}.jsonl"), json_rows),
+                   output_type=stream.get_type()).name(label).sink_to(Sink(DISCARDING_SINK))
 
     def write_rows(self, stream: DataStream, output: Output, name: str) -> None:
         self._capture(stream, output.table_name, name)
 
+    def write_json_rows(self, t_env, stream: DataStream, output: Output, name: str) -> None:
+        self._capture(stream, output.table_name, name, json_rows=True)
+
     def write_strings(self, stream: DataStream, topic: str, name: str) -> None:
         self._capture(stream, topic, name)
+
+    def publish_json_rows(self, t_env, stream: DataStream, topic: str, name: str) -> None:
+        self._capture(stream, topic, name, json_rows=True)
 
     def publish_rows(self, t_env, stream: DataStream, output: Output, topic: str,
                      name: str) -> None:

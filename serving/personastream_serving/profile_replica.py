@@ -36,6 +36,7 @@ import time
 
 import orjson
 
+from personastream_contracts.formats import naive_utc
 from personastream_contracts.topics import deliver, producer_config
 from personastream_models.recommend import LiveProfile
 
@@ -56,19 +57,23 @@ def live_profile(recent, categories, brands, purchased, n_events) -> LiveProfile
 
 def from_record(value: bytes) -> tuple[LiveProfile, dt.datetime]:
     """The live profile and its ``updated_at`` (naive UTC, as the driver reads it) of a record
-    that ``live_activity`` published (the ``live_profiles`` row as JSON).
+    that ``live_activity`` published (the ``live_profiles`` row as JSON; timestamps as epoch
+    milliseconds, or as naive UTC ISO-8601 text as the job wrote them before 2026-12-07: the
+    compacted topic may still hold those).
 
     >>> p, at = from_record(b'{"user_key": "u", "recent_items": ["b", "a"], '
     ...     b'"category_affinity": {"bags": 1.5}, "brand_affinity": null, "purchased": [], '
-    ...     b'"updated_at": "2026-12-03T09:18:48.999", "n_events": 2, "written_at": null}')
+    ...     b'"updated_at": 1796289528999, "n_events": 2, "written_at": null}')
     >>> p.recent_items, p.category_affinity, p.brand_affinity, p.n_events, at.isoformat()
     (['b', 'a'], {'bags': 1.5}, {}, 2, '2026-12-03T09:18:48.999000')
+    >>> from_record(b'{"updated_at": "2026-12-03T09:18:48.999"}')[1] == at
+    True
     """
     row = orjson.loads(value)
     updated = row.get("updated_at")
     return (live_profile(row.get("recent_items"), row.get("category_affinity"),
                          row.get("brand_affinity"), row.get("purchased"), row.get("n_events")),
-            dt.datetime.fromisoformat(updated) if updated else None)
+            None if updated is None else naive_utc(updated))
 
 
 def to_record(profile: LiveProfile, updated: dt.datetime | None) -> bytes:

@@ -1,5 +1,6 @@
 """An erasure request makes each job that keeps state about customers forget the customer: the
 customer's next event starts anew (the functions over stand-ins of Flink's keyed state)."""
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -29,7 +30,10 @@ def opened(function):
 
 
 def main_rows(outputs) -> list:
-    return [o for o in outputs if not isinstance(o, tuple)]  # (tag, row): a side output
+    """The main output's rows as namespaces: (tag, row) is a side output; a JSON row's value
+    read back."""
+    return [SimpleNamespace(**json.loads(o.value)) if "value" in o.as_dict() else o
+            for o in outputs if not isinstance(o, tuple)]
 
 
 def test_an_erased_customers_live_profile_starts_again():
