@@ -677,6 +677,15 @@ class Report:
     other_jobs: list[str]  # other Flink jobs seen running at the start or during a run
 
 
+def in_taskmanager_in_both(job: str, old_code: Path) -> bool:
+    """Whether ``job``'s module calls ``thread_mode(`` (its Python in the TaskManager's JVM) both
+    in this tree and in the previous design extracted at ``old_code``."""
+    module = Path("personastream_flink") / f"{job}.py"
+    sources = [Path(land_events.__file__).parent.parent / module,
+               old_code / "flink-udfs" / module]
+    return all(p.exists() and "thread_mode(" in p.read_text(encoding="utf-8") for p in sources)
+
+
 def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n_windows: int,
         seed: int, repeats: int = 5, progress: Progress = log.info,
         baseline: str | None = PREVIOUS_DESIGN, parallelisms: list[int] | None = None,
@@ -701,6 +710,14 @@ def run(settings: Settings, job_names: list[str], n_events: int, n_items: int, n
         designs: list[tuple[str, list[Path] | None]] = []
         if baseline:
             old = git_archive(baseline, BASELINE_FOLDERS, Path(folder))
+            both = [n for n in job_names if in_taskmanager_in_both(n, old)]
+            if both:
+                raise BenchmarkError(
+                    f"{', '.join(both)} runs its Python in the TaskManager's JVM (thread mode) "
+                    f"in this tree and at {baseline}: a TaskManager's one embedded interpreter "
+                    "imports a module once, so the second design would run the first's code. "
+                    "Measure each design on a restarted Flink cluster (e.g. benchmarks/results/"
+                    "live-activity-2026-12-06/ab.sh) or pass --baseline none")
             designs.append((f"baseline {baseline[:7]}", [old / f for f in BASELINE_FOLDERS]))
         designs.append((THIS_TREE, None))
         runs, udf = [], []

@@ -141,3 +141,15 @@ def test_report_shows_rates_ratios_and_the_command():
     assert "5.0x" in text  # this tree's busy time 0.1 s / bare 0.02 s
     assert text.count("2,000/2,000") == 4
     assert text.splitlines()[-1] == "reproduce: personastream bench jobs --events 10000"
+
+
+def test_a_job_in_thread_mode_in_both_designs_is_recognised(tmp_path):
+    """Two thread-mode designs of a job cannot share a TaskManager's interpreter: found from
+    the modules' sources (this tree's live_activity and score_trends call thread_mode)."""
+    module = tmp_path / "flink-udfs" / "personastream_flink"
+    module.mkdir(parents=True)
+    (module / "live_activity.py").write_text("job_args.thread_mode(env)\n")
+    (module / "score_trends.py").write_text("env.set_python_executable(python)\n")
+    assert jobs.in_taskmanager_in_both("live_activity", tmp_path)
+    assert not jobs.in_taskmanager_in_both("score_trends", tmp_path)  # a Python process there
+    assert not jobs.in_taskmanager_in_both("land_events", tmp_path)  # no such module there
