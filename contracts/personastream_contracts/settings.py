@@ -198,6 +198,11 @@ class Settings:
         10, "niceness (0-19) of the local TaskManagers and their Python workers: when the jobs "
         "are behind they get the CPU the collector and the API leave idle, not theirs "
         "(personastream_stack.priority); 0: the same priority as every server")
+    flink_python_worker_nice: int = _opt(
+        19, "niceness (0-19) of the local TaskManagers' Python worker processes (the jobs whose "
+        "Python runs outside the TaskManager's JVM: build_profiles, assign_segments, ...), set "
+        "by the reconciler: their per-minute bursts give way to the folds of live_activity in "
+        "the TaskManager; at least flink_taskmanager_nice")
     flink_taskmanager_compiler: str = _opt(
         "tiered", "the local TaskManagers' JIT compilers: tiered (the JVM's default, C1 then C2) "
         "or c1 (C1 alone: -XX:TieredStopAtLevel=1; less CPU compiling, slower compiled code)")
@@ -280,6 +285,11 @@ class Settings:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is None:
                 raise SettingsError(f"setting {f.name} has no value; set {env_name(f.name)}")
+        if not self.flink_taskmanager_nice <= self.flink_python_worker_nice <= LOWEST_NICE:
+            raise SettingsError(f"flink_python_worker_nice must be flink_taskmanager_nice "
+                                f"({self.flink_taskmanager_nice}) to {LOWEST_NICE}, got "
+                                f"{self.flink_python_worker_nice}; set "
+                                f"{env_name('flink_python_worker_nice')}")
         if not 0 <= self.flink_taskmanager_nice <= LOWEST_NICE:
             raise SettingsError(f"flink_taskmanager_nice must be 0 to {LOWEST_NICE} (Linux "
                                 f"niceness), got "

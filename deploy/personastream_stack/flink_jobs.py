@@ -23,7 +23,8 @@ from personastream_contracts import declared_jobs
 from personastream_contracts.errors import PersonastreamError
 from personastream_contracts.settings import Settings, as_environ
 from personastream_flink.catalog import JOBS
-from personastream_stack.flink import fetch_connectors, flink_home, rest_get
+from personastream_stack.errors import StackError
+from personastream_stack.flink import Flink, fetch_connectors, flink_home, rest_get
 
 log = logging.getLogger(__name__)
 
@@ -245,11 +246,21 @@ def watch(settings: Settings, interval_s: float, report: Callable[[str], None],
                        f"{info.job_id} from {checkpoint or 'its committed offsets'}")
             if ready:  # for `stack status`: a job whose lag keeps growing falls behind
                 declared_jobs.sample_lags(settings, lambda path: rest_get(settings, path))
+                _prioritize_python_workers(settings, report)
             wait = interval_s
         except (PersonastreamError, requests.RequestException) as err:
             wait = min(wait * 2, MAX_RECONCILE_BACKOFF_S)
             report(f"reconciling failed, trying again in {wait:.0f}s: {err}")
         time.sleep(wait)
+
+
+def _prioritize_python_workers(settings: Settings, report: Callable[[str], None]) -> None:
+    """The local TaskManagers' Python workers at ``flink_python_worker_nice``
+    (:meth:`Flink.prioritize_python_workers`); a refusal is reported, not retried sooner."""
+    try:
+        Flink(settings).prioritize_python_workers()
+    except StackError as err:
+        report(f"could not set the Python workers' niceness: {err}")
 
 
 def wait_checkpoint(settings: Settings, job_id: str, after_ms: int,

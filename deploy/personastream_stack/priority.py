@@ -66,6 +66,19 @@ def renice(roots: list[int], nice: int) -> int:
     return len(pids)
 
 
+def renice_descendants(root: int, nice: int) -> int:
+    """Set every thread of ``root``'s descendants, not ``root``'s own, to niceness ``nice``;
+    return how many processes. Raises :class:`StackError` if the system refuses."""
+    pids = process_tree(root)[1:]  # the root first
+    for pid in pids:
+        try:
+            _set_threads(pid, nice)
+        except PermissionError as err:
+            raise StackError(f"cannot set niceness {nice} on pid {pid}: {err}; "
+                             f"{NEEDS_ROOT}") from None
+    return len(pids)
+
+
 def set_own_niceness(nice: int) -> str | None:
     """Set the niceness of every thread of this process (the threads and processes they start
     afterwards inherit it); return why not if the system refuses (a lower niceness needs root,

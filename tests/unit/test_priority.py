@@ -10,7 +10,8 @@ import pytest
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import resolve
 from personastream_stack.errors import StackError
-from personastream_stack.priority import process_tree, renice, set_own_niceness, thread_niceness
+from personastream_stack.priority import (process_tree, renice, renice_descendants,
+                                          set_own_niceness, thread_niceness)
 
 # a process with three threads that starts a child process, then waits
 FAMILY = """
@@ -42,6 +43,21 @@ def test_every_thread_of_the_tree_is_reniced(family):
     assert thread_niceness(parent) == [7] * len(thread_niceness(parent))
     assert len(thread_niceness(parent)) >= 4  # the main thread and three others
     assert thread_niceness(child) == [7]
+
+
+def test_the_descendants_alone_are_reniced(family):
+    """What the reconciler does to a TaskManager's Python workers."""
+    parent, child = family
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert renice_descendants(parent, 9) == 1
+    assert thread_niceness(child) == [9]
+    assert set(thread_niceness(parent)) == {own}
+
+
+def test_the_workers_niceness_is_checked_against_the_taskmanagers():
+    assert resolve(environ={}).flink_python_worker_nice == 19
+    with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_PYTHON_WORKER_NICE"):
+        resolve(environ={"PERSONASTREAM_FLINK_PYTHON_WORKER_NICE": "5"})  # below 10
 
 
 def test_a_niceness_out_of_range_is_refused(family):
