@@ -22,7 +22,7 @@ from personastream_contracts.settings import TASKMANAGER_COMPILERS, as_environ
 from personastream_stack import maven
 from personastream_stack.component import Component, host_port
 from personastream_stack.errors import StackError
-from personastream_stack.priority import renice, renice_descendants
+from personastream_stack.priority import renice
 from personastream_stack.supervision import Program, programs_dir
 
 log = logging.getLogger(__name__)
@@ -312,9 +312,9 @@ class Flink(Component):
         of the jobs not in thread mode) to ``flink_python_worker_nice``: the reconciler does at
         each pass, since a job starts its workers whenever it (re)starts. Returns how many
         processes were set."""
-        return sum(renice_descendants(pid, self.settings.flink_python_worker_nice)
-                   for d in self.daemons if d.name.startswith("taskmanager")
-                   if (pid := d.running_pid()))
+        return renice([pid for d in self.daemons if d.name.startswith("taskmanager")
+                       if (pid := d.running_pid())], self.settings.flink_python_worker_nice,
+                      descendants_only=True)
 
     def stop(self) -> bool:
         return self._stop_extra_taskmanagers() | super().stop()

@@ -50,26 +50,15 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def renice(roots: list[int], nice: int) -> int:
-    """Set the niceness of every thread of ``roots`` and their descendants to ``nice``; return
-    how many processes were set. Raises :class:`StackError` if ``nice`` is out of 0-19, or if
-    the system refuses (a lower niceness than a thread has needs CAP_SYS_NICE)."""
+def renice(roots: list[int], nice: int, descendants_only: bool = False) -> int:
+    """Set the niceness of every thread of ``roots`` and their descendants (with
+    ``descendants_only``, not the roots' own: e.g. a TaskManager's Python workers) to ``nice``;
+    return how many processes were set. Raises :class:`StackError` if ``nice`` is out of 0-19,
+    or if the system refuses (a lower niceness than a thread has needs CAP_SYS_NICE)."""
     if not 0 <= nice <= LOWEST_NICE:
         raise StackError(f"niceness must be 0 to {LOWEST_NICE}, got {nice}")
-    pids = [p for root in roots for p in process_tree(root)]
-    for pid in pids:
-        try:
-            _set_threads(pid, nice)
-        except PermissionError as err:
-            raise StackError(f"cannot set niceness {nice} on pid {pid}: {err}; "
-                             f"{NEEDS_ROOT}") from None
-    return len(pids)
-
-
-def renice_descendants(root: int, nice: int) -> int:
-    """Set every thread of ``root``'s descendants, not ``root``'s own, to niceness ``nice``;
-    return how many processes. Raises :class:`StackError` if the system refuses."""
-    pids = process_tree(root)[1:]  # the root first
+    pids = [p for root in roots for p in process_tree(root)
+            if not (descendants_only and p == root)]
     for pid in pids:
         try:
             _set_threads(pid, nice)

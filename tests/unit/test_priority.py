@@ -10,8 +10,7 @@ import pytest
 from personastream_contracts.errors import SettingsError
 from personastream_contracts.settings import resolve
 from personastream_stack.errors import StackError
-from personastream_stack.priority import (process_tree, renice, renice_descendants,
-                                          set_own_niceness, thread_niceness)
+from personastream_stack.priority import process_tree, renice, set_own_niceness, thread_niceness
 
 # a process with three threads that starts a child process, then waits
 FAMILY = """
@@ -49,7 +48,7 @@ def test_the_descendants_alone_are_reniced(family):
     """What the reconciler does to a TaskManager's Python workers."""
     parent, child = family
     own = os.getpriority(os.PRIO_PROCESS, 0)
-    assert renice_descendants(parent, 9) == 1
+    assert renice([parent], 9, descendants_only=True) == 1
     assert thread_niceness(child) == [9]
     assert set(thread_niceness(parent)) == {own}
 
