@@ -680,9 +680,8 @@ class Report:
 def in_taskmanager_in_both(job: str, old_code: Path) -> bool:
     """Whether ``job``'s module calls ``thread_mode(`` (its Python in the TaskManager's JVM) both
     in this tree and in the previous design extracted at ``old_code``."""
-    module = Path("personastream_flink") / f"{job}.py"
-    sources = [Path(land_events.__file__).parent.parent / module,
-               old_code / "flink-udfs" / module]
+    sources = [Path(land_events.__file__).with_name(f"{job}.py"),
+               old_code / "flink-udfs" / "personastream_flink" / f"{job}.py"]
     return all(p.exists() and "thread_mode(" in p.read_text(encoding="utf-8") for p in sources)
 
 

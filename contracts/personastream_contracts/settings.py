@@ -285,16 +285,16 @@ class Settings:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is None:
                 raise SettingsError(f"setting {f.name} has no value; set {env_name(f.name)}")
-        if not self.flink_taskmanager_nice <= self.flink_python_worker_nice <= LOWEST_NICE:
-            raise SettingsError(f"flink_python_worker_nice must be flink_taskmanager_nice "
-                                f"({self.flink_taskmanager_nice}) to {LOWEST_NICE}, got "
-                                f"{self.flink_python_worker_nice}; set "
-                                f"{env_name('flink_python_worker_nice')}")
         if not 0 <= self.flink_taskmanager_nice <= LOWEST_NICE:
             raise SettingsError(f"flink_taskmanager_nice must be 0 to {LOWEST_NICE} (Linux "
                                 f"niceness), got "
                                 f"{self.flink_taskmanager_nice}; set "
                                 f"{env_name('flink_taskmanager_nice')}")
+        if not self.flink_taskmanager_nice <= self.flink_python_worker_nice <= LOWEST_NICE:
+            raise SettingsError(f"flink_python_worker_nice must be flink_taskmanager_nice "
+                                f"({self.flink_taskmanager_nice}) to {LOWEST_NICE}, got "
+                                f"{self.flink_python_worker_nice}; set "
+                                f"{env_name('flink_python_worker_nice')}")
         if self.flink_taskmanager_compiler not in TASKMANAGER_COMPILERS:
             raise SettingsError(f"flink_taskmanager_compiler must be one of "
                                 f"{', '.join(TASKMANAGER_COMPILERS)}, got "

@@ -304,17 +304,19 @@ class Flink(Component):
     def prioritize(self, nice: int) -> None:
         """Set the running TaskManagers (and their Python workers) to niceness ``nice`` (a
         changed ``flink_taskmanager_nice`` applies without a restart; benchmarks compare)."""
-        renice([pid for d in self.daemons if d.name.startswith("taskmanager")
-                if (pid := d.running_pid())], nice)
+        renice(self._taskmanager_pids(), nice)
 
     def prioritize_python_workers(self) -> int:
         """Set the running TaskManagers' Python workers (their descendant processes: the Python
         of the jobs not in thread mode) to ``flink_python_worker_nice``: the reconciler does at
         each pass, since a job starts its workers whenever it (re)starts. Returns how many
         processes were set."""
-        return renice([pid for d in self.daemons if d.name.startswith("taskmanager")
-                       if (pid := d.running_pid())], self.settings.flink_python_worker_nice,
+        return renice(self._taskmanager_pids(), self.settings.flink_python_worker_nice,
                       descendants_only=True)
+
+    def _taskmanager_pids(self) -> list[int]:
+        return [pid for d in self.daemons if d.name.startswith("taskmanager")
+                if (pid := d.running_pid())]
 
     def stop(self) -> bool:
         return self._stop_extra_taskmanagers() | super().stop()
