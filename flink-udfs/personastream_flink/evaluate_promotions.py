@@ -45,7 +45,7 @@ that promotion is then not made, never one too many.
 Topology (parallelism from settings)::
 
     kafka events_enriched + users.erasures + customers.segments + promotions.refusals
-      (SQL, one stream) -> key_by user_key
+      (SQL, one stream) -> keyed by user_key (Java)
       -> connect broadcast(promotions.control + trends.anomalies) -> decide_offers
          (+ timers: abandoned carts)
       -> key_by promotion version -> grant_offers -> cassandra_offers_by_user
@@ -70,6 +70,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
 from personastream_flink.event_table import TIME_COLUMNS
+from personastream_flink.keyed import keyed_table
 from personastream_flink.live_activity import low_latency
 from personastream_flink.rows import Output, utc
 
@@ -348,13 +349,13 @@ def build(env: StreamExecutionEnvironment, args, io) -> None:
         t_env.execute_sql(sql_template.render(table, fragments={
             "options": sql_template.options(io.records_options(topic))}))
     key = user_key_sql("user_id", "anonymous_id")
-    events = t_env.to_data_stream(t_env.sql_query(sql_template.render(
+    events = keyed_table(t_env, t_env.sql_query(sql_template.render(
         "promotion_events", fragments={"user_key": key,
-                                       "event_ms": TIME_COLUMNS["client_ts_ms"]})))
-    # stream: Row(user_key, erased, event_id, event_type, item_id, ..., country, device_type,
-    #             segment_id, refused_promotion)
+                                       "event_ms": TIME_COLUMNS["client_ts_ms"]})), "user_key")
+    # keyed stream: Row(user_key, erased, event_id, event_type, item_id, ..., country,
+    #               device_type, segment_id, refused_promotion), keyed by user_key in Java
     side = io.promotions(env, t_env).union(io.anomalies(env)).broadcast(SIDE)
-    candidates = (events.key_by(lambda r: r.user_key, key_type=Types.STRING()).connect(side)
+    candidates = (events.connect(side)
                   .process(DecideOffers(args, tuple(e for e in load_all()
                                                     if e.placement == PLACEMENT)),
                            output_type=CANDIDATE_TYPE)
