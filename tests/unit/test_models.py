@@ -39,6 +39,7 @@ PUBLISHED = {
     "trends_detector/4-0-0": "c071ac2b4437ca3c4ee4ecaf21f8b96626c79d8e2aa34200de211f83bd107585",
     "trends_detector/4-1-0": "9d193df79d6b9d3138a95739b541d42e46f4582657de61337d64fa664c805a23",
     "trends_detector/5-0-0": "38c9b835d73c073f698d16600608389b89aade6ffaec80b1b8abc40b9a2aaee1",
+    "trends_detector/6-0-0": "8150aa5d6ea9975e20e77d9992c6eed930729fccbdb8ca3f61b6055f4f5965f8",
 }
 
 
