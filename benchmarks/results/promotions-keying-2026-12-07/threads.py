@@ -1,50 +1,80 @@
-"""Sample per-thread CPU of a JVM (names from jcmd Thread.print) and its child processes.
-usage: threads.py PID JCMD SECONDS OUT.jsonl"""
-import json, os, re, subprocess, sys, time
-pid, jcmd, secs, out = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
-TCK = os.sysconf('SC_CLK_TCK')
-names = {}
-def refresh_names():
-    txt = subprocess.run([jcmd, str(pid), 'Thread.print'], capture_output=True, text=True).stdout
-    for m in re.finditer(r'^"(.*?)".*?nid=(0x[0-9a-f]+)', txt, re.M):
-        names[int(m.group(2), 16)] = m.group(1)
-def children(root):
-    kids = {}
-    for e in os.scandir('/proc'):
-        if e.name.isdigit():
+"""Per-thread CPU of a JVM, its threads named once by ``jcmd PID Thread.print``, and of its
+child processes (a TaskManager's Python workers), every second, as JSON lines.
+
+usage: python threads.py PID JCMD SECONDS OUT.jsonl
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_names(pid: int, jcmd: str) -> dict[int, str]:
+    """Native thread id -> Java thread name."""
+    dump = subprocess.run([jcmd, str(pid), "Thread.print"], capture_output=True, text=True).stdout
+    return {int(m.group(2), 16): m.group(1)
+            for m in re.finditer(r'^"(.*?)".*?nid=(0x[0-9a-f]+)', dump, re.M)}
+
+
+def descendants(root: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
             try:
-                st = open(f'/proc/{e.name}/stat').read()
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            ppid = int(st.rsplit(')', 1)[1].split()[1])
-            kids.setdefault(ppid, []).append(int(e.name))
+            kids.setdefault(ppid, []).append(int(entry.name))
     out, todo = [], list(kids.get(root, []))
     while todo:
-        p = todo.pop(); out.append(p); todo += kids.get(p, [])
+        out.append(todo.pop())
+        todo += kids.get(out[-1], [])
     return out
-def ticks(path):
-    f = open(path).read().rsplit(')', 1)[1].split()
-    return int(f[11]) + int(f[12])
-def sample():
-    s = {}
-    for t in os.listdir(f'/proc/{pid}/task'):
-        try: s[('t', int(t))] = ticks(f'/proc/{pid}/task/{t}/stat')
-        except OSError: pass
-    for c in children(pid):
-        try: s[('p', c)] = ticks(f'/proc/{c}/stat') + 0
-        except OSError: pass
-    return s
-refresh_names()
-prev, t0 = sample(), time.time()
-with open(out, 'w') as fh:
-    while time.time() - t0 < secs:
-        time.sleep(1.0)
-        cur = sample(); now = time.time()
-        d = {}
-        for k, v in cur.items():
-            dv = v - prev.get(k, v)
-            if dv:
-                name = names.get(k[1], str(k[1])) if k[0] == 't' else f'child {k[1]}'
-                d[name] = d.get(name, 0) + dv / TCK
-        prev = cur
-        fh.write(json.dumps({'t': now, 'cpu': d}) + '\n'); fh.flush()
+
+
+def ticks(path: str) -> int:
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def sample(pid: int) -> dict[tuple[str, int], int]:
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[("t", int(tid))] = ticks(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:
+            pass
+    for child in descendants(pid):
+        try:
+            out[("p", child)] = ticks(f"/proc/{child}/stat")
+        except OSError:
+            pass
+    return out
+
+
+def main(pid: int, jcmd: str, seconds: float, out_path: str) -> None:
+    names = thread_names(pid, jcmd)
+    prev, start = sample(pid), time.time()
+    with open(out_path, "w") as out:
+        while time.time() - start < seconds:
+            time.sleep(1.0)
+            cur = sample(pid)
+            cpu: dict[str, float] = {}
+            for (kind, ident), value in cur.items():
+                used = value - prev.get((kind, ident), value)
+                if used:
+                    name = names.get(ident, str(ident)) if kind == "t" else f"child {ident}"
+                    cpu[name] = cpu.get(name, 0) + used / TCK
+            prev = cur
+            out.write(json.dumps({"t": time.time(), "cpu": cpu}) + "\n")
+            out.flush()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4])
