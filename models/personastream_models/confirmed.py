@@ -25,11 +25,10 @@ while a real change of shape is new on all of them.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
 
 from personastream_models.multiscale import MultiScaleSequenceDetector
-from personastream_models.sequence import (LEVEL_TYPECODE, RunCounts, SequenceNoveltyDetector,
-                                           level, level_bits)
+from personastream_models.sequence import (LEVEL_TYPECODE, RunCounts, fitted_grid, level,
+                                           level_bits, on_grid)
 
 __all__ = ["ConfirmedSequenceDetector", "RunSet"]
 
@@ -61,45 +60,31 @@ class RunSet:
         self._history = array(LEVEL_TYPECODE)  # levels of the last memory + order values
         self._since_fit = 0
 
-    def _run(self, value: float) -> int:
-        """The code of the run of levels ending with ``value`` if it were learned next."""
+    def _ending_with(self, value: float) -> tuple:
+        """The run of levels ending with ``value`` if it were learned next."""
         low, step = self._grid
-        levels = (*self._history[-self.order:], level(value, low, step, self.n_bins)) \
-            if self.order and self._since_fit else (level(value, low, step, self.n_bins),)
-        return self._runs.code(levels[-self.order - 1:])
+        value_level = level(value, low, step, self.n_bins)
+        return (*self._history[-self.order:], value_level) if self.order and self._since_fit \
+            else (value_level,)
 
     def is_new(self, value: float) -> bool:
         """Whether the run ending with ``value`` is not among the remembered ones."""
-        return not self._runs.holds(self._run(value))
-
-    def _count(self, code: int, change: int) -> None:
-        codes, counts = self._runs.codes, self._runs.counts
-        i = bisect_left(codes, code)
-        if i < len(codes) and codes[i] == code:
-            counts[i] += change
-            if not counts[i]:
-                del codes[i], counts[i]
-        else:
-            codes.insert(i, code)
-            counts.insert(i, change)
+        return not self._runs.holds(self._runs.code(self._ending_with(value)))
 
     def _remember(self, value: float) -> None:
-        code = self._run(value)
-        low, step = self._grid
-        self._history.append(level(value, low, step, self.n_bins))
+        levels = self._ending_with(value)
+        self._history.append(levels[-1])
         self._since_fit += 1
-        self._count(code, 1)
+        self._runs.add(levels, 1, suffixes=False)
         if self.memory and self._since_fit > self.memory:  # forget the run memory values ago
             end = len(self._history) - 1 - self.memory
             start = max(0, end - self.order, end - (self._since_fit - 1 - self.memory))
-            self._count(self._runs.code(self._history[start:end + 1]), -1)
+            self._runs.add(tuple(self._history[start:end + 1]), -1, suffixes=False)
         if len(self._history) > self.memory + self.order + 1:
             del self._history[0]
 
     def _refit(self) -> None:
-        span = self._hi - self._lo
-        width = span * (1 + 2 * self.margin)
-        self._grid = (self._lo - self.margin * span, width / self.n_bins if width > 0 else 1.0)
+        self._grid = fitted_grid(self._lo, self._hi, self.margin, self.n_bins)
         self._runs = RunCounts(self._runs.bits)
         self._history, self._since_fit = array(LEVEL_TYPECODE), 0
         for value in self._recent:
@@ -113,8 +98,7 @@ class RunSet:
         self._recent.append(value)
         if len(self._recent) > self.relearn_window:
             del self._recent[0]
-        low, step = self._grid or (0.0, 0.0)
-        if self._grid is None or not low <= value < low + step * self.n_bins:
+        if self._grid is None or not on_grid(value, self._grid, self.n_bins):
             self._refit()
         else:
             self._remember(value)
@@ -193,14 +177,9 @@ class ConfirmedSequenceDetector(MultiScaleSequenceDetector):
         """Whether a confirming member has not made the run of levels ending with ``value``."""
         return any(member.is_new(value) for member in self._confirming)
 
-    def _raw(self, value: float) -> float:
-        raw = SequenceNoveltyDetector._raw(self, value)
-        if raw and not self._confirmed(value):
-            raw = 0.0
-        mean = self._block_mean(value)
-        if mean is not None and self._coarse._scoring():
-            raw = max(raw, self.coarse_weight * self._coarse._raw(mean))
-        return raw
+    def _fine_raw(self, value: float) -> float:
+        raw = super()._fine_raw(value)
+        return raw if not raw or self._confirmed(value) else 0.0
 
     def learn_one(self, x: dict) -> None:
         super().learn_one(x)  # scores with the confirming members as they were

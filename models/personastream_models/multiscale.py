@@ -103,8 +103,12 @@ class MultiScaleSequenceDetector(SequenceNoveltyDetector):
             return None
         return (self._block_sum + value) / self.block
 
+    def _fine_raw(self, value: float) -> float:
+        """The fine member's raw score (4-x's)."""
+        return super()._raw(value)
+
     def _raw(self, value: float) -> float:
-        raw = super()._raw(value)
+        raw = self._fine_raw(value)
         mean = self._block_mean(value)
         if mean is not None and self._coarse._scoring():
             raw = max(raw, self.coarse_weight * self._coarse._raw(mean))

@@ -44,7 +44,8 @@ from river import anomaly
 
 from personastream_models.contextual import size_weight
 
-__all__ = ["RunCounts", "SequenceNoveltyDetector", "level", "share_new"]
+__all__ = ["RunCounts", "SequenceNoveltyDetector", "fitted_grid", "level", "on_grid",
+           "share_new"]
 
 #: Farthest position, in bins, that :func:`level` tells apart (beyond: the same overflow level).
 _FAR = 2.0 ** 62
@@ -72,6 +73,28 @@ def level(value: float, low: float, step: float, n_bins: int) -> int:
     if b < 0:
         return -(-b).bit_length()
     return b
+
+
+def fitted_grid(lo: float, hi: float, margin: float, n_bins: int) -> tuple[float, float]:
+    """``(low end, bin width)`` of a grid of ``n_bins`` bins over ``lo`` to ``hi`` widened by
+    ``margin`` of the span on each side (bins of 1 for a single value).
+
+    >>> fitted_grid(0.0, 10.0, 0.1, 6), fitted_grid(5.0, 5.0, 0.3, 8)
+    ((-1.0, 2.0), (5.0, 1.0))
+    """
+    span = hi - lo
+    width = span * (1 + 2 * margin)
+    return lo - margin * span, width / n_bins if width > 0 else 1.0
+
+
+def on_grid(value: float, grid: tuple[float, float], n_bins: int) -> bool:
+    """Whether ``value`` falls in one of the ``n_bins`` bins of ``grid`` (:func:`fitted_grid`).
+
+    >>> on_grid(11.0, (-1.0, 2.0), 6), on_grid(-1.0, (-1.0, 2.0), 6)
+    (False, True)
+    """
+    low, step = grid
+    return low <= value < low + step * n_bins
 
 
 class RunCounts:
@@ -124,11 +147,12 @@ class RunCounts:
         i = bisect_left(codes, code)
         return i < len(codes) and codes[i] == code
 
-    def add(self, levels: tuple, change: int) -> None:
-        """Add ``change`` to the count of each run ending ``levels`` (its suffixes); a run whose
-        count falls to 0 is dropped."""
+    def add(self, levels: tuple, change: int, suffixes: bool = True) -> None:
+        """Add ``change`` to the count of each run ending ``levels`` (its suffixes; with
+        ``suffixes`` False, of ``levels`` alone); a run whose count falls to 0 is dropped."""
         codes, counts, code = self.codes, self.counts, self.code(levels)
-        for n, mask in enumerate(_masks(self.bits)[len(levels):0:-1]):
+        masks = _masks(self.bits)[len(levels):0:-1]
+        for n, mask in enumerate(masks if suffixes else masks[:1]):
             key = code & mask
             i = bisect_left(codes, key)
             if i < len(codes) and codes[i] == key:
@@ -347,17 +371,14 @@ class SequenceNoveltyDetector(anomaly.base.AnomalyDetector):
 
     def _refit(self) -> None:
         """Fit the grid to the learned range; learn the recent values again on it."""
-        span = self._hi - self._lo
-        width = span * (1 + 2 * self.margin)
-        self._grid = (self._lo - self.margin * span, width / self.n_bins if width > 0 else 1.0)
+        self._grid = fitted_grid(self._lo, self._hi, self.margin, self.n_bins)
         self._runs = RunCounts(level_bits(self.n_bins))
         self._history, self._since_fit, self._levels = array(LEVEL_TYPECODE), 0, ()
         for value in self._recent:
             self._remember(value)
 
     def _on_grid(self, value: float) -> bool:
-        low, step = self._grid
-        return low <= value < low + step * self.n_bins
+        return on_grid(value, self._grid, self.n_bins)
 
     # -- scores ----------------------------------------------------------------------------
 
