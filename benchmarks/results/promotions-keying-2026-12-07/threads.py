@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from personastream_stack.priority import process_tree
+
 TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -18,23 +20,6 @@ def thread_names(pid: int, jcmd: str) -> dict[int, str]:
     dump = subprocess.run([jcmd, str(pid), "Thread.print"], capture_output=True, text=True).stdout
     return {int(m.group(2), 16): m.group(1)
             for m in re.finditer(r'^"(.*?)".*?nid=(0x[0-9a-f]+)', dump, re.M)}
-
-
-def descendants(root: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            kids.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], list(kids.get(root, []))
-    while todo:
-        out.append(todo.pop())
-        todo += kids.get(out[-1], [])
-    return out
 
 
 def ticks(path: str) -> int:
@@ -50,7 +35,7 @@ def sample(pid: int) -> dict[tuple[str, int], int]:
             out[("t", int(tid))] = ticks(f"/proc/{pid}/task/{tid}/stat")
         except OSError:
             pass
-    for child in descendants(pid):
+    for child in process_tree(pid)[1:]:  # its descendants, the root first
         try:
             out[("p", child)] = ticks(f"/proc/{child}/stat")
         except OSError:
