@@ -41,8 +41,9 @@ bench-tools: tools
 UNIT := tests/unit contracts models nifi-flows flink-udfs serving deploy benchmarks
 test: venv tools
 	$(BIN)/pytest $(UNIT)
-	status=0; $(BIN)/personastream stack up && $(BIN)/pytest tests/integration -m "not faults" \
-	  && $(BIN)/pytest tests/integration -m faults || status=$$?; \
+	status=0; $(BIN)/personastream stack up \
+	  && $(BIN)/pytest --durations=15 tests/integration -m "not faults" \
+	  && $(BIN)/pytest --durations=15 tests/integration -m faults || status=$$?; \
 	$(BIN)/personastream stack down; $(BIN)/personastream stack status; exit $$status
 
 test-unit: venv tools

@@ -6,6 +6,7 @@ Each test adds a row to the table printed at the end (fault, recovery seconds, a
 landed, duplicates)."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -119,16 +120,23 @@ def test_acknowledged_events_survive_kill_9_of_nifi_then_kafka(isolated, fault_t
                         sum(n - 1 for n in seen.values())))
 
 
+#: The share of a workload's events produced before its job starts; the rest is produced once
+#: a checkpoint has completed and rows land, right before the fault, so that the fault hits the
+#: job mid-run however fast it runs.
+HEAD_SHARE = 0.3
+
+
 def job_under_fault(settings, job_name: str, workload, inject, observe=None, collect=None):
-    """Job ``job_name`` mid-run on ``workload`` (a checkpoint done, rows landing) when
-    ``inject()`` breaks something; no command is run to recover. Returns the seconds from the
-    fault until every expected row is written and the job RUNNING, and what ``collect(s)``
-    read then. ``observe(s, first_run)`` is called right after the fault and returns what to
-    call once the job has recovered (before its cleanup)."""
+    """Job ``job_name`` mid-run on ``workload`` (a checkpoint done, rows landing, the rest of
+    the events just produced) when ``inject()`` breaks something; no command is run to recover.
+    Returns the seconds from the fault until every expected row is written and the job
+    RUNNING, and what ``collect(s)`` read then. ``observe(s, first_run)`` is called right after
+    the fault and returns what to call once the job has recovered (before its cleanup)."""
     job = jobs.JOBS_UNDER_TEST[job_name]
     expected, keys = job.expected_rows(workload), job.partition_keys(workload)
+    head = int(len(workload.records) * HEAD_SHARE)
     with jobs.isolated(settings, job.name) as (s, instance):
-        jobs.produce(s, workload)
+        jobs.produce(s, dataclasses.replace(workload, records=workload.records[:head], closing=[]))
         first = flink_jobs.submit(s, job.name, instance=instance)
 
         def written() -> int:
@@ -138,8 +146,9 @@ def job_under_fault(settings, job_name: str, workload, inject, observe=None, col
             checkpoints = rest_get(s, f"/jobs/{first.job_id}/checkpoints")["counts"]["completed"]
             return written() if checkpoints >= 1 else 0
 
-        before = wait_until(checkpointed_and_writing, 180, "a completed checkpoint and rows")
-        assert before < expected, "the job finished before the fault; send more events"
+        wait_until(checkpointed_and_writing, 180, "a completed checkpoint and rows")
+        jobs.produce(s, dataclasses.replace(workload, records=workload.records[head:]))
+        assert written() < expected, "the job wrote every row before the fault; send more events"
         started = time.monotonic()
         inject()
         after = observe(s, first) if observe is not None else None
@@ -154,10 +163,8 @@ def job_under_fault(settings, job_name: str, workload, inject, observe=None, col
     return recovery_s, collected
 
 
-#: Events of a land_events run under fault: the job must still be mid-run when the fault hits
-#: (with 400,000 it had landed them all before a kill of the TaskManager, once the connectors'
-#: classes were shared and already compiled).
-LAND_EVENTS_UNDER_FAULT = 1_000_000
+#: Events of a land_events run under fault (:data:`HEAD_SHARE` of them before the job starts).
+LAND_EVENTS_UNDER_FAULT = 300_000
 
 
 def land_events_under_fault(settings, fault_table, fault: str, inject, seed: int,
@@ -244,7 +251,7 @@ def test_model_state_continues_from_the_checkpoint_when_the_jobmanager_is_lost(
     uninterrupted pass of the same detector over the same series (a detector started afresh
     would count n_learned from 1 again). The table's counts are scored windows: expected,
     equal to the uninterrupted pass, and rows stored twice (none: one row per window)."""
-    workload = jobs.build_workload(n_events=600_000, n_items=500, n_windows=120,
+    workload = jobs.build_workload(n_events=300_000, n_items=500, n_windows=120,
                                    n_partitions=settings.kafka_partitions,
                                    window_s=settings.trends_window_s,
                                    watermark_s=settings.trends_watermark_s, seed=59)
