@@ -107,11 +107,15 @@ class MultiScaleSequenceDetector(SequenceNoveltyDetector):
         """The fine member's raw score (4-x's)."""
         return super()._raw(value)
 
+    def _coarse_raw(self, mean: float) -> float:
+        """The coarse member's raw score of a block's ``mean``, weighed by ``coarse_weight``."""
+        return self.coarse_weight * self._coarse._raw(mean)
+
     def _raw(self, value: float) -> float:
         raw = self._fine_raw(value)
         mean = self._block_mean(value)
         if mean is not None and self._coarse._scoring():
-            raw = max(raw, self.coarse_weight * self._coarse._raw(mean))
+            raw = max(raw, self._coarse_raw(mean))
         return raw
 
     def learn_one(self, x: dict) -> None:

@@ -40,6 +40,7 @@ PUBLISHED = {
     "trends_detector/4-1-0": "9d193df79d6b9d3138a95739b541d42e46f4582657de61337d64fa664c805a23",
     "trends_detector/5-0-0": "38c9b835d73c073f698d16600608389b89aade6ffaec80b1b8abc40b9a2aaee1",
     "trends_detector/6-0-0": "8150aa5d6ea9975e20e77d9992c6eed930729fccbdb8ca3f61b6055f4f5965f8",
+    "trends_detector/7-0-0": "6919ab0ddfb84d1b7dff1e8ceedd88fa962247e5d135f780f9b9985dce001976",
 }
 
 
