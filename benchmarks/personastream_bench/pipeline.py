@@ -332,10 +332,11 @@ def _judge(step: Step) -> Step:
 def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir: Path,
         batch: int = 5, bad_share: float = 0.01, probe_interval_s: float = 0.5,
         n_shoppers: int = 20_000, seed: int = 11, progress: Progress = log.info,
-        probe_poll_max_s: float = PROBE_POLL_MAX_S) -> Summary:
+        probe_poll_max_s: float = PROBE_POLL_MAX_S, warmup_s: int = 0) -> Summary:
     """Step the shoppers' rate through ``rates`` (events/s), ``step_s`` seconds each, on the
     running pipeline (jobs RUNNING, flows deployed, API up); write charts and a JSON summary
-    into ``out_dir``."""
+    into ``out_dir``. First, ``warmup_s`` seconds of shoppers at the first rate, not measured
+    (the servers' JIT compilers take minutes of load after a start or a job's submission)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = {}
     for name in flink_jobs.JOBS:
@@ -348,6 +349,15 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
     api_url = api_daemon.url(settings)
     interval_ms = int(cluster_config(settings).get("metrics.fetcher.update-interval", 10_000))
     servers, shoppers = Servers(settings), Shoppers(n_shoppers, seed)
+    if warmup_s:
+        with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+            bodies = _targets(settings, shoppers, rates[0], warmup_s, batch, bad_share,
+                              Path(tmp) / "warmup.json")
+            progress(f"warm-up, not measured: {rates[0]:,} events/s for {warmup_s}s "
+                     f"({len(bodies):,} requests)")
+            run_vegeta(vegeta, Path(tmp) / "warmup.json", f"{len(bodies)}/{warmup_s}s",
+                       warmup_s, "-workers=32")
+        settle(settings, jobs, progress)
     seconds: list[Second] = []
     accepted_per_s: dict[int, int] = {}  # second since start -> accepted events sent in it
     step_bodies = []
@@ -366,12 +376,8 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
     sampler.start()
     with probes, tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         for index, rate in enumerate(rates):
-            bodies = shoppers.bodies(rate * step_s, int((time.time() + 1) * 1000), rate, batch,
-                                     bad_share)
             targets = Path(tmp) / f"step-{index}.json"
-            post_targets(targets, settings.nifi_ingest_url, (b.payload for b in bodies),
-                         lambda i: {"User-Agent": [USER_AGENTS[i % len(USER_AGENTS)]],
-                                    "X-Forwarded-For": [CLIENT_IPS[i % len(CLIENT_IPS)]]})
+            bodies = _targets(settings, shoppers, rate, step_s, batch, bad_share, targets)
             probes.step = index
             progress(f"step {index + 1}/{len(rates)}: {rate:,} events/s for {step_s}s "
                      f"({len(bodies):,} requests)")
@@ -395,6 +401,18 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
                       max(held) if held else None, batch, bad_share, interval_ms, [])
     summary.charts = charts(summary, started, out_dir)
     return summary
+
+
+def _targets(settings: Settings, shoppers: Shoppers, rate: int, seconds: int, batch: int,
+             bad_share: float, path: Path) -> list:
+    """``seconds`` of the shoppers' requests at ``rate`` events/s, written to ``path`` as
+    vegeta's targets (each with a user agent and a client address); returns the bodies."""
+    bodies = shoppers.bodies(rate * seconds, int((time.time() + 1) * 1000), rate, batch,
+                             bad_share)
+    post_targets(path, settings.nifi_ingest_url, (b.payload for b in bodies),
+                 lambda i: {"User-Agent": [USER_AGENTS[i % len(USER_AGENTS)]],
+                            "X-Forwarded-For": [CLIENT_IPS[i % len(CLIENT_IPS)]]})
+    return bodies
 
 
 def _step(index: int, rate: int, bodies, rows, step_s: int,

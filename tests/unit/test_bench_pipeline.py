@@ -2,10 +2,13 @@
 the benchmark itself runs on the real stack)."""
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 from personastream_bench import pipeline
-from personastream_bench.shoppers import Body
+from personastream_bench.shoppers import Body, Shoppers
+from personastream_contracts.settings import resolve
 
 
 def _rows(codes: list[str]) -> list[list[str]]:
@@ -59,3 +62,17 @@ def test_report_names_the_highest_rate_held_and_the_command(tmp_path: Path):
     assert "highest rate held" in text and ": 100 events/s" in text
     assert "no: accepted 0 of 100 events" in text
     assert text.splitlines()[-1] == "reproduce: personastream bench pipeline --rates 100,200"
+
+
+def test_targets_hold_one_request_per_body_for_the_collector(tmp_path: Path):
+    """A step's (and the warm-up's) vegeta targets: every body once, to the collector, each
+    with a browser's user agent and a client address (the enrichment reads both)."""
+    settings = resolve(environ={"HOME": str(tmp_path)})
+    path = tmp_path / "targets.json"
+    bodies = pipeline._targets(settings, Shoppers(100, 1), 50, 2, 5, 0.0, path)
+    targets = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [json.loads(base64.b64decode(t["body"])) for t in targets] == \
+        [json.loads(b.payload) for b in bodies]
+    assert sum(b.n_events for b in bodies) >= 100
+    assert {t["url"] for t in targets} == {settings.nifi_ingest_url}
+    assert all(t["header"]["User-Agent"] and t["header"]["X-Forwarded-For"] for t in targets)

@@ -281,11 +281,15 @@ def _udf_lines(u) -> list[str]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the charts and summary.json go.  [default: <state_dir>/bench/"
                    "pipeline-<time>]")
+@click.option("--warmup", "warmup_s", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seconds of shoppers at the first rate before the steps, not measured (the "
+                   "JIT compilers of NiFi and the TaskManager take minutes of load after a "
+                   "start or a job's submission).")
 @click.option("--seed", default=11, show_default=True)
 @click.pass_obj
 def bench_pipeline(settings, rates: str, step_s: int, batch: int, bad_share: float,
                    probe_interval_s: float, probe_poll_max_s: float, out_dir: Path | None,
-                   seed: int) -> None:
+                   warmup_s: int, seed: int) -> None:
     """The whole stack under sustained load: simulated shoppers POST through NiFi at stepped
     rates while every job runs and the API is queried; per second: accepted events, every
     job's consumer lag, freshness (send -> live profile row, -> API), CPU and RSS per server;
@@ -304,8 +308,9 @@ def bench_pipeline(settings, rates: str, step_s: int, batch: int, bad_share: flo
     summary = pipeline.run(settings, vegeta, [int(r) for r in rates.split(",")], step_s, out_dir,
                            batch, bad_share, probe_interval_s, seed=seed,
                            progress=lambda message: click.echo(f"[bench] {message}", err=True),
-                           probe_poll_max_s=probe_poll_max_s)
+                           probe_poll_max_s=probe_poll_max_s, warmup_s=warmup_s)
     summary.command = _reproduce("bench", "pipeline", "--rates", rates, "--step", str(step_s),
+                                 "--warmup", str(warmup_s),
                                  "--batch", str(batch), "--bad-share", f"{bad_share:g}",
                                  "--probe-interval", f"{probe_interval_s:g}",
                                  "--probe-poll-max", f"{probe_poll_max_s:g}", "--seed", str(seed))
