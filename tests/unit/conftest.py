@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import ast
+import copy
 import datetime as dt
 import json
+import pickle
 import uuid
 from pathlib import Path
 
@@ -26,6 +28,25 @@ def source_imports(path: Path) -> set[str]:
 @pytest.fixture(scope="session")
 def imports_of():
     return source_imports
+
+
+def assert_resumes_identically(detector, values: list[float], at: int) -> None:
+    """A ``count`` detector that scored and learned ``values[:at]``, then pickled (as Flink
+    keeps it in keyed state) or deep-copied, scores ``values[at:]`` exactly as it goes on to."""
+    from personastream_models.detectors import score_then_learn
+
+    def run(d):
+        return [score_then_learn(d, {"count": v}) for v in values[at:]]
+
+    for v in values[:at]:
+        score_then_learn(detector, {"count": v})
+    restored, copied = pickle.loads(pickle.dumps(detector)), copy.deepcopy(detector)
+    assert run(restored) == run(copied) == run(detector)
+
+
+@pytest.fixture(scope="session")
+def resumes_identically():
+    return assert_resumes_identically
 
 
 class Enricher:

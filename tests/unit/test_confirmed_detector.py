@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import pickle
 import random
 
@@ -73,13 +72,8 @@ def test_a_fine_score_counts_when_a_coarser_grid_sees_a_new_run():
     assert gated > 0
 
 
-def test_pickle_and_deepcopy_mid_stream_give_identical_scores():
-    values = _noisy(2500, seed=1)
-    detector = ConfirmedSequenceDetector(**PARAMS)
-    _run(detector, values[:1203])
-    restored, copied = pickle.loads(pickle.dumps(detector)), copy.deepcopy(detector)
-    rest = values[1203:]
-    assert _run(restored, rest) == _run(copied, rest) == _run(detector, rest)
+def test_pickle_and_deepcopy_mid_stream_give_identical_scores(resumes_identically):
+    resumes_identically(ConfirmedSequenceDetector(**PARAMS), _noisy(2500, seed=1), 1203)
 
 
 def test_score_one_does_not_change_state():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import pickle
 import random
 
 from personastream_models import specs
@@ -45,13 +43,8 @@ def test_without_the_coarse_member_it_scores_as_6_x():
         _run(ConfirmedSequenceDetector(**params), values)
 
 
-def test_pickle_and_deepcopy_mid_stream_give_identical_scores():
-    values = _noisy(2500, seed=2)
-    detector = SizedCoarseDetector(**PARAMS)
-    _run(detector, values[:1203])
-    restored, copied = pickle.loads(pickle.dumps(detector)), copy.deepcopy(detector)
-    rest = values[1203:]
-    assert _run(restored, rest) == _run(copied, rest) == _run(detector, rest)
+def test_pickle_and_deepcopy_mid_stream_give_identical_scores(resumes_identically):
+    resumes_identically(SizedCoarseDetector(**PARAMS), _noisy(2500, seed=2), 1203)
 
 
 def test_spec_7_0_0_builds_the_detector_with_6_0_0s_parameters():
