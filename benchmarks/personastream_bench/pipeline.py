@@ -351,12 +351,11 @@ def run(settings: Settings, vegeta: str, rates: list[int], step_s: int, out_dir:
     servers, shoppers = Servers(settings), Shoppers(n_shoppers, seed)
     if warmup_s:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-            bodies = _targets(settings, shoppers, rates[0], warmup_s, batch, bad_share,
-                              Path(tmp) / "warmup.json")
+            targets = Path(tmp) / "warmup.json"
+            bodies = _targets(settings, shoppers, rates[0], warmup_s, batch, bad_share, targets)
             progress(f"warm-up, not measured: {rates[0]:,} events/s for {warmup_s}s "
                      f"({len(bodies):,} requests)")
-            run_vegeta(vegeta, Path(tmp) / "warmup.json", f"{len(bodies)}/{warmup_s}s",
-                       warmup_s, "-workers=32")
+            run_vegeta(vegeta, targets, f"{len(bodies)}/{warmup_s}s", warmup_s, "-workers=32")
         settle(settings, jobs, progress)
     seconds: list[Second] = []
     accepted_per_s: dict[int, int] = {}  # second since start -> accepted events sent in it

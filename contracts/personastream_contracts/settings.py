@@ -167,7 +167,7 @@ class Settings:
     nifi_timer_driven_threads: int = _opt(16, "threads NiFi runs processors on (a controller "
                                               "setting `flows deploy` applies; NiFi's default 10 "
                                               "starved the collector: most wait on I/O or Python; "
-                                              "32 cost 0.03-0.05 cores more idle)")
+                                              "32 cost 0.03-0.07 cores more idle)")
     nifi_management_port: int = _opt(8442, "loopback health endpoint of the local NiFi (below "
                                            "Linux's ephemeral ports: NiFi's 52020 was once "
                                            "taken by a client's connection, and NiFi exited)")

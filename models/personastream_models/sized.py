@@ -14,7 +14,8 @@ far from the usual is kept.
   block mean's size raised reward_low_FP in every 6-x neighbour tried at coarse weight 0.8
   (8, 7 or 9 bins, rest 120 to 200, rate damping 6 to 12; ``benchmarks/results/
   nab-ensemble-2026-12-07/``);
-- one more size weight per block: the speed is 6-0-0's.
+- one more size weight per block of values on top of 6-0-0's work (its speed was not
+  measured on its own in CPU time).
 """
 
 from __future__ import annotations
