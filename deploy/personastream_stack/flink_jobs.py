@@ -115,7 +115,8 @@ def submit(settings: Settings, name: str, instance: str | None = None,
             *arguments]
     client_logs = settings.state_dir / "flink-client" / "log"
     client_logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, JAVA_HOME=str(settings.java_home), FLINK_LOG_DIR=str(client_logs))
+    env = dict(os.environ, JAVA_HOME=str(settings.java_home), FLINK_LOG_DIR=str(client_logs),
+               JVM_ARGS=settings.flink_client_java_opts)
     if code:
         env["PYTHONPATH"] = os.pathsep.join([*map(str, code), env.get("PYTHONPATH", "")])
     done = subprocess.run(argv, capture_output=True, text=True, env=env)

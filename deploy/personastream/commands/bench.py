@@ -437,3 +437,28 @@ def bench_cdc(settings, customers: int, seed: int, as_json: bool) -> None:
     command = _reproduce("bench", "cdc", "--customers", str(customers), "--seed", str(seed))
     click.echo(json.dumps({**result, "reproduce": command}) if as_json
                else cdc_bench.report(result, command))
+
+
+@bench_group.command("submit")
+@click.option("--job", default="land_events", show_default=True, help="The job submitted.")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Rounds of one submission per option set, alternating.")
+@click.option("--java-opts", "variants", multiple=True,
+              help="Client JVM options measured (repeatable); default: Flink's own ('') and "
+                   "flink_client_java_opts.")
+@click.pass_obj
+def bench_submit(settings, job: str, repeat: int, variants: tuple[str, ...]) -> None:
+    """Seconds from `flink run` until a job's tasks run, and the client's CPU, for client JVM
+    options side by side (each submission a copy of the job of its own, cancelled after).
+    Needs `personastream stack up`.
+
+    Example: personastream bench submit --job land_events --repeat 3
+    """
+    from personastream_bench import submission
+
+    variants = variants or (submission.FLINK_DEFAULT, settings.flink_client_java_opts)
+    runs = submission.run(settings, job, list(variants), repeat,
+                          progress=lambda message: click.echo(f"[bench] {message}", err=True))
+    click.echo(submission.report(runs, job, _reproduce(
+        "bench", "submit", "--job", job, "--repeat", str(repeat),
+        *(a for v in variants for a in ("--java-opts", v)))))
