@@ -26,6 +26,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import Consumer, Producer
 
 from personastream_bench import jobs, traffic
+from personastream_bench.pipeline import job_lags
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
 from personastream_contracts.settings import resolve
@@ -191,7 +192,7 @@ def _read_everything(s, name: str) -> bool:
     try:
         run = flink_jobs.active_job(s, name)
         return (run is not None and run.state == "RUNNING"
-                and declared_jobs.source_lag(lambda path: rest_get(s, path), run.job_id) == 0)
+                and job_lags(s, {name: run.job_id})[name] == 0)
     except (requests.RequestException, KeyError):  # the JobManager restarting, the job's
         return False                                # vertices not listed yet
 

@@ -6,7 +6,8 @@ three followed topics at their end, in a thread), idle for S s per phase, phases
 phase; then, per variant alternating, R records produced 100 ms apart to a scratch topic and
 the time until a follower of it receives each. A variant is ``fetch.wait.max.ms`` and how the
 thread reads: ``batch`` = ``consume(500, timeout=0.2)`` (librdkafka waits for 500 records or
-the timeout), ``drain`` = ``poll(0.2)`` then ``consume(500, timeout=0)`` for what is queued.
+the timeout), ``drain`` = ``poll(0.2)`` then ``consume(500, timeout=0)`` for what is queued
+(the follower's own ``profile_replica._next_records``).
 
 Run with the stack up and the API stopped (`personastream serve --stop`; its own followers
 would add to every phase):
@@ -26,7 +27,9 @@ def main(n_followers: int, phase_s: float, rounds: int, records: int) -> None:
     from confluent_kafka import Consumer, Producer, TopicPartition
     from confluent_kafka.admin import NewTopic
 
+    from personastream_bench.load import cpu_seconds
     from personastream_contracts.settings import resolve
+    from personastream_serving.profile_replica import _next_records
     from personastream_stack import lifecycle
     from personastream_stack.kafka import admin_client
     from personastream_stack.priority import process_tree
@@ -34,18 +37,6 @@ def main(n_followers: int, phase_s: float, rounds: int, records: int) -> None:
     s = resolve()
     topics = [s.topic_live_profiles, s.topic_cdc_customers, s.topic_offers]
     broker = lifecycle.COMPONENTS["kafka"](s).daemons[0].running_pid()
-    hz = os.sysconf("SC_CLK_TCK")
-
-    def ticks(pids) -> int:
-        total = 0
-        for p in pids:
-            try:
-                f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-                total += int(f[11]) + int(f[12])
-            except OSError:
-                pass
-        return total
-
     def follower(variant, topic: str, stop: threading.Event, got=None) -> threading.Thread:
         wait_ms, mode = variant
         consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers,
@@ -59,11 +50,8 @@ def main(n_followers: int, phase_s: float, rounds: int, records: int) -> None:
 
         def run():
             while not stop.is_set():
-                if mode == "batch":
-                    msgs = consumer.consume(500, timeout=0.2)
-                else:
-                    first = consumer.poll(0.2)
-                    msgs = [] if first is None else [first, *consumer.consume(500, timeout=0)]
+                msgs = (consumer.consume(500, timeout=0.2) if mode == "batch"
+                        else _next_records(consumer))
                 for msg in msgs:
                     if got is not None and not msg.error():
                         got.append((time.time(), float(msg.value())))
@@ -80,13 +68,15 @@ def main(n_followers: int, phase_s: float, rounds: int, records: int) -> None:
             threads = [] if wait_ms is None else [
                 follower(wait_ms, topics[i % len(topics)], stop) for i in range(n_followers)]
             time.sleep(3)  # assigned and fetching
-            b0, m0, t0 = ticks(process_tree(broker)), ticks([os.getpid()]), time.monotonic()
+            b0, m0, t0 = (cpu_seconds(process_tree(broker)), cpu_seconds([os.getpid()]),
+                          time.monotonic())
             time.sleep(phase_s)
-            b1, m1, t1 = ticks(process_tree(broker)), ticks([os.getpid()]), time.monotonic()
+            b1, m1, t1 = (cpu_seconds(process_tree(broker)), cpu_seconds([os.getpid()]),
+                          time.monotonic())
             stop.set()
             for t in threads:
                 t.join(5)
-            idle[wait_ms].append(((b1 - b0) / hz / (t1 - t0), (m1 - m0) / hz / (t1 - t0)))
+            idle[wait_ms].append(((b1 - b0) / (t1 - t0), (m1 - m0) / (t1 - t0)))
             print(f"round {r + 1} {wait_ms}: broker {idle[wait_ms][-1][0]:.3f} "
                   f"cores, followers {idle[wait_ms][-1][1]:.3f}", flush=True)
 
