@@ -221,6 +221,11 @@ class Settings:
         "not its fixed network buffers (about 3,300 live events, 13 s at 250 events/s); 0: "
         "off, Flink's default")
     flink_checkpoint_interval_s: int = _opt(10, "how often jobs checkpoint their state")
+    flink_aligned_checkpoint_timeout_s: int = _opt(
+        5, "how long a job's checkpoint waits for its barriers to pass the records queued "
+        "between tasks before it turns unaligned (Flink's unaligned checkpoints: the barriers "
+        "overtake the queue, which is saved with the checkpoint); under back pressure aligned "
+        "checkpoints took minutes and expired. -1: always aligned, Flink's default")
     flink_python_state_cache_size: int = _opt(
         20_000, "keys whose Python state a job's task keeps deserialized between bundles "
         "(PyFlink's python.state.cache-size, default 1,000; a miss reads and unpickles the "
@@ -319,6 +324,11 @@ class Settings:
             raise SettingsError(f"flink_buffer_debloat_target_ms must be 0 (off) or more, got "
                                 f"{self.flink_buffer_debloat_target_ms}; set "
                                 f"{env_name('flink_buffer_debloat_target_ms')}")
+        if self.flink_aligned_checkpoint_timeout_s < -1:
+            raise SettingsError(f"flink_aligned_checkpoint_timeout_s must be -1 (always "
+                                f"aligned) or 0 s and more, got "
+                                f"{self.flink_aligned_checkpoint_timeout_s}; set "
+                                f"{env_name('flink_aligned_checkpoint_timeout_s')}")
         if not HIGHEST_NICE <= self.api_nice <= LOWEST_NICE:
             raise SettingsError(f"api_nice must be {HIGHEST_NICE} to {LOWEST_NICE} (Linux "
                                 f"niceness), got {self.api_nice}; set {env_name('api_nice')}")

@@ -20,6 +20,7 @@ def arguments(settings, jars: list, job_name: str) -> list[str]:
             "--cassandra-local-dc", settings.cassandra_local_dc,
             "--keyspace", keyspace(settings),
             "--checkpoint-interval-s", str(settings.flink_checkpoint_interval_s),
+            "--aligned-checkpoint-timeout-s", str(settings.flink_aligned_checkpoint_timeout_s),
             "--jars", ";".join(f"file://{j}" for j in jars)]
 
 
@@ -36,6 +37,8 @@ def parser(job_name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--cassandra-local-dc", required=True)
     p.add_argument("--keyspace", required=True)
     p.add_argument("--checkpoint-interval-s", type=int, default=10)
+    p.add_argument("--aligned-checkpoint-timeout-s", type=int, default=-1,
+                   help="seconds before a checkpoint turns unaligned; -1: always aligned")
     p.add_argument("--jars", required=True, help="';'-separated connector jar URLs")
     return p
 
@@ -53,18 +56,41 @@ def add_profile_rules(p: argparse.ArgumentParser) -> None:
         p.add_argument(name, type=int, required=True)
 
 
+def checkpoint_options(args) -> dict[str, str]:
+    """Flink's checkpointing options of a job: every interval, kept on cancel (so that a job
+    can be restarted from its last one), and unaligned once the barriers have waited the
+    aligned-checkpoint timeout behind queued records (none given: always aligned).
+
+    >>> opts = checkpoint_options(argparse.Namespace(checkpoint_interval_s=10,
+    ...                                              aligned_checkpoint_timeout_s=5))
+    >>> opts["execution.checkpointing.unaligned.enabled"]
+    'true'
+    >>> opts["execution.checkpointing.aligned-checkpoint-timeout"]
+    '5 s'
+    >>> "execution.checkpointing.unaligned.enabled" in checkpoint_options(argparse.Namespace(
+    ...     checkpoint_interval_s=10, aligned_checkpoint_timeout_s=-1))
+    False
+    """
+    options = {"execution.checkpointing.interval": f"{args.checkpoint_interval_s} s",
+               "execution.checkpointing.externalized-checkpoint-retention":
+                   "RETAIN_ON_CANCELLATION"}
+    if args.aligned_checkpoint_timeout_s >= 0:
+        options["execution.checkpointing.unaligned.enabled"] = "true"
+        options["execution.checkpointing.aligned-checkpoint-timeout"] = \
+            f"{args.aligned_checkpoint_timeout_s} s"
+    return options
+
+
 def environment(args):
-    """The job's execution environment: connector jars, checkpoints every interval, kept on
-    cancel so that a job can be restarted from its last one."""
+    """The job's execution environment: connector jars, :func:`checkpoint_options`."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
     config = Configuration()
     if args.jars:
         config.set_string("pipeline.jars", args.jars)
-    config.set_string("execution.checkpointing.interval", f"{args.checkpoint_interval_s} s")
-    config.set_string("execution.checkpointing.externalized-checkpoint-retention",
-                      "RETAIN_ON_CANCELLATION")
+    for key, value in checkpoint_options(args).items():
+        config.set_string(key, value)
     return StreamExecutionEnvironment.get_execution_environment(config)
 
 

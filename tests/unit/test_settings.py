@@ -96,3 +96,19 @@ def test_connector_classes_shared_put_the_jars_in_lib_parent_first(tmp_path, mon
 def test_cassandra_timer_slack_out_of_range_is_refused(slack_us):
     with pytest.raises(SettingsError, match="PERSONASTREAM_CASSANDRA_TIMER_SLACK_US"):
         resolve(environ=ENV, overrides={"cassandra_timer_slack_us": slack_us})
+
+
+def test_aligned_checkpoint_timeout_reaches_the_jobs_checkpoint_options():
+    from personastream_flink import job_args
+
+    def options(overrides):
+        argv = job_args.arguments(resolve(environ=ENV, overrides=overrides), [], "j")
+        return job_args.checkpoint_options(job_args.parser("j", "").parse_args(argv))
+
+    assert options({})["execution.checkpointing.aligned-checkpoint-timeout"] == "5 s"
+    assert options({})["execution.checkpointing.unaligned.enabled"] == "true"
+    aligned = options({"flink_aligned_checkpoint_timeout_s": "-1"})
+    assert not any("aligned" in key for key in aligned)
+    assert aligned["execution.checkpointing.interval"] == "10 s"
+    with pytest.raises(SettingsError, match="PERSONASTREAM_FLINK_ALIGNED_CHECKPOINT_TIMEOUT_S"):
+        resolve(environ=ENV, overrides={"flink_aligned_checkpoint_timeout_s": "-2"})
