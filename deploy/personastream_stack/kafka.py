@@ -102,6 +102,21 @@ def latest_by_key(settings, topic: str, timeout_s: float = 10.0) -> dict[str, by
     return {key: value for key, value in latest.items() if value}
 
 
+def group_read_everything(settings, group: str, topic: str) -> bool:
+    """Whether consumer ``group`` has committed every record of ``topic`` so far (a Flink Kafka
+    source commits its positions when a checkpoint completes; its ``pendingRecords`` metric can
+    stay at a stale value once the records stop coming)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": group, "enable.auto.commit": False, "log_level": 0})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return all(consumer.get_watermark_offsets(c, timeout=10)[1] in (0, c.offset)
+                   for c in committed)
+    finally:
+        consumer.close()
+
+
 def admin_client(settings) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
 

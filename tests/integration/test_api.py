@@ -11,7 +11,6 @@ import time
 import uuid
 
 import requests
-from confluent_kafka import Consumer, TopicPartition
 
 from personastream_contracts import declared_jobs
 from personastream_contracts.cassandra import keyspace, session
@@ -21,7 +20,7 @@ from personastream_models.recommend import (RANKING_VERSION, Item, LiveProfile, 
 from personastream_serving.catalogue import catalogue
 from personastream_serving.store import LIVE_PROFILE_VERSION
 from personastream_stack import flink_jobs
-from personastream_stack.kafka import read_to_end
+from personastream_stack.kafka import group_read_everything, read_to_end
 from personastream_stack.process import poll
 
 USER_TABLES = [t.name for t in user_tables()]
@@ -128,7 +127,8 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     # with a checkpoint), the customer's next event starts anew (an event they fold before
     # reading it still goes into the old state: see README, the erase)
     for job in ("live_activity", "build_profiles"):
-        wait_for(lambda: all_read(s, f"{job}_{isolated.uid}.erasures", s.topic_user_erasures),
+        wait_for(lambda: group_read_everything(s, f"{job}_{isolated.uid}.erasures",
+                                                s.topic_user_erasures),
                  f"{job} to read the erasure request", 60)
     shoe = next(i for i in items if i.category == "shoes")
     enriched.produce([view(USER, shoe, T0_MS + 30 * 60_000)])
@@ -140,20 +140,6 @@ def test_every_endpoint(isolated, api_settings, api, enriched):
     assert again["live"]["recent_items"] == [shoe.item_id] and again["live"]["n_events"] == 1
     assert again["windowed"]["views_1d"] == 1 and again["windowed"]["recent_items"] == [
         shoe.item_id]
-
-
-def all_read(settings, group: str, topic: str) -> bool:
-    """Whether consumer ``group`` has committed every record of ``topic`` (a Flink Kafka source
-    commits its positions when a checkpoint completes)."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "group.id": group, "enable.auto.commit": False, "log_level": 0})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return all(consumer.get_watermark_offsets(c, timeout=10)[1] in (0, c.offset)
-                   for c in committed)
-    finally:
-        consumer.close()
 
 
 def held(settings, user_key: str) -> set[str]:
