@@ -1,29 +1,28 @@
-"""Record every finished checkpoint of the local cluster's running jobs, as JSON lines (job,
-id, status, type, end-to-end ms, in-flight bytes saved, trigger time), until interrupted;
-``summary.py`` reads them.
+"""Record every finished checkpoint of the running jobs on the Flink cluster at
+``flink_rest_url``, as JSON lines (job, id, status, type, end-to-end ms, in-flight bytes
+saved, trigger time), until interrupted; ``summary.py`` reads them.
 
     python record.py OUT.jsonl
 """
 import json
 import sys
 import time
-import urllib.request
 
-REST = "http://127.0.0.1:8081"
+import requests
 
-
-def get(path: str):
-    return json.load(urllib.request.urlopen(REST + path, timeout=5))
+from personastream_contracts.settings import resolve
+from personastream_stack.flink import rest_get
 
 
 def main() -> None:
+    settings = resolve()
     out, seen = open(sys.argv[1], "a"), set()
     while True:
         try:
-            for job in get("/jobs/overview")["jobs"]:
+            for job in rest_get(settings, "/jobs/overview")["jobs"]:
                 if job["state"] != "RUNNING":
                     continue
-                for h in get(f"/jobs/{job['jid']}/checkpoints")["history"]:
+                for h in rest_get(settings, f"/jobs/{job['jid']}/checkpoints")["history"]:
                     key = (job["jid"], h["id"])
                     if h["status"] == "IN_PROGRESS" or key in seen:
                         continue
@@ -35,7 +34,7 @@ def main() -> None:
                         "persisted": h.get("persisted_data"),
                         "trigger_ms": h.get("trigger_timestamp")}) + "\n")
                     out.flush()
-        except OSError as error:
+        except requests.RequestException as error:
             print("REST:", error, flush=True)
         time.sleep(5)
 
