@@ -200,7 +200,8 @@ class Flink(Component):
                       "checkpoints": {"dir": f"file://{checkpoints}"},
                       "savepoints": {"dir": f"file://{state / 'savepoints'}"}},
             "execution": {"checkpointing": {
-                "interval": "10s", "externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}},
+                "interval": f"{self.settings.flink_checkpoint_interval_s} s",
+                "externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}},
             "blob": {"server": {"port": "6124"}},
             # metrics over REST at most this old (default 10 s): per-second lag in benchmarks
             "metrics": {"fetcher": {"update-interval": 1000},
