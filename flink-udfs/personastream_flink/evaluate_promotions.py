@@ -69,6 +69,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.compact_state import LIVE_PROFILE, FieldsCodec, json_fields_state
 from personastream_flink.event_table import TIME_COLUMNS
 from personastream_flink.keyed import keyed_table
 from personastream_flink.live_activity import low_latency
@@ -125,6 +126,22 @@ def parse_args(argv: list[str]):
 
 
 # -- plain Python ---------------------------------------------------------------------------
+
+def _facts_codec() -> FieldsCodec:
+    """:class:`~personastream_models.promotion_offers.CustomerFacts` in keyed state, its live
+    profile nested as :data:`~personastream_flink.compact_state.LIVE_PROFILE`'s array."""
+    from personastream_models.promotion_offers import CustomerFacts
+
+    def nested(f):
+        return [None if f[0] is None else LIVE_PROFILE.fields(f[0]), *f[1:]]
+
+    def rebuild(f):
+        return [None if f[0] is None else LIVE_PROFILE.of(f[0]), *f[1:]]
+
+    return FieldsCodec(CustomerFacts, ("profile", "first_ms", "session_start_ms", "last_ms",
+                                       "cart", "cart_updated_ms", "offered", "country",
+                                       "device", "segment_id"), encode=nested, rebuild=rebuild)
+
 
 def event_of(row) -> dict:
     """The enriched event as the evaluator reads it, from a ``promotion_events`` row."""
@@ -185,8 +202,7 @@ class DecideOffers(KeyedBroadcastProcessFunction):
         self._rules, self._trends, self._loaded = {}, {}, False
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.facts = runtime_context.get_state(
-            ValueStateDescriptor("customer_facts", Types.PICKLED_BYTE_ARRAY()))
+        self.facts = json_fields_state(runtime_context, "customer_facts", _facts_codec())
 
     def customer_states(self) -> list:
         return [self.facts]

@@ -25,7 +25,8 @@ Both folds emit their rows as JSON text (``Output.json_row``), which Cassandra r
 ``INSERT ... JSON`` and which is the ``profiles.live`` record as it is; the item updates go
 pickled. One string or byte array crosses from Python into the JVM where a row of lists and maps
 crossed entry by entry: the TaskManager's CPU per event 369 -> 241 µs, Cassandra's 187 -> 206
-µs, the job 2,517 -> 3,335 events/s (README, Measurements).
+µs, the job 2,517 -> 3,335 events/s (README, Measurements). Both keep their state as JSON
+arrays of its fields (:mod:`~personastream_flink.compact_state`), not pickled objects.
 
 Topology (parallelism from settings)::
 
@@ -50,10 +51,10 @@ from dataclasses import dataclass, field
 
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
-from pyflink.datastream.state import ValueStateDescriptor
 
 from personastream_contracts.identity import user_key_sql
 from personastream_flink import job_args, job_io, sql_template
+from personastream_flink.compact_state import LIVE_PROFILE, FieldsCodec, json_fields_state
 from personastream_flink.erasure import ForgetsErased, keyed_with_erasures
 from personastream_flink.event_table import TIME_COLUMNS, customer_activity
 from personastream_flink.keyed import keyed_side_output, keyed_table, keyed_tag
@@ -135,6 +136,12 @@ class ItemState:
     row_due_ms: int = 0
 
 
+#: :class:`ItemState` in keyed state (:mod:`~personastream_flink.compact_state`).
+ITEM_STATE = FieldsCodec(ItemState, ("neighbours", "views", "updated_ms", "row_written_ms",
+                                     "row_due_ms"),
+                         rebuild=lambda f: [f[0], tuple(f[1]), *f[2:]])
+
+
 def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool, at_ms: int,
               half_life_s: float) -> ItemState:
     """The item's state after one event's update (a new object).
@@ -197,8 +204,7 @@ class UpdateLiveProfile(ForgetsErased):
         self.state = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.state = runtime_context.get_state(
-            ValueStateDescriptor("live_profile", Types.PICKLED_BYTE_ARRAY()))
+        self.state = json_fields_state(runtime_context, "live_profile", LIVE_PROFILE)
 
     def customer_states(self) -> list:
         return [self.state]
@@ -233,8 +239,7 @@ class UpdateItemNeighbours(KeyedProcessFunction):
         self.state = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.state = runtime_context.get_state(
-            ValueStateDescriptor("item_neighbours", Types.PICKLED_BYTE_ARRAY()))
+        self.state = json_fields_state(runtime_context, "item_neighbours", ITEM_STATE)
 
     def process_element(self, value, ctx: KeyedProcessFunction.Context):
         item_id, co_views, viewed, event_ms = value

@@ -133,7 +133,7 @@ def test_a_refused_offer_stops_counting_against_the_customers_cap():
         "--recent-items", "20", "--affinity-half-life-s", "86400")), ())
     runtime = StandInRuntime()
     function.open(runtime)
-    facts = runtime.states["customer_facts"]
+    facts = function.facts
     facts.update(CustomerFacts(offered={"shoe_spike": [T0_MS, T0_MS + 5]}))
     context = {"now_ms": T0_MS + 10, "item": {"item_id": "shoe-1", "category": "shoes",
                                               "brand": None},
