@@ -280,6 +280,12 @@ class JobUnderTest:
     def rows_written_metric(self) -> str:
         return f"cassandra_{self.table}.numRecordsIn"  # the job's sink, named after its table
 
+    @property
+    def first_write_known(self) -> bool:
+        """Whether the table tells when the first row was written: not for a job that
+        rewrites one row per key (``WRITETIME`` is each row's last write)."""
+        return self.rows == "COUNT(*)"
+
 
 JOBS_UNDER_TEST = {job.name: job for job in (
     JobUnderTest("land_events", land_events.OUTPUT.table_name,
@@ -313,7 +319,7 @@ class JobRun:
     n_events: int
     n_rows: int
     seconds: float  # all tasks RUNNING -> last output row written
-    first_row_s: float  # all tasks RUNNING -> first output row written
+    first_row_s: float | None  # all tasks RUNNING -> first row written (None: not known)
     parallelism: int
     busy_s: dict[str, float | None]  # accumulated busy time per Flink task (vertex name)
     other_jobs: list[str]  # other Flink jobs seen running meanwhile (they share the machine)
@@ -544,7 +550,8 @@ def measure(s: Settings, job: JobUnderTest, instance: str, workload: Workload,
         ms = vertex_metric(s, info.job_id, v["id"], "accumulateBusyTimeMs")
         busy[v["name"]] = None if ms is None else ms / 1000
     return JobRun(job.name, design, info.job_id, job.table, workload.n_events, done.n_rows,
-                  done.last_written_s - running_s, done.first_written_s - running_s,
+                  done.last_written_s - running_s,
+                  done.first_written_s - running_s if job.first_write_known else None,
                   max(v["parallelism"] for v in vertices), busy, sorted(others))
 
 

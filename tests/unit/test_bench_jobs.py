@@ -114,6 +114,19 @@ def test_bare_loop_scores_each_item_with_its_own_detector(workload):
         assert [r[3]["n_learned"] for r in rows if r[0] == item] == list(range(1, len(expected) + 1))
 
 
+def test_a_job_that_rewrites_its_rows_reports_no_first_row_time():
+    # live_profiles keeps one row per customer, rewritten per event: MIN(WRITETIME) would be the
+    # first customer's last write, minutes after the first row
+    assert not jobs.JOBS_UNDER_TEST["live_activity"].first_write_known
+    assert jobs.JOBS_UNDER_TEST["land_events"].first_write_known
+    run = jobs.JobRun("live_activity", jobs.THIS_TREE, "f" * 32, "live_profiles", 10_000,
+                      10_000, 4.0, None, 1, {}, [])
+    report = jobs.Report(10_000, 3_500, 20, 6, 60, 900, 7, [run], [], 42.0, 1, 2, 1.5, [])
+    text = _jobs_report(report, "personastream bench jobs --jobs live_activity")
+    assert re.search(r"live_activity\s+this tree\s+1\s+10,000\s+10,000 live_profiles\s+4\.0\s+"
+                     r"2,500\s+2,500\s+-\s+1\.0x", text)
+
+
 def test_report_shows_rates_ratios_and_the_command():
     def run(design: str, seconds: float, parallelism: int = 1) -> jobs.JobRun:
         return jobs.JobRun("score_trends", design, "f" * 32, "item_trends", 10_000, 2_000,

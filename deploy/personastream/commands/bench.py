@@ -211,9 +211,10 @@ def _jobs_report(report, command: str) -> str:
     firsts: dict[str, float] = {}
     for r in report.runs:
         ratio = r.events_per_s / firsts.setdefault(r.job, r.events_per_s)
+        first = "-" if r.first_row_s is None else f"{r.first_row_s:.1f}s"
         lines.append(f"{r.job:<13} {r.design:<{width}} {r.parallelism:>4} {r.n_events:>8,} "
                      f"{r.n_rows:>9,} {r.table:<15} {r.seconds:>8.1f} {r.events_per_s:>9,.0f} "
-                     f"{r.rows_per_s:>8,.0f} {r.first_row_s:>7.1f}s {ratio:>5.1f}x")
+                     f"{r.rows_per_s:>8,.0f} {first:>8} {ratio:>5.1f}x")
         for task, busy_s in r.busy_s.items():  # busy_s: summed over the task's subtasks
             share = ("    ?" if busy_s is None else
                      f"{100 * busy_s / r.seconds / r.parallelism:>4.0f}%")
