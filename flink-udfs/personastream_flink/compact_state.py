@@ -13,7 +13,7 @@ so a checkpoint taken before restores: its values unpickle to the objects themse
 ... class Seen:
 ...     items: list
 ...     n: int = 0
->>> codec = FieldsCodec(Seen, ("items", "n"))
+>>> codec = FieldsCodec(Seen)
 >>> codec.decode(codec.encode(Seen(["a"], 2)))
 Seen(items=['a'], n=2)
 >>> codec.encode(Seen(["a"], 2))
@@ -21,8 +21,8 @@ b'[["a"],2]'
 """
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from operator import attrgetter
-from typing import Any, Callable
 
 import orjson
 from pyflink.common import Types
@@ -34,25 +34,38 @@ __all__ = ["FieldsCodec", "JsonFieldsState", "LIVE_PROFILE", "json_fields_state"
 
 
 class FieldsCodec:
-    """``cls`` to and from the JSON array of its ``fields`` (in its constructor's order).
-    ``rebuild`` turns the decoded list into the constructor's arguments where a field is not
-    plain JSON (a nested object, a tuple); default: as decoded. Floats round-trip exactly
-    (orjson writes the shortest repr); NaN and infinities would not (orjson writes null)."""
+    """Dataclass ``cls`` to and from the JSON array of its fields, in its constructor's order
+    (read from the class: a field added to it is kept). ``nested``: fields holding an object
+    of another codec (or None), kept as that codec's array; ``tuples``: fields holding a tuple
+    (JSON gives a list back). Floats round-trip exactly (orjson writes the shortest repr); NaN
+    and infinities would not (orjson writes null)."""
 
-    def __init__(self, cls: type, fields: tuple[str, ...],
-                 encode: Callable[[tuple], Any] | None = None,
-                 rebuild: Callable[[list], list] | None = None):
-        self.cls, self._get = cls, attrgetter(*fields)
-        self._encode, self._rebuild = encode, rebuild
+    def __init__(self, cls: type, nested: dict[str, FieldsCodec] | None = None,
+                 tuples: tuple[str, ...] = ()):
+        names = [f.name for f in dataclass_fields(cls)]
+        self.cls, self._get = cls, attrgetter(*names)
+        self._nested = [(names.index(name), codec) for name, codec in (nested or {}).items()]
+        self._tuples = [names.index(name) for name in tuples]
 
-    def fields(self, obj) -> Any:
+    def fields(self, obj) -> tuple | list:
         """``obj``'s fields as JSON-able values (nested objects as their own arrays)."""
         values = self._get(obj)
-        return self._encode(values) if self._encode else values
+        if not self._nested:
+            return values
+        values = list(values)
+        for i, codec in self._nested:
+            if values[i] is not None:
+                values[i] = codec.fields(values[i])
+        return values
 
-    def of(self, fields: list):
+    def of(self, values: list):
         """The object of :meth:`fields`' output (decoded)."""
-        return self.cls(*(self._rebuild(fields) if self._rebuild else fields))
+        for i, codec in self._nested:
+            if values[i] is not None:
+                values[i] = codec.of(values[i])
+        for i in self._tuples:
+            values[i] = tuple(values[i])
+        return self.cls(*values)
 
     def encode(self, obj) -> bytes:
         return orjson.dumps(self.fields(obj))
@@ -63,8 +76,7 @@ class FieldsCodec:
 
 #: A customer's :class:`~personastream_models.recommend.LiveProfile` (also nested in
 #: ``evaluate_promotions``' customer facts).
-LIVE_PROFILE = FieldsCodec(LiveProfile, ("recent_items", "category_affinity", "brand_affinity",
-                                         "purchased", "updated_ms", "n_events"))
+LIVE_PROFILE = FieldsCodec(LiveProfile)
 
 
 class JsonFieldsState:

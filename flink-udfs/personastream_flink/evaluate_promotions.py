@@ -127,20 +127,12 @@ def parse_args(argv: list[str]):
 
 # -- plain Python ---------------------------------------------------------------------------
 
-def _facts_codec() -> FieldsCodec:
+def facts_codec() -> FieldsCodec:
     """:class:`~personastream_models.promotion_offers.CustomerFacts` in keyed state, its live
     profile nested as :data:`~personastream_flink.compact_state.LIVE_PROFILE`'s array."""
     from personastream_models.promotion_offers import CustomerFacts
 
-    def nested(f):
-        return [None if f[0] is None else LIVE_PROFILE.fields(f[0]), *f[1:]]
-
-    def rebuild(f):
-        return [None if f[0] is None else LIVE_PROFILE.of(f[0]), *f[1:]]
-
-    return FieldsCodec(CustomerFacts, ("profile", "first_ms", "session_start_ms", "last_ms",
-                                       "cart", "cart_updated_ms", "offered", "country",
-                                       "device", "segment_id"), encode=nested, rebuild=rebuild)
+    return FieldsCodec(CustomerFacts, nested={"profile": LIVE_PROFILE})
 
 
 def event_of(row) -> dict:
@@ -202,7 +194,7 @@ class DecideOffers(KeyedBroadcastProcessFunction):
         self._rules, self._trends, self._loaded = {}, {}, False
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.facts = json_fields_state(runtime_context, "customer_facts", _facts_codec())
+        self.facts = json_fields_state(runtime_context, "customer_facts", facts_codec())
 
     def customer_states(self) -> list:
         return [self.facts]

@@ -137,9 +137,7 @@ class ItemState:
 
 
 #: :class:`ItemState` in keyed state (:mod:`~personastream_flink.compact_state`).
-ITEM_STATE = FieldsCodec(ItemState, ("neighbours", "views", "updated_ms", "row_written_ms",
-                                     "row_due_ms"),
-                         rebuild=lambda f: [f[0], tuple(f[1]), *f[2:]])
+ITEM_STATE = FieldsCodec(ItemState, tuples=("views",))
 
 
 def fold_item(state: ItemState | None, co_views: dict[str, float], viewed: bool, at_ms: int,

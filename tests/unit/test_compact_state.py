@@ -7,7 +7,7 @@ import pickle
 from personastream_bench.traffic import sample_events
 from personastream_contracts.formats import epoch_ms
 from personastream_flink.compact_state import LIVE_PROFILE, json_fields_state
-from personastream_flink.evaluate_promotions import _facts_codec
+from personastream_flink.evaluate_promotions import facts_codec
 from personastream_flink.live_activity import ITEM_STATE, fold_item
 from personastream_flink.testing import StandInRuntime
 from personastream_models.promotion_offers import observe
@@ -42,7 +42,7 @@ def test_live_profiles_read_back_equal_after_every_event():
 
 
 def test_customer_facts_read_back_equal_with_their_cart_offers_and_segment():
-    codec = _facts_codec()
+    codec = facts_codec()
     facts = None
     for event in events(200):
         facts = observe(facts, event, session_gap_s=1800, half_life_s=86_400)

@@ -15,6 +15,7 @@ import uuid
 
 from personastream_bench.traffic import post_events
 from personastream_contracts.cassandra import keyspace, session
+from personastream_contracts.formats import iso_ms
 from personastream_contracts.settings import resolve
 from personastream_stack.flink import rest_get
 
@@ -25,10 +26,9 @@ def views(user: str, items: list[str]) -> list[dict]:
     """Product views of ``items`` by ``user``, now (the form of tests/integration's events)."""
     out = []
     for item in items:
-        ms = int(time.time() * 1000)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
         out.append({"event_id": str(uuid.uuid4()), "event_type": "product_view",
-                    "schema_version": "1-0-0", "user_id": user, "client_ts": stamp,
+                    "schema_version": "1-0-0", "user_id": user,
+                    "client_ts": iso_ms(int(time.time() * 1000)),
                     "item_id": item, "category": "shoes", "brand": "acme"})
         time.sleep(0.05)
     return out
